@@ -1,0 +1,141 @@
+"""One SLA clock: working time accumulated over the spans in which it runs, against a target.
+
+A clock is a list of `Span` (wall-time stretches in which it runs, each with the calendar and the
+target in force then) and a cut-off: the instant it stopped (``completed``) or ``now``. From them
+`read` derives the elapsed working time, the breach instant and each warning instant. A target
+that changes mid-way (a priority change) keeps the working time already elapsed; if that already
+exceeds the new target, the clock breaches at the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from scheduler.calendar import Calendar
+
+_US = timedelta(microseconds=1)
+
+
+class State(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    MET = "met"
+    BREACHED = "breached"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of wall time in which the clock runs; ``end`` None means it runs on."""
+
+    start: datetime
+    end: datetime | None
+    calendar: Calendar
+    target: timedelta
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a clock says at its cut-off."""
+
+    state: State
+    target: timedelta
+    calendar: Calendar
+    elapsed: timedelta
+    due_at: datetime | None
+    completed_at: datetime | None
+    breached_at: datetime | None
+    remaining: timedelta | None
+    # percent -> the instant that share of the target is used up (None: not reachable now)
+    marks: dict[int, datetime]
+
+
+def reach(spans: Sequence[Span], percent: int) -> datetime | None:
+    """The first instant at which ``percent`` of the target in force has been used up."""
+    used = timedelta(0)
+    for span in spans:
+        goal = (span.target // _US) * percent // 100 * _US
+        if used >= goal:
+            return span.start
+        candidate = span.calendar.add(span.start, goal - used)
+        if span.end is None or candidate <= span.end:
+            return candidate
+        used += span.calendar.elapsed(span.start, span.end)
+    return None
+
+
+def read(
+    spans: Sequence[Span],
+    *,
+    running: bool,
+    in_force: tuple[Calendar, timedelta],
+    completed_at: datetime | None,
+    now: datetime,
+    warn_at: Sequence[int],
+) -> Reading:
+    """Read a clock whose spans end no later than its cut-off (``completed_at`` or ``now``).
+
+    ``running`` says whether the clock was running at the cut-off; ``in_force`` is the calendar
+    and target that applied then.
+    """
+    cutoff = completed_at or now
+    calendar, target = in_force
+    elapsed = sum(
+        (s.calendar.elapsed(s.start, min(s.end or cutoff, cutoff)) for s in spans), timedelta(0)
+    )
+    projected = _projection(spans, running, completed_at, in_force)
+    breached_at = reach(projected, 100)
+    marks = {p: at for p in warn_at if (at := reach(projected, p)) is not None}
+    if breached_at is not None:
+        marks[100] = breached_at
+    if completed_at is not None:
+        marks = {p: at for p, at in marks.items() if at < completed_at}
+    state = _state(breached_at, completed_at, running, now)
+    due_at = breached_at if state is not State.PAUSED else None
+    return Reading(
+        state=state,
+        target=target,
+        calendar=calendar,
+        elapsed=elapsed,
+        due_at=due_at,
+        completed_at=completed_at,
+        breached_at=breached_at if state is State.BREACHED else None,
+        remaining=max(target - elapsed, timedelta(0)) if state is State.PAUSED else None,
+        marks=marks,
+    )
+
+
+def _projection(
+    spans: Sequence[Span],
+    running: bool,
+    completed_at: datetime | None,
+    in_force: tuple[Calendar, timedelta],
+) -> list[Span]:
+    """The spans extended as if nothing more happened, to find the deadline in force.
+
+    A clock running at its cut-off runs on; one stopped while paused is projected from the
+    stop, so a met metric still reports the deadline it was met against.
+    """
+    projected = list(spans)
+    if running:
+        projected[-1] = replace(projected[-1], end=None)
+    elif completed_at is not None:
+        projected.append(Span(completed_at, None, *in_force))
+    return projected
+
+
+def _state(
+    breached_at: datetime | None, completed_at: datetime | None, running: bool, now: datetime
+) -> State:
+    if (
+        breached_at is not None
+        and breached_at <= now
+        and (completed_at is None or breached_at < completed_at)
+    ):
+        return State.BREACHED
+    if completed_at is not None:
+        return State.MET
+    return State.RUNNING if running else State.PAUSED

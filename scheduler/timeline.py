@@ -1,0 +1,210 @@
+"""Folding one ticket's events into its timeline: phases of constant state, replies, escalations.
+
+Events are de-duplicated on ``(source, event_id)`` and folded in a total order (occurred_at,
+then the kind of event, then event id), so any order or repetition of the same events gives
+the same timeline. Events later than ``now`` have not happened yet and are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from shared.errors import EvaluationError, TicketNotCreated
+from shared.events import Event, EventType, Status
+from shared.policy import Policy
+
+# Within one instant, a ticket must exist before anything happens to it; state changes come
+# before replies so that a reply and a resolution in the same second both count.
+_TYPE_ORDER = {
+    kind: rank
+    for rank, kind in enumerate(
+        [
+            EventType.CREATED,
+            EventType.PRIORITY_CHANGED,
+            EventType.ASSIGNED,
+            EventType.STATUS_CHANGED,
+            EventType.REOPENED,
+            EventType.AGENT_REPLIED,
+            EventType.CUSTOMER_REPLIED,
+            EventType.ESCALATION_REQUESTED,
+            EventType.RESOLVED,
+            EventType.CLOSED,
+        ]
+    )
+}
+_DONE = frozenset({Status.SOLVED, Status.CLOSED})
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of the ticket's life in one state; ``end`` is None for the current one."""
+
+    start: datetime
+    end: datetime | None
+    status: Status
+    priority: str
+    tier: int
+
+    @property
+    def resolved(self) -> bool:
+        return self.status in _DONE
+
+
+@dataclass(frozen=True)
+class EscalationRequest:
+    at: datetime
+    event_id: str
+    tier: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """What the SLA clocks need to know about one ticket."""
+
+    ticket_id: str
+    source: str
+    created_at: datetime
+    plan: str
+    customer: str | None
+    zone_name: str
+    phases: tuple[Phase, ...]
+    responses: tuple[datetime, ...]
+    reopenings: tuple[datetime, ...]
+    escalation_requests: tuple[EscalationRequest, ...]
+
+    @property
+    def current(self) -> Phase:
+        return self.phases[-1]
+
+    @property
+    def first_response_at(self) -> datetime | None:
+        return self.responses[0] if self.responses else None
+
+
+def order(events: Iterable[Event], now: datetime) -> list[Event]:
+    """The events that have happened by ``now``, without repeats, in folding order."""
+    unique: dict[tuple[str, str], Event] = {}
+    for event in events:
+        if event.occurred_at <= now:
+            previous = unique.get(event.key)
+            if previous is None or _sort_key(event) < _sort_key(previous):
+                unique[event.key] = event
+    return sorted(unique.values(), key=_sort_key)
+
+
+def _sort_key(event: Event) -> tuple[datetime, int, str, str, str]:
+    return (
+        event.occurred_at,
+        _TYPE_ORDER[event.type],
+        event.source,
+        event.event_id,
+        event.model_dump_json(),
+    )
+
+
+def build_timeline(policy: Policy, events: Iterable[Event], now: datetime) -> Timeline:
+    folded = order(events, now)
+    created = next((e for e in folded if e.type is EventType.CREATED), None)
+    if created is None:
+        ticket = folded[0].ticket_id if folded else "?"
+        raise TicketNotCreated(f"ticket {ticket}: no created event yet")
+    return _Folder(policy, created).fold(folded)
+
+
+class _Folder:
+    """Walks the ordered events once, cutting a new phase at every change of state."""
+
+    def __init__(self, policy: Policy, created: Event) -> None:
+        self.policy = policy
+        self.created = created
+        self.plan = policy.plan_for(created.customer, created.plan)
+        if self.plan not in policy.plans:
+            raise EvaluationError(f"event {created.event_id}: unknown plan {self.plan!r}")
+        first = Phase(
+            created.occurred_at,
+            None,
+            created.status or Status.NEW,
+            self._created_priority(created),
+            created.tier or 1,
+        )
+        self.phases: list[Phase] = [first]
+        self.responses: list[datetime] = []
+        self.reopenings: list[datetime] = []
+        self.requests: list[EscalationRequest] = []
+
+    def fold(self, events: list[Event]) -> Timeline:
+        for event in events:
+            if event is not self.created:
+                self._apply(event, max(event.occurred_at, self.created.occurred_at))
+        c = self.created
+        return Timeline(
+            ticket_id=c.ticket_id,
+            source=c.source,
+            created_at=c.occurred_at,
+            plan=self.plan,
+            customer=c.customer,
+            zone_name=self.policy.timezone_for(c.customer, c.customer_timezone),
+            phases=tuple(self.phases),
+            responses=tuple(self.responses),
+            reopenings=tuple(self.reopenings),
+            escalation_requests=tuple(self.requests),
+        )
+
+    def _apply(self, event: Event, at: datetime) -> None:
+        phase = self.phases[-1]
+        match event.type:
+            case EventType.AGENT_REPLIED if event.counts_as_response:
+                self.responses.append(at)
+            case EventType.STATUS_CHANGED if event.status is not None:
+                self._move(at, status=event.status)
+            case EventType.PRIORITY_CHANGED if event.priority is not None:
+                self._move(at, priority=self._priority(event.priority, event))
+            case EventType.RESOLVED:
+                self._move(at, status=Status.SOLVED)
+            case EventType.CLOSED:
+                self._move(at, status=Status.CLOSED)
+            case EventType.REOPENED:
+                self._move(at, status=Status.OPEN)
+            case EventType.ASSIGNED if event.tier is not None:
+                self._move(at, tier=event.tier)
+            case EventType.ESCALATION_REQUESTED:
+                tier = event.tier or min(phase.tier + 1, 9)
+                self.requests.append(EscalationRequest(at, event.event_id, max(tier, 2)))
+
+    def _move(self, at: datetime, **change: object) -> None:
+        phase = self.phases[-1]
+        following = replace(phase, start=at, **change)  # type: ignore[arg-type]  # fields checked above
+        if following == replace(phase, start=at):
+            return
+        if phase.resolved and not following.resolved:
+            self.reopenings.append(at)
+        if phase.start == at:
+            self.phases[-1] = following
+        else:
+            self.phases[-1] = replace(phase, end=at)
+            self.phases.append(following)
+
+    def _created_priority(self, created: Event) -> str:
+        if created.priority is not None:
+            return self._priority(created.priority, created)
+        if created.urgency is not None and created.impact is not None:
+            derived = self.policy.matrix_priority(created.urgency, created.impact)
+            if derived is not None:
+                return derived
+        if self.policy.default_priority is not None:
+            return self._priority(self.policy.default_priority, created)
+        raise EvaluationError(
+            f"event {created.event_id}: no priority, and the policy has no matrix entry or "
+            "default_priority to derive one"
+        )
+
+    def _priority(self, word: str, event: Event) -> str:
+        name = self.policy.priority_named(word)
+        if name is None:
+            known = ", ".join(self.policy.priorities)
+            raise EvaluationError(
+                f"event {event.event_id}: unknown priority {word!r} (known: {known})"
+            )
+        return name

@@ -1,0 +1,96 @@
+"""The canonical ticket event (CONTRACTS.md §1): what every source adapter produces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+class EventType(StrEnum):
+    CREATED = "created"
+    AGENT_REPLIED = "agent_replied"
+    CUSTOMER_REPLIED = "customer_replied"
+    STATUS_CHANGED = "status_changed"
+    PRIORITY_CHANGED = "priority_changed"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    CLOSED = "closed"
+    ESCALATION_REQUESTED = "escalation_requested"
+    ASSIGNED = "assigned"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    ON_HOLD = "on_hold"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+class Level(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+def _require_offset(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            "a time without a UTC offset is ambiguous: write e.g. 2026-01-05T09:00:00+01:00"
+        )
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_require_offset)]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class Event(BaseModel):
+    """One thing that happened to one ticket at a portal."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+    event_id: NonEmpty
+    source: NonEmpty = "api"
+    ticket_id: NonEmpty
+    type: EventType
+    occurred_at: AwareDatetime
+    priority: NonEmpty | None = None
+    urgency: Level | None = None
+    impact: Level | None = None
+    status: Status | None = None
+    customer: NonEmpty | None = None
+    plan: NonEmpty | None = None
+    customer_timezone: NonEmpty | None = None
+    requester: NonEmpty | None = None
+    public: bool = True
+    automatic: bool = False
+    tier: Annotated[int, Field(ge=1, le=9)] | None = None
+
+    @model_validator(mode="after")
+    def _fields_the_type_needs(self) -> Self:
+        if (
+            self.type is EventType.CREATED
+            and self.priority is None
+            and (self.urgency is None or self.impact is None)
+        ):
+            raise ValueError("a created event needs a priority, or both urgency and impact")
+        if self.type is EventType.PRIORITY_CHANGED and self.priority is None:
+            raise ValueError("a priority_changed event needs a priority")
+        if self.type is EventType.STATUS_CHANGED and self.status is None:
+            raise ValueError("a status_changed event needs a status")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Identity for de-duplication: a repeat of (source, event_id) changes nothing."""
+        return (self.source, self.event_id)
+
+    @property
+    def counts_as_response(self) -> bool:
+        """A public, human agent reply: what stops first response and resets the update clock."""
+        return self.type is EventType.AGENT_REPLIED and self.public and not self.automatic

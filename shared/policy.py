@@ -1,0 +1,348 @@
+"""The policy file (CONTRACTS.md §2): calendars, plans, priorities and SLA targets.
+
+The models here validate one file's shape field by field; `Policy.cross_check` then finds what
+only the whole file can tell (a target naming an unknown plan, two targets for the same plan and
+priority). `shared.policy_file` turns both kinds of problem into ``file:line: field: message``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+
+from shared.durations import Duration, Unit
+from shared.events import Level, Status
+from shared.names import fold
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CUSTOMER_TIMEZONE = "customer"
+ALWAYS_OPEN = "24x7"
+DEFAULT_WARN_AT = (75, 90)
+
+Path = tuple[str | int, ...]
+
+_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def _parse_range(text: str) -> tuple[int, int]:
+    match = _RANGE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a range of hours: write 08:00-17:00")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"{text!r}: hours run from 00:00 to 24:00")
+    start, end = h1 * 3600 + m1 * 60, h2 * 3600 + m2 * 60
+    if end <= start:
+        raise ValueError(f"{text!r}: a range must end after it starts (use 24:00 for midnight)")
+    return start, end
+
+
+def _check_zone(name: str) -> str:
+    if name == CUSTOMER_TIMEZONE:
+        return name
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Europe/Madrid)") from exc
+    return name
+
+
+def _check_country(code: str) -> str:
+    try:
+        holidays.country_holidays(code)
+    except NotImplementedError as exc:
+        raise ValueError(f"{code!r} is not a country the holidays package knows") from exc
+    return code
+
+
+def _working_time_only(value: Duration) -> Duration:
+    if value.unit in (Unit.BUSINESS_DAYS, Unit.DAYS):
+        raise ValueError("a business day is measured in hours or minutes, e.g. 8h")
+    return value
+
+
+def _percentages(values: list[int]) -> list[int]:
+    if len(set(values)) != len(values):
+        raise ValueError("each warning percentage once")
+    return sorted(values)
+
+
+TimeRange = Annotated[
+    tuple[int, int], BeforeValidator(lambda v: _parse_range(v) if isinstance(v, str) else v)
+]
+TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
+Percent = Annotated[int, Field(gt=0, lt=100)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CalendarSpec(_Strict):
+    """Weekly opening hours in one zone (or the customer's), minus holidays."""
+
+    timezone: TimeZoneName
+    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[TimeRange]]
+    holidays: list[date] = []
+    holiday_country: Annotated[str, AfterValidator(_check_country)] | None = None
+    holiday_subdivision: str | None = None
+    business_day: Annotated[Duration, AfterValidator(_working_time_only)] | None = None
+
+    def weekly_seconds(self) -> dict[int, list[tuple[int, int]]]:
+        """Ranges per weekday index (0 = Monday), sorted."""
+        return {WEEKDAYS.index(day): sorted(ranges) for day, ranges in self.hours.items()}
+
+
+def _calendar_kind(value: Any) -> str:
+    return "always" if isinstance(value, str) else "weekly"
+
+
+def _calendar(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() == ALWAYS_OPEN:
+        return ALWAYS_OPEN
+    return value
+
+
+CalendarEntry = Annotated[
+    Annotated[Literal["24x7"], Tag("always")] | Annotated[CalendarSpec, Tag("weekly")],
+    Discriminator(_calendar_kind),
+    BeforeValidator(_calendar),
+]
+
+
+class PrioritySpec(_Strict):
+    aliases: list[Name] = []
+    description: str | None = None
+
+
+class Allowance(_Strict):
+    """A plan's contract limits (seed 004): reported on, never enforced by the clocks."""
+
+    tickets_per_year: Annotated[int, Field(gt=0)] | None = None
+    authorized_contacts: Annotated[int, Field(gt=0)] | None = None
+
+
+class PlanSpec(_Strict):
+    calendar: Name
+    description: str | None = None
+    allowance: Allowance | None = None
+
+
+class CustomerSpec(_Strict):
+    plan: Name | None = None
+    timezone: TimeZoneName | None = None
+
+
+class Metric(StrEnum):
+    FIRST_RESPONSE = "first_response"
+    UPDATE = "update"
+    RESOLUTION = "resolution"
+    ESCALATION = "escalation"
+
+
+class Anchor(StrEnum):
+    CREATED = "created"
+    FIRST_RESPONSE = "first_response"
+
+
+class EscalationSpec(_Strict):
+    """Tier N: ``after`` a duration from creation or first response, or on a metric's breach."""
+
+    tier: Annotated[int, Field(ge=2, le=9)]
+    after: Duration | None = None
+    from_: Anchor = Field(Anchor.CREATED, alias="from")
+    on_breach: Literal[Metric.FIRST_RESPONSE, Metric.UPDATE, Metric.RESOLUTION] | None = None
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> Self:
+        if (self.after is None) == (self.on_breach is None):
+            raise ValueError("an escalation needs exactly one of `after` or `on_breach`")
+        return self
+
+
+class TargetSpec(_Strict):
+    """The commitments for some plans and priorities.
+
+    ``calendar`` overrides the plan's calendar for every clock of the target; ``calendar_for``
+    overrides it for one metric (seed 002: first response 24/7, resolution in working days).
+    """
+
+    plans: list[Name] | None = None
+    priority: Name | None = None
+    priorities: list[Name] | None = None
+    calendar: Name | None = None
+    calendar_for: dict[Metric, Name] = {}
+    first_response: Duration | None = None
+    update_every: Duration | None = None
+    resolution: Duration | None = None
+    escalations: list[EscalationSpec] = []
+    warn_at: Annotated[list[Percent], AfterValidator(_percentages)] | None = None
+    pause_when: list[Status] | None = None
+
+    def calendar_name(self, metric: Metric) -> str | None:
+        """The calendar this target names for ``metric``, or None for the plan's."""
+        return self.calendar_for.get(metric, self.calendar)
+
+    def priority_names(self) -> list[str]:
+        named = [self.priority] if self.priority else []
+        return named + list(self.priorities or [])
+
+
+class Policy(_Strict):
+    """One policy file, validated field by field."""
+
+    name: Name
+    description: str | None = None
+    language: Literal["en", "es"] = "en"
+    calendars: dict[Name, CalendarEntry]
+    priorities: dict[Name, PrioritySpec]
+    priority_matrix: dict[Level, dict[Level, Name]] | None = None
+    default_priority: Name | None = None
+    default_timezone: TimeZoneName = "UTC"
+    plans: dict[Name, PlanSpec]
+    default_plan: Name
+    customers: dict[Name, CustomerSpec] = {}
+    pause_when: list[Status] = [Status.PENDING, Status.ON_HOLD]
+    warn_at: Annotated[list[Percent], AfterValidator(_percentages)] = list(DEFAULT_WARN_AT)
+    # Share of tickets the desk promises to keep within target, per metric (seed 001: 95 / 90).
+    commitments: dict[Metric, Annotated[float, Field(gt=0, le=100)]] = {}
+    targets: list[TargetSpec]
+
+    # -- whole-file checks ---------------------------------------------------------------
+    def cross_check(self) -> Iterator[tuple[Path, str]]:
+        """Problems only the whole file shows, each with the path of the offending field."""
+        yield from self._check_aliases()
+        yield from self._check_references()
+        yield from self._check_targets()
+
+    def _check_aliases(self) -> Iterator[tuple[Path, str]]:
+        seen: dict[str, str] = {}
+        for name, spec in self.priorities.items():
+            for i, word in enumerate([name, *spec.aliases]):
+                key, owner = fold(word), seen.get(fold(word))
+                if owner is not None and owner != name:
+                    path: Path = (
+                        ("priorities", name) if i == 0 else ("priorities", name, "aliases", i - 1)
+                    )
+                    yield path, f"{word!r} already names priority {owner}"
+                seen[key] = name
+
+    def _check_references(self) -> Iterator[tuple[Path, str]]:
+        for plan, spec in self.plans.items():
+            if spec.calendar not in self.calendars:
+                yield (
+                    ("plans", plan, "calendar"),
+                    self._unknown("calendar", spec.calendar, self.calendars),
+                )
+        if self.default_plan not in self.plans:
+            yield ("default_plan",), self._unknown("plan", self.default_plan, self.plans)
+        if self.default_priority is not None and self.priority_named(self.default_priority) is None:
+            yield (
+                ("default_priority",),
+                self._unknown("priority", self.default_priority, self.priorities),
+            )
+        for customer, cspec in self.customers.items():
+            if cspec.plan is not None and cspec.plan not in self.plans:
+                yield ("customers", customer, "plan"), self._unknown("plan", cspec.plan, self.plans)
+        for urgency, row in (self.priority_matrix or {}).items():
+            for impact, prio in row.items():
+                if self.priority_named(prio) is None:
+                    yield (
+                        ("priority_matrix", urgency.value, impact.value),
+                        self._unknown("priority", prio, self.priorities),
+                    )
+
+    def _check_targets(self) -> Iterator[tuple[Path, str]]:
+        claimed: dict[tuple[str, str], int] = {}
+        for t, target in enumerate(self.targets):
+            here: Path = ("targets", t)
+            if not target.priority_names():
+                yield here, "a target needs `priority` or `priorities`"
+            if target.calendar is not None and target.calendar not in self.calendars:
+                yield (
+                    (*here, "calendar"),
+                    self._unknown("calendar", target.calendar, self.calendars),
+                )
+            for metric, name in target.calendar_for.items():
+                if name not in self.calendars:
+                    yield (
+                        (*here, "calendar_for", metric.value),
+                        self._unknown("calendar", name, self.calendars),
+                    )
+            for i, plan in enumerate(target.plans or []):
+                if plan not in self.plans:
+                    yield (*here, "plans", i), self._unknown("plan", plan, self.plans)
+            for name in target.priority_names():
+                prio = self.priority_named(name)
+                if prio is None:
+                    field = "priority" if name == target.priority else "priorities"
+                    yield (*here, field), self._unknown("priority", name, self.priorities)
+                    continue
+                for plan in target.plans or list(self.plans):
+                    if (plan, prio) in claimed:
+                        yield (
+                            here,
+                            (
+                                f"plan {plan} and priority {prio} already have a target "
+                                f"(targets[{claimed[plan, prio]}])"
+                            ),
+                        )
+                    claimed[plan, prio] = t
+
+    @staticmethod
+    def _unknown(kind: str, name: str, known: dict[str, Any]) -> str:
+        return f"unknown {kind} {name!r} (known: {', '.join(known) or 'none'})"
+
+    # -- look-ups the SLA core uses ------------------------------------------------------
+    def priority_named(self, word: str) -> str | None:
+        """The priority a name or alias stands for (case and accents ignored), or None."""
+        key = fold(word)
+        for name, spec in self.priorities.items():
+            if key == fold(name) or any(key == fold(alias) for alias in spec.aliases):
+                return name
+        return None
+
+    def matrix_priority(self, urgency: Level, impact: Level) -> str | None:
+        row = (self.priority_matrix or {}).get(urgency, {})
+        word = row.get(impact)
+        return self.priority_named(word) if word else None
+
+    def plan_for(self, customer: str | None, plan: str | None) -> str:
+        """An explicit plan wins, then the customer's plan, then the default plan."""
+        if plan is not None:
+            return plan
+        spec = self.customers.get(customer) if customer else None
+        return spec.plan if spec and spec.plan else self.default_plan
+
+    def timezone_for(self, customer: str | None, event_zone: str | None) -> str:
+        """The customer's zone for ``timezone: customer`` calendars."""
+        if event_zone:
+            return event_zone
+        spec = self.customers.get(customer) if customer else None
+        return spec.timezone if spec and spec.timezone else self.default_timezone
+
+    def target_for(self, plan: str, priority: str) -> TargetSpec | None:
+        for target in self.targets:
+            plans = target.plans if target.plans is not None else list(self.plans)
+            if plan in plans and priority in {
+                self.priority_named(p) for p in target.priority_names()
+            }:
+                return target
+        return None

@@ -1,0 +1,97 @@
+"""Reading a policy file: YAML in, a validated `Policy` out, or every problem with its line."""
+
+from __future__ import annotations
+
+from pathlib import Path as FilePath
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from shared.errors import PolicyError, Problem
+from shared.policy import Path, Policy
+
+# pydantic adds these to an error's location for union members and dict keys: not file fields.
+_LOCATION_NOISE = ("[key]", "always", "weekly", "function-after", "function-before")
+
+
+def load_policy(path: str | FilePath) -> Policy:
+    """Load and validate a policy file; raise `PolicyError` naming file, line and field."""
+    name = str(path)
+    try:
+        text = FilePath(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(
+            name, [Problem(None, "", f"cannot read the file: {exc.strerror}")]
+        ) from exc
+    return parse_policy(text, name)
+
+
+def parse_policy(text: str, name: str = "<policy>") -> Policy:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise PolicyError(
+            name, [Problem(line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+        ) from exc
+    if not isinstance(data, dict):
+        raise PolicyError(
+            name, [Problem(1, "", "a policy file is a YAML mapping (name:, calendars:, ...)")]
+        )
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(
+            name, [_problem(root, err["loc"], err["msg"]) for err in exc.errors()]
+        ) from exc
+    problems = [_problem(root, loc, msg) for loc, msg in policy.cross_check()]
+    if problems:
+        raise PolicyError(name, problems)
+    return policy
+
+
+def _problem(root: yaml.Node | None, loc: Path, message: str) -> Problem:
+    clean = tuple(part for part in loc if part not in _LOCATION_NOISE and not _is_tag(part))
+    line = _locate(root, clean)
+    return Problem(line, _dotted(clean), message.removeprefix("Value error, "))
+
+
+def _is_tag(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part.startswith("literal"))
+
+
+def _locate(node: yaml.Node | None, loc: Path) -> int | None:
+    """The line of the deepest node ``loc`` reaches in the YAML tree."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        child = _child(node, part)
+        if child is None:
+            break
+        key_node, node = child
+        line = key_node.start_mark.line + 1
+    return line
+
+
+def _child(node: yaml.Node | None, part: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if str(key.value) == str(part):
+                return key, value
+    if (
+        isinstance(node, yaml.SequenceNode)
+        and isinstance(part, int)
+        and 0 <= part < len(node.value)
+    ):
+        item = node.value[part]
+        return item, item
+    return None
+
+
+def _dotted(loc: Path) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
