@@ -29,12 +29,16 @@ class State(StrEnum):
 
 @dataclass(frozen=True)
 class Span:
-    """A stretch of wall time in which the clock runs; ``end`` None means it runs on."""
+    """A stretch of wall time in which the clock runs; ``end`` None means it runs on.
+
+    ``target`` is None while the ticket has no target for the metric (say, a priority without
+    one): the time still counts, so a later target starts from what has already elapsed.
+    """
 
     start: datetime
     end: datetime | None
     calendar: Calendar
-    target: timedelta
+    target: timedelta | None
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,11 @@ def reach(spans: Sequence[Span], percent: int) -> datetime | None:
     """The first instant at which ``percent`` of the target in force has been used up."""
     used = timedelta(0)
     for span in spans:
+        if span.target is None:
+            if span.end is None:
+                return None
+            used += span.calendar.elapsed(span.start, span.end)
+            continue
         goal = (span.target // _US) * percent // 100 * _US
         if used >= goal:
             return span.start

@@ -235,18 +235,22 @@ class _Evaluation:
         for phase in self.t.phases:
             start = max(phase.start, window.start)
             end = _earliest(phase.end, window.end)
-            if end is not None and end <= start:
+            if (end is not None and end <= start) or not self._active(phase, rule):
                 continue
             target = self._target(phase)
             terms = self._terms(target, rule) if target is not None else None
-            if terms is not None and self._active(phase, rule):
+            if terms is None:  # no target now: the time counts on the plan's calendar
+                yield Span(start, end, self._plan_calendar(), None)
+            else:
                 yield Span(start, end, *terms)
 
     def _active(self, phase: Phase, rule: _Rule) -> bool:
-        target = self._target(phase)
-        if target is None or rule.duration_of(target) is None or phase.resolved:
+        """Whether the clock runs in this phase: not resolved, and not in a pausing status."""
+        if phase.resolved:
             return False
-        return phase.status not in (target.pause_when or self.policy.pause_when)
+        target = self._target(phase)
+        pause_when = target.pause_when if target is not None else None
+        return phase.status not in (pause_when or self.policy.pause_when)
 
     def _last_phase(self, window: _Window) -> Phase:
         cutoff = window.end or self.now
