@@ -253,8 +253,15 @@ class _Evaluation:
         return phase.status not in (pause_when or self.policy.pause_when)
 
     def _last_phase(self, window: _Window) -> Phase:
-        cutoff = window.end or self.now
-        before = [p for p in self.t.phases if p.start < cutoff]
+        """The phase in force at the clock's cut-off.
+
+        At a completion, the phase just before it (the state the metric was met in); at ``now``,
+        a phase starting at that very instant already counts, as its event has happened.
+        """
+        if window.end is not None:
+            before = [p for p in self.t.phases if p.start < window.end]
+        else:
+            before = [p for p in self.t.phases if p.start <= self.now]
         return before[-1] if before else self.t.phases[0]
 
     def _phase_at(self, at: datetime) -> Phase:
