@@ -70,10 +70,11 @@ class AlwaysOpen:
     business_day: timedelta = _DAY
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
-        to_us(start)
         if duration < timedelta(0):
             raise CalendarError("cannot add a negative duration")
-        return (start + duration).astimezone(UTC)
+        # Not ``start + duration``: on a ZoneInfo datetime Python adds on the wall clock, which
+        # is an hour off across a DST change. Instants are added as instants.
+        return from_us(to_us(start) + duration // _US)
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         return timedelta(microseconds=to_us(end) - to_us(start))
