@@ -91,14 +91,28 @@ DayIntervals = tuple[tuple[int, int], ...]
 def _local_instant(day: date, seconds: int, tz: ZoneInfo) -> int:
     """The UTC instant of ``seconds`` after local midnight of ``day`` on the wall clock.
 
-    ``seconds == 86400`` means 24:00, i.e. midnight of the next day. A wall time that does not
-    exist (spring-forward gap) resolves as zoneinfo does with fold=0: the pre-transition offset.
+    ``seconds == 86400`` means 24:00, i.e. midnight of the next day. A repeated wall time (the
+    autumn fall-back hour) is its first occurrence. A wall time that does not exist (the spring
+    gap) is the instant of the jump: hours 02:30-04:00 on Madrid's spring-forward Sunday open
+    at 03:00 CEST and last one real hour.
     """
     if seconds >= 86400:
         day, seconds = day + _DAY, seconds - 86400
     hour, rest = divmod(seconds, 3600)
     wall = datetime.combine(day, time(hour, rest // 60, rest % 60), tzinfo=tz)
-    return to_us(wall)
+    before, after = to_us(wall.replace(fold=1)), to_us(wall)
+    if before >= after:  # the time exists (or is repeated: fold=0 is its first occurrence)
+        return after
+    # In a gap, fold=1 reads it with the new offset (too early) and fold=0 with the old one
+    # (too late): the jump lies between. Two days a year, and days are cached.
+    new_offset = from_us(after).astimezone(tz).utcoffset()
+    while after - before > 1:
+        middle = (before + after) // 2
+        if from_us(middle).astimezone(tz).utcoffset() == new_offset:
+            after = middle
+        else:
+            before = middle
+    return after
 
 
 @dataclass(frozen=True, eq=False)
