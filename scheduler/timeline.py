@@ -104,6 +104,26 @@ def _sort_key(event: Event) -> tuple[datetime, int, str, str, str]:
     )
 
 
+def check_event(policy: Policy, event: Event) -> None:
+    """Refuse an event the policy can never evaluate (unknown priority or plan), on arrival.
+
+    The worker calls this before storing an event, so a poison event is dead-lettered at once
+    rather than stored and found only when the ticket's created event arrives.
+    """
+    if event.priority is not None and policy.priority_named(event.priority) is None:
+        known = ", ".join(policy.priorities)
+        raise EvaluationError(
+            f"event {event.event_id}: unknown priority {event.priority!r} (known: {known})"
+        )
+    if event.type is EventType.CREATED:
+        plan = policy.plan_for(event.customer, event.plan)
+        if plan not in policy.plans:
+            raise EvaluationError(
+                f"event {event.event_id}: unknown plan {plan!r} (known: {', '.join(policy.plans)})"
+            )
+        _Folder(policy, event)  # the priority must resolve: directly, by matrix or by default
+
+
 def build_timeline(policy: Policy, events: Iterable[Event], now: datetime) -> Timeline:
     folded = order(events, now)
     created = next((e for e in folded if e.type is EventType.CREATED), None)

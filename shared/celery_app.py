@@ -1,0 +1,36 @@
+"""The Celery application every Escalera process shares (broker: Redis).
+
+Creating it connects to nothing; the broker is reached on the first publish or consume.
+Delivery is at-least-once (``acks_late``; a task whose worker dies is redelivered) and every task
+is idempotent, so the effect is exactly once.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from shared.config import Settings, settings
+
+APPLY_EVENT = "escalera.apply_event"
+
+
+def make_celery(config: Settings) -> Celery:
+    app = Celery("escalera", broker=config.redis_url, include=["worker.tasks"])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=config.events_queue,
+        task_routes={APPLY_EVENT: {"queue": config.events_queue}},
+        worker_prefetch_multiplier=8,
+        broker_connection_retry_on_startup=True,
+        # Keys of Celery's own live under the same Redis as our timers: keep them apart.
+        broker_transport_options={"global_keyprefix": f"{config.redis_prefix}:celery:"},
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_celery(settings())

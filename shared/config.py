@@ -1,0 +1,51 @@
+"""Configuration from the environment (``ESCALERA_*``, plus ``DATABASE_URL`` and ``REDIS_URL``).
+
+Defaults are the embedded ones: a SQLite file in the working directory, Redis on localhost, the
+bundled policy presets. Secrets (API tokens, webhook secrets) are `SecretStr`: they print as
+``**********`` and never reach a log.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PRESETS = Path(__file__).resolve().parent.parent / "deploy" / "policies"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ESCALERA_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///escalera.db",
+        validation_alias=AliasChoices("DATABASE_URL", "ESCALERA_DATABASE_URL"),
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "ESCALERA_REDIS_URL")
+    )
+    # Redis key prefix for everything Escalera stores besides the Celery queues.
+    redis_prefix: str = "escalera"
+
+    policy_dir: Path = _PRESETS
+    # Which policy file (by stem) each source uses: "zendesk=athento,jira=soporte-completo".
+    source_policies: dict[str, str] = {}
+    default_policy: str = "soporte-completo"
+
+    api_tokens: list[SecretStr] = []  # bearer tokens for POST /v1/events (several, for rotation)
+    api_hmac_secret: SecretStr | None = None
+    zendesk_secret: SecretStr | None = None
+    jira_secret: SecretStr | None = None
+    freshdesk_secret: SecretStr | None = None
+
+    max_body_bytes: int = 1024 * 1024
+    max_batch: int = 1000
+    events_queue: str = "events"
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process's settings, read once; tests call ``settings.cache_clear()`` to re-read."""
+    return Settings()
