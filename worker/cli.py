@@ -1,32 +1,37 @@
-"""The ``escalera`` command line."""
+"""The ``escalera`` command line: parses arguments and dispatches to `worker.commands`."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime
-
-from rich.console import Console
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from importlib import import_module
 
 from shared.errors import EscaleraError
-from shared.event_file import read_events
-from shared.policy_file import load_policy
-from worker.render import simulation_json, simulation_table
-from worker.simulate import simulate
 
 EXIT_USAGE = 2
+Handler = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        code: int = args.run(args)
-        return code
+        handler: Handler = args.run
+        return handler(args)
     except EscaleraError as exc:
         print(f"escalera: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _lazy(module: str, name: str) -> Handler:
+    """Import a command's module only when it runs: `simulate` must not pay for celery."""
+
+    def run(args: argparse.Namespace) -> int:
+        handler: Handler = getattr(import_module(f"worker.commands.{module}"), name)
+        return handler(args)
+
+    return run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "--at", type=_instant, default=None, help="evaluate as of this ISO time (default: now)"
     )
     sim.add_argument("--format", choices=("table", "json"), default="table")
-    sim.set_defaults(run=_simulate)
+    sim.set_defaults(run=_lazy("offline", "simulate_command"))
 
     policy = commands.add_parser("policy", help="policy files")
     policy_commands = policy.add_subparsers(required=True, metavar="ACTION")
@@ -52,7 +57,42 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate policy files; exit 2 naming file, line and field"
     )
     check.add_argument("files", nargs="+")
-    check.set_defaults(run=_policy_check)
+    check.set_defaults(run=_lazy("offline", "policy_check_command"))
+
+    ingest = commands.add_parser(
+        "ingest", help="serve the ingest HTTP API (webhooks in, SLA state out)"
+    )
+    ingest.add_argument("--host", default="127.0.0.1")
+    ingest.add_argument("--port", type=int, default=8080)
+    ingest.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ingest.set_defaults(run=_lazy("serve", "ingest_command"))
+
+    worker = commands.add_parser(
+        "worker", help="apply queued events to the database (celery worker)"
+    )
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.add_argument(
+        "--queues", default=None, help="comma-separated (default: the events queue)"
+    )
+    worker.set_defaults(run=_lazy("serve", "worker_command"))
+
+    db = commands.add_parser("db", help="the database")
+    db_commands = db.add_subparsers(required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply migrations").set_defaults(
+        run=_lazy("maintenance", "db_upgrade_command")
+    )
+
+    dead = commands.add_parser("dead-letters", help="events that could not be applied")
+    dead.add_argument("--retry", type=int, metavar="ID", help="apply dead letter ID again")
+    dead.set_defaults(run=_lazy("maintenance", "dead_letters_command"))
+
+    recompute = commands.add_parser(
+        "recompute", help="re-apply the current policy to stored tickets"
+    )
+    which = recompute.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ticket", help="one ticket: SOURCE/ID or ID")
+    which.add_argument("--all-open", action="store_true", help="every ticket not solved or closed")
+    recompute.set_defaults(run=_lazy("maintenance", "recompute_command"))
     return parser
 
 
@@ -64,34 +104,6 @@ def _instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset: write e.g. {text}+01:00")
     return value
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    policy = load_policy(args.policy)
-    events = read_events(args.events)
-    at = args.at or datetime.now(UTC)
-    result = simulate(policy, events, at)
-    if args.format == "json":
-        print(json.dumps(simulation_json(result), indent=2, ensure_ascii=False))
-    else:
-        simulation_table(result, Console())
-    return 0
-
-
-def _policy_check(args: argparse.Namespace) -> int:
-    failed = False
-    for path in args.files:
-        try:
-            policy = load_policy(path)
-        except EscaleraError as exc:
-            print(exc, file=sys.stderr)
-            failed = True
-        else:
-            print(
-                f"{path}: ok ({policy.name}: "
-                f"{len(policy.plans)} plans, {len(policy.targets)} targets)"
-            )
-    return EXIT_USAGE if failed else 0
 
 
 if __name__ == "__main__":

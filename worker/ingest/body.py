@@ -41,6 +41,8 @@ def parse_json(request: Request, body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise RejectedRequest(f"the body is not UTF-8: {exc.reason}") from exc
     except json.JSONDecodeError as exc:
-        raise RejectedRequest(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+        raise RejectedRequest(
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from exc
     except RecursionError as exc:
         raise RejectedRequest("the JSON is nested too deeply") from exc

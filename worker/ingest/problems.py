@@ -6,13 +6,30 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-_TITLES = {400: "Malformed request", 401: "Unauthorized", 404: "Not found", 413: "Body too large",
-           415: "Unsupported media type", 422: "Invalid events", 503: "Unavailable"}
+_TITLES = {
+    400: "Malformed request",
+    401: "Unauthorized",
+    404: "Not found",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Invalid events",
+    503: "Unavailable",
+}
 
 
-def problem(status: int, detail: str, *, field: str | None = None, errors: list[dict[str, Any]] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": _TITLES.get(status, "Error"),
-                            "status": status, "detail": detail}
+def problem(
+    status: int,
+    detail: str,
+    *,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
     if field is not None:
         body["field"] = field
     if errors:

@@ -25,5 +25,9 @@ class CeleryPublisher:
     def publish(self, events: Sequence[Event]) -> None:
         with self._app.producer_or_acquire() as producer:
             for event in events:
-                self._app.send_task(APPLY_EVENT, args=[event.model_dump(mode="json")],
-                                    queue=self._queue, producer=producer)
+                self._app.send_task(
+                    APPLY_EVENT,
+                    args=[event.model_dump(mode="json")],
+                    queue=self._queue,
+                    producer=producer,
+                )

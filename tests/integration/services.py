@@ -1,0 +1,48 @@
+"""Reaching the real services integration tests use: PostgreSQL and Redis on this machine."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+PG_ADMIN_URL = os.environ.get(
+    "ESCALERA_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def admin() -> psycopg.Connection[tuple[object, ...]]:
+    url = make_url(PG_ADMIN_URL)
+    try:
+        return psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            autocommit=True,
+            connect_timeout=5,
+        )
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL does not answer at {url.host}:{url.port} ({exc}). Start it: "
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+            pytrace=False,
+        )
+
+
+def truncate(url: str) -> None:
+    parsed = make_url(url)
+    with psycopg.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        dbname=parsed.database,
+        autocommit=True,
+    ) as conn:
+        conn.execute(
+            "TRUNCATE notifications, checkpoints, events, dead_letters, tickets RESTART IDENTITY CASCADE"
+        )

@@ -1,0 +1,1 @@
+"""One module per ``escalera`` command group; `worker.cli` only parses and dispatches."""

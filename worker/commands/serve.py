@@ -1,0 +1,59 @@
+"""Long-running processes: ``ingest`` (uvicorn) and ``worker`` (celery)."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from shared.celery_app import app as celery_app
+from shared.config import settings
+from shared.db.migrate import upgrade
+from shared.logging import configure_logging, log
+from worker.runtime import runtime
+
+
+def _prepare() -> None:
+    """Validate policies and reach the database before serving: a bad policy file stops here."""
+    configure_logging()
+    config = settings()
+    if config.database_url.startswith("sqlite"):
+        upgrade(config.database_url)  # the embedded default migrates itself
+    rt = runtime()
+    log.info(
+        "policies_loaded", policy_dir=str(config.policy_dir), default_policy=config.default_policy
+    )
+    rt.engine.dispose()  # connections are not shared with forked children
+
+
+def ingest_command(args: argparse.Namespace) -> int:
+    _prepare()
+    uvicorn.run(
+        "worker.ingest.service:app_from_settings",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    _prepare()
+    queues = args.queues or settings().events_queue
+    celery_app.worker_main(
+        [
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(args.concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+    return 0

@@ -1,0 +1,226 @@
+"""The ingest service: verify, parse, validate, enqueue; then 202, or a problem naming the reason.
+
+Every write is refused whole or accepted whole: a 202 means every event of the request is on the
+queue, and nothing from a refused request is queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.evaluate import evaluate
+from scheduler.timeline import check_event
+from shared.config import Settings
+from shared.db.models import Ticket
+from shared.errors import EvaluationError, TicketNotCreated
+from shared.events import Event
+from worker.adapters.base import Adapter, RejectedRequest, Unauthorized, Unmappable, WebhookRequest
+from worker.apply import stored_events
+from worker.ingest.body import parse_json, read_body
+from worker.ingest.problems import problem
+from worker.ingest.publisher import Publisher
+from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
+from worker.policies import PolicyBook
+
+log = structlog.get_logger("escalera.ingest")
+
+
+@dataclass(frozen=True)
+class Webhook:
+    adapter: Adapter
+    secret: str | None  # None: not configured, every request is refused
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    policies: PolicyBook
+    publisher: Publisher
+    sessions: sessionmaker[Session]
+    webhooks: Mapping[str, Webhook]
+    redis_ping: Any  # () -> bool
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Escalera ingest",
+        version="0.1.0",
+        description="Ticket events in (canonical or portal webhooks); SLA state out.",
+    )
+    config = services.settings
+
+    @app.exception_handler(RejectedRequest)
+    async def _refused(request: Request, exc: RejectedRequest) -> JSONResponse:
+        log.info(
+            "request_refused",
+            path=request.url.path,
+            status=exc.status,
+            reason=exc.reason,
+            field=exc.field,
+        )
+        return problem(exc.status, exc.reason, field=exc.field, errors=getattr(exc, "errors", None))
+
+    @app.post("/v1/events", status_code=202, summary="Canonical events: one object or an array")
+    async def post_events(request: Request) -> dict[str, int]:
+        body = await read_body(request, config.max_body_bytes)
+        _authenticate_api(config, body, request)
+        events = _canonical_events(parse_json(request, body), config.max_batch)
+        _check_against_policies(services.policies, events)
+        await run_in_threadpool(services.publisher.publish, events)
+        log.info("events_accepted", source="api", count=len(events))
+        return {"accepted": len(events)}
+
+    @app.post("/v1/webhooks/{source}", status_code=202, summary="A portal's own webhook payload")
+    async def post_webhook(source: str, request: Request) -> dict[str, int]:
+        webhook = services.webhooks.get(source)
+        if webhook is None:
+            raise RejectedRequest(
+                f"unknown source {source!r} (known: {', '.join(services.webhooks)})"
+            )
+        body = await read_body(request, config.max_body_bytes)
+        received = WebhookRequest(
+            body, {k.lower(): v for k, v in request.headers.items()}, datetime.now(UTC)
+        )
+        if webhook.secret is None:
+            raise Unauthorized(
+                f"no secret is configured for {source} webhooks (ESCALERA_{source.upper()}_SECRET)"
+            )
+        webhook.adapter.verify(received, webhook.secret)
+        events = webhook.adapter.to_events(parse_json(request, body), received)
+        _check_against_policies(services.policies, events)
+        await run_in_threadpool(services.publisher.publish, events)
+        log.info(
+            "events_accepted",
+            source=source,
+            count=len(events),
+            ticket_id=events[0].ticket_id if events else None,
+        )
+        return {"accepted": len(events)}
+
+    @app.get("/v1/tickets/{source}/{ticket_id}", summary="A ticket's SLA, in the simulate shape")
+    def get_ticket(source: str, ticket_id: str, at: datetime | None = None) -> Response:
+        if at is not None and at.tzinfo is None:
+            return problem(400, "`at` needs a UTC offset", field="at")
+        return _ticket_sla(services, source, ticket_id, at or datetime.now(UTC))
+
+    @app.get("/healthz", summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: the database and Redis answer")
+    def readyz() -> Response:
+        checks = {
+            "database": _database_answers(services.sessions),
+            "redis": _redis_answers(services.redis_ping),
+        }
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+
+    return app
+
+
+def _authenticate_api(config: Settings, body: bytes, request: Request) -> None:
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if "x-escalera-signature" in headers and config.api_hmac_secret is not None:
+        verify_escalera_hmac(
+            body, headers, config.api_hmac_secret.get_secret_value(), datetime.now(UTC)
+        )
+        return
+    tokens = [token.get_secret_value() for token in config.api_tokens]
+    if not tokens and config.api_hmac_secret is None:
+        raise Unauthorized(
+            "no API credentials are configured (ESCALERA_API_TOKENS or ESCALERA_API_HMAC_SECRET)"
+        )
+    verify_bearer(headers, tokens)
+
+
+def _canonical_events(payload: Any, max_batch: int) -> list[Event]:
+    items = payload if isinstance(payload, list) else [payload]
+    if isinstance(payload, list) and not payload:
+        raise Unmappable("an empty array holds no events")
+    if len(items) > max_batch:
+        raise RejectedRequest(f"{len(items)} events in one request; the limit is {max_batch}")
+    events, errors = [], []
+    for index, item in enumerate(items):
+        prefix = f"[{index}]." if isinstance(payload, list) else ""
+        if not isinstance(item, dict):
+            errors.append(
+                {"field": prefix.rstrip(".") or "body", "message": "an event is a JSON object"}
+            )
+            continue
+        try:
+            events.append(Event.model_validate(item))
+        except ValidationError as exc:
+            errors += [
+                {
+                    "field": prefix + ".".join(str(p) for p in err["loc"]) or "body",
+                    "message": err["msg"].removeprefix("Value error, "),
+                }
+                for err in exc.errors()
+            ]
+    if errors:
+        first = errors[0]
+        raise _Invalid(f"{first['field']}: {first['message']}", errors)
+    return events
+
+
+class _Invalid(Unmappable):
+    def __init__(self, reason: str, errors: list[dict[str, str]]) -> None:
+        super().__init__(reason, field=errors[0]["field"])
+        self.errors = errors
+
+
+def _check_against_policies(policies: PolicyBook, events: Sequence[Event]) -> None:
+    """Refuse at the door what the policy can never evaluate (unknown priority or plan)."""
+    for event in events:
+        try:
+            check_event(policies.for_source(event.source).policy, event)
+        except EvaluationError as exc:
+            raise Unmappable(
+                str(exc), field="priority" if "priority" in str(exc) else "plan"
+            ) from exc
+
+
+def _ticket_sla(services: Services, source: str, ticket_id: str, at: datetime) -> Response:
+    with services.sessions() as session:
+        ticket = session.scalars(
+            select(Ticket).where(Ticket.source == source, Ticket.ticket_id == ticket_id)
+        ).first()
+        if ticket is None:
+            return problem(404, f"no events for ticket {source}/{ticket_id}")
+        events = stored_events(session, ticket)
+        loaded = services.policies.named(ticket.policy)
+    try:
+        sla = evaluate(loaded.policy, events, at, calendars=loaded.calendars)
+    except TicketNotCreated:
+        return problem(
+            404, f"ticket {source}/{ticket_id} has {len(events)} events but no created event yet"
+        )
+    return JSONResponse(sla.to_json())
+
+
+def _database_answers(sessions: sessionmaker[Session]) -> bool:
+    try:
+        with sessions() as session:
+            session.execute(text("SELECT 1"))
+    except Exception:  # any failure at all means "not ready"
+        return False
+    return True
+
+
+def _redis_answers(ping: Any) -> bool:
+    try:
+        return bool(ping())
+    except Exception:  # any failure at all means "not ready"
+        return False
