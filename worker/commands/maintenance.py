@@ -31,20 +31,16 @@ def dead_letters_command(args: argparse.Namespace) -> int:
     rt = runtime()
     with rt.sessions() as session:
         rows = session.scalars(select(DeadLetter).order_by(DeadLetter.id)).all()
-    table = Table(title=f"{len(rows)} dead letters")
-    for header in ("id", "source", "ticket", "event", "error", "received", "retried"):
-        table.add_column(header)
-    for row in rows:
-        table.add_row(
-            str(row.id),
-            row.source,
-            row.ticket_id,
-            row.event_id,
-            row.error,
-            f"{row.created_at:%Y-%m-%d %H:%M}",
-            f"{row.retried_at:%Y-%m-%d %H:%M}" if row.retried_at else "",
+    print(
+        f"{len(rows)} dead letters"
+        + (" (retry one with: escalera dead-letters --retry ID)" if rows else "")
+    )
+    for row in rows:  # one line each, so an operator can grep and copy the error whole
+        retried = f", retried {row.retried_at:%Y-%m-%d %H:%M}" if row.retried_at else ""
+        print(
+            f"#{row.id} {row.source}/{row.ticket_id} event {row.event_id} "
+            f"({row.created_at:%Y-%m-%d %H:%M}{retried}): {row.error}"
         )
-    Console().print(table)
     return 0
 
 
