@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +30,7 @@ from pydantic import (
 from shared.durations import Duration, Unit
 from shared.events import Level, Status
 from shared.names import fold
+from shared.policy_routes import ChannelName, ChannelSpec, RouteSpec
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CUSTOMER_TIMEZONE = "customer"
@@ -224,6 +226,11 @@ class Policy(_Strict):
     # Share of tickets the desk promises to keep within target, per metric (seed 001: 95 / 90).
     commitments: dict[Metric, Annotated[float, Field(gt=0, le=100)]] = {}
     targets: list[TargetSpec]
+    # Notifications (shared/policy_routes.py): channel names here, their URLs in the environment.
+    channels: dict[ChannelName, ChannelSpec] = {}
+    routes: list[RouteSpec] = []
+    # Where a message links to, per source: "https://acme.zendesk.com/agent/tickets/{ticket_id}".
+    ticket_links: dict[Name, str] = {}
 
     # -- whole-file checks ---------------------------------------------------------------
     def cross_check(self) -> Iterator[tuple[Path, str]]:
@@ -231,6 +238,7 @@ class Policy(_Strict):
         yield from self._check_aliases()
         yield from self._check_references()
         yield from self._check_targets()
+        yield from self._check_routes()
 
     def _check_aliases(self) -> Iterator[tuple[Path, str]]:
         seen: dict[str, str] = {}
@@ -306,18 +314,48 @@ class Policy(_Strict):
                         )
                     claimed[plan, prio] = t
 
+    def _check_routes(self) -> Iterator[tuple[Path, str]]:
+        names: set[str] = set()
+        for r, route in enumerate(self.routes):
+            here: Path = ("routes", r)
+            if route.name in names:
+                yield (*here, "name"), f"another route is already named {route.name!r}"
+            names.add(route.name)
+            for c, channel in enumerate(route.channels):
+                if channel not in self.channels:
+                    yield (*here, "channels", c), self._unknown("channel", channel, self.channels)
+            if route.fallback is not None and route.fallback not in self.channels:
+                yield (*here, "fallback"), self._unknown("channel", route.fallback, self.channels)
+            for i, word in enumerate(route.when.priorities or []):
+                if self.priority_named(word) is None:
+                    yield (
+                        (*here, "when", "priorities", i),
+                        self._unknown("priority", word, self.priorities),
+                    )
+            for i, plan in enumerate(route.when.plans or []):
+                if plan not in self.plans:
+                    yield (*here, "when", "plans", i), self._unknown("plan", plan, self.plans)
+        for source, link in self.ticket_links.items():
+            if "{ticket_id}" not in link:
+                yield ("ticket_links", source), "a ticket link needs {ticket_id} where the id goes"
+
     @staticmethod
     def _unknown(kind: str, name: str, known: dict[str, Any]) -> str:
         return f"unknown {kind} {name!r} (known: {', '.join(known) or 'none'})"
 
     # -- look-ups the SLA core uses ------------------------------------------------------
+    @cached_property
+    def alias_index(self) -> dict[str, str]:
+        """Folded name or alias -> priority (built once: evaluation looks priorities up a lot)."""
+        index: dict[str, str] = {}
+        for name, spec in self.priorities.items():
+            for word in (name, *spec.aliases):
+                index.setdefault(fold(word), name)
+        return index
+
     def priority_named(self, word: str) -> str | None:
         """The priority a name or alias stands for (case and accents ignored), or None."""
-        key = fold(word)
-        for name, spec in self.priorities.items():
-            if key == fold(name) or any(key == fold(alias) for alias in spec.aliases):
-                return name
-        return None
+        return self.alias_index.get(fold(word))
 
     def matrix_priority(self, urgency: Level, impact: Level) -> str | None:
         row = (self.priority_matrix or {}).get(urgency, {})
@@ -338,11 +376,17 @@ class Policy(_Strict):
         spec = self.customers.get(customer) if customer else None
         return spec.timezone if spec and spec.timezone else self.default_timezone
 
-    def target_for(self, plan: str, priority: str) -> TargetSpec | None:
+    @cached_property
+    def target_index(self) -> dict[tuple[str, str], TargetSpec]:
+        """(plan, priority) -> its target; cross_check guarantees at most one each."""
+        index: dict[tuple[str, str], TargetSpec] = {}
         for target in self.targets:
-            plans = target.plans if target.plans is not None else list(self.plans)
-            if plan in plans and priority in {
-                self.priority_named(p) for p in target.priority_names()
-            }:
-                return target
-        return None
+            for plan in target.plans if target.plans is not None else list(self.plans):
+                for word in target.priority_names():
+                    priority = self.priority_named(word)
+                    if priority is not None:
+                        index.setdefault((plan, priority), target)
+        return index
+
+    def target_for(self, plan: str, priority: str) -> TargetSpec | None:
+        return self.target_index.get((plan, priority))
