@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -64,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--host", default="127.0.0.1")
     ingest.add_argument("--port", type=int, default=8080)
-    ingest.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ingest.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="uvicorn worker processes (default: one per core)",
+    )
     ingest.set_defaults(run=_lazy("serve", "ingest_command"))
 
     worker = commands.add_parser(

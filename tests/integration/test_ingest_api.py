@@ -35,7 +35,7 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def publish(self, events: Sequence[Event]) -> None:
+    async def publish(self, events: Sequence[Event]) -> None:
         self.events.extend(events)
 
 

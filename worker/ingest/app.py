@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select, text
@@ -72,17 +71,17 @@ def create_app(services: Services) -> FastAPI:
         return problem(exc.status, exc.reason, field=exc.field, errors=getattr(exc, "errors", None))
 
     @app.post("/v1/events", status_code=202, summary="Canonical events: one object or an array")
-    async def post_events(request: Request) -> dict[str, int]:
+    async def post_events(request: Request) -> Response:
         body = await read_body(request, config.max_body_bytes)
         _authenticate_api(config, body, request)
         events = _canonical_events(parse_json(request, body), config.max_batch)
         _check_against_policies(services.policies, events)
-        await run_in_threadpool(services.publisher.publish, events)
-        log.info("events_accepted", source="api", count=len(events))
-        return {"accepted": len(events)}
+        await services.publisher.publish(events)
+        log.debug("events_accepted", source="api", count=len(events))
+        return _accepted(len(events))
 
     @app.post("/v1/webhooks/{source}", status_code=202, summary="A portal's own webhook payload")
-    async def post_webhook(source: str, request: Request) -> dict[str, int]:
+    async def post_webhook(source: str, request: Request) -> Response:
         webhook = services.webhooks.get(source)
         if webhook is None:
             raise RejectedRequest(
@@ -99,14 +98,15 @@ def create_app(services: Services) -> FastAPI:
         webhook.adapter.verify(received, webhook.secret)
         events = webhook.adapter.to_events(parse_json(request, body), received)
         _check_against_policies(services.policies, events)
-        await run_in_threadpool(services.publisher.publish, events)
-        log.info(
+        await services.publisher.publish(events)
+        # the worker logs every applied event; per-request lines here are for debugging
+        log.debug(
             "events_accepted",
             source=source,
             count=len(events),
             ticket_id=events[0].ticket_id if events else None,
         )
-        return {"accepted": len(events)}
+        return _accepted(len(events))
 
     @app.get("/v1/tickets/{source}/{ticket_id}", summary="A ticket's SLA, in the simulate shape")
     def get_ticket(source: str, ticket_id: str, at: datetime | None = None) -> Response:
@@ -128,6 +128,11 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 
     return app
+
+
+def _accepted(count: int) -> Response:
+    # a ready response: FastAPI's encoding of a returned dict costs ~5% of a request's CPU
+    return Response(b'{"accepted":%d}' % count, status_code=202, media_type="application/json")
 
 
 def _authenticate_api(config: Settings, body: bytes, request: Request) -> None:

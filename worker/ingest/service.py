@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis
 from fastapi import FastAPI
 from pydantic import SecretStr
+from redis.asyncio import Redis as AsyncRedis
 
 from shared.celery_app import app as celery_app
 from shared.config import Settings
@@ -13,7 +14,7 @@ from worker.adapters.freshdesk import FreshdeskAdapter
 from worker.adapters.jira import JiraAdapter
 from worker.adapters.zendesk import ZendeskAdapter
 from worker.ingest.app import Services, Webhook, create_app
-from worker.ingest.publisher import CeleryPublisher
+from worker.ingest.publisher import QueuePublisher
 from worker.runtime import Runtime, runtime
 
 
@@ -28,10 +29,11 @@ def webhooks(config: Settings) -> dict[str, Webhook]:
 
 def services(rt: Runtime) -> Services:
     client = redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2)
+    queue = AsyncRedis.from_url(rt.settings.redis_url, socket_timeout=5)
     return Services(
         settings=rt.settings,
         policies=rt.policies,
-        publisher=CeleryPublisher(celery_app, rt.settings.events_queue),
+        publisher=QueuePublisher(celery_app, queue, rt.settings.events_queue),
         sessions=rt.sessions,
         webhooks=webhooks(rt.settings),
         redis_ping=client.ping,

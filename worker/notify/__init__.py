@@ -1,0 +1,1 @@
+"""Turning fired checkpoints into messages and delivering them through Apprise."""
