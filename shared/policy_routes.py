@@ -1,0 +1,75 @@
+"""Who is told what: a policy's notification channels and routes.
+
+A channel is only a name here. Its Apprise URL comes from the environment variable
+``ESCALERA_CHANNEL_<NAME>`` (``p1_phone`` -> ``ESCALERA_CHANNEL_P1_PHONE``), never from a file,
+so a policy can be committed and shared without leaking a webhook key.
+
+A route matches checkpoints by kind, metric, tier, priority and plan (an omitted criterion
+matches everything) and names the channels to tell. A route may ``repeat`` its message until
+someone acknowledges it (paging semantics), and names how many delivery ``attempts`` a channel
+gets before the notification is dead-lettered and its ``fallback`` channel is told instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared.durations import Duration
+
+Kind = Literal["warning", "breach", "escalation", "reminder"]
+MetricName = Literal["first_response", "update", "resolution", "escalation"]
+
+_CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+
+
+def _channel_name(name: str) -> str:
+    if not _CHANNEL_NAME.match(name):
+        raise ValueError(
+            f"{name!r}: a channel name is lower-case letters, digits and _ (it names a variable)"
+        )
+    return name
+
+
+ChannelName = Annotated[str, AfterValidator(_channel_name)]
+
+
+def channel_env(name: str) -> str:
+    """The environment variable holding a channel's Apprise URL(s)."""
+    return f"ESCALERA_CHANNEL_{name.upper()}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChannelSpec(_Strict):
+    description: str | None = None
+
+
+class Match(_Strict):
+    """Which checkpoints a route takes; a criterion left out matches every value."""
+
+    kinds: list[Kind] | None = None
+    metrics: list[MetricName] | None = None
+    tiers: list[Annotated[int, Field(ge=1, le=9)]] | None = None
+    priorities: list[str] | None = None
+    plans: list[str] | None = None
+
+
+class Repeat(_Strict):
+    """Send again every ``every`` (wall clock) until acknowledged, at most ``limit`` times more."""
+
+    every: Duration
+    limit: Annotated[int, Field(ge=1, le=100)] = 3
+
+
+class RouteSpec(_Strict):
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    when: Match = Match()
+    channels: Annotated[list[ChannelName], Field(min_length=1)]
+    repeat: Repeat | None = None
+    attempts: Annotated[int, Field(ge=1, le=20)] = 5
+    fallback: ChannelName | None = None
