@@ -61,7 +61,7 @@ def apply_event(session: Session, policies: PolicyBook, event: Event, now: datet
     try:
         check_event(loaded.policy, event)
     except EvaluationError as exc:
-        return _dead_letter(session, event, str(exc))
+        return dead_letter(session, event, str(exc))
     if not _insert_event(session, ticket, event, now):
         return Applied(Outcome.DUPLICATE, event.source, event.ticket_id)
     savepoint = session.begin_nested()
@@ -69,7 +69,7 @@ def apply_event(session: Session, policies: PolicyBook, event: Event, now: datet
         result = reevaluate(session, ticket, loaded, now)
     except EvaluationError as exc:  # pragma: no cover - check_event refuses the known causes
         savepoint.rollback()
-        return _dead_letter(session, event, str(exc))
+        return dead_letter(session, event, str(exc))
     savepoint.commit()
     return result
 
@@ -135,7 +135,8 @@ def _insert_ignore(session: Session, table: Any, values: dict[str, Any], keys: l
     return session.execute(statement.returning(table.c.id)).first() is not None
 
 
-def _dead_letter(session: Session, event: Event, error: str) -> Applied:
+def dead_letter(session: Session, event: Event, error: str) -> Applied:
+    """Keep an event that cannot be applied aside, with the reason."""
     session.add(
         DeadLetter(
             source=event.source,

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.celery_app import APPLY_EVENT, app
 from shared.events import Event
-from worker.apply import apply_event
+from worker.apply import apply_event, dead_letter
 from worker.runtime import runtime
 
 log = structlog.get_logger("escalera.worker")
@@ -26,11 +26,28 @@ log = structlog.get_logger("escalera.worker")
     max_retries=None,
 )
 def apply_event_task(event: dict[str, Any]) -> str:
-    """Apply one canonical event (at-least-once delivery, idempotent on (source, event_id))."""
+    """Apply one canonical event (at-least-once delivery, idempotent on (source, event_id)).
+
+    A database error propagates and is retried. Anything else (a bug in evaluation) would make
+    Celery ack and drop the message, so the event is dead-lettered with the error instead:
+    never lost, and retryable with ``escalera dead-letters --retry``.
+    """
     parsed = Event.model_validate(event)
     rt = runtime()
-    with rt.sessions.begin() as session:
-        result = apply_event(session, rt.policies, parsed, datetime.now(UTC))
+    try:
+        with rt.sessions.begin() as session:
+            result = apply_event(session, rt.policies, parsed, datetime.now(UTC))
+    except (OperationalError, DBAPIError):
+        raise
+    except Exception as exc:
+        log.exception(
+            "event_failed",
+            source=parsed.source,
+            ticket_id=parsed.ticket_id,
+            event_id=parsed.event_id,
+        )
+        with rt.sessions.begin() as session:
+            result = dead_letter(session, parsed, f"{type(exc).__name__}: {exc}")
     log.info(
         "event_applied",
         source=parsed.source,

@@ -6,15 +6,20 @@ tests with a message saying what to start, never skips them.
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 from sqlalchemy.engine import make_url
 
+from shared.config import settings
 from shared.db.migrate import upgrade
 from tests.integration.services import PG_ADMIN_URL, REDIS_URL, admin, truncate
+from tests.support import PRESETS
+from worker.runtime import runtime
 
 
 @pytest.fixture(scope="session")
@@ -59,3 +64,26 @@ def redis_prefix() -> Iterator[str]:
     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture
+def policy_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    shutil.copy(PRESETS / "soporte-completo.yaml", folder)
+    return folder
+
+
+@pytest.fixture
+def configured(
+    database_url: str, policy_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """The process settings point at this test's database and policy folder."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ESCALERA_POLICY_DIR", str(policy_dir))
+    settings.cache_clear()
+    runtime.cache_clear()
+    yield
+    runtime().engine.dispose()
+    settings.cache_clear()
+    runtime.cache_clear()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +11,6 @@ import pytest
 from alembic import command
 from sqlalchemy import select
 
-from shared.config import settings
 from shared.db.migrate import alembic_config
 from shared.db.models import Checkpoint, DeadLetter, Ticket
 from tests.support import PRESETS, ROOT, event
@@ -22,29 +19,6 @@ from worker.cli import main
 from worker.runtime import runtime
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def policy_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "policies"
-    folder.mkdir()
-    shutil.copy(PRESETS / "soporte-completo.yaml", folder)
-    return folder
-
-
-@pytest.fixture
-def configured(
-    database_url: str, policy_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
-    """The process settings point at this test's database and policy folder."""
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("ESCALERA_POLICY_DIR", str(policy_dir))
-    settings.cache_clear()
-    runtime.cache_clear()
-    yield
-    runtime().engine.dispose()
-    settings.cache_clear()
-    runtime.cache_clear()
 
 
 def _apply(*events: object) -> None:
