@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from redis import Redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from scheduler.timer_index import TimerIndex
 from shared.config import Settings, settings
 from shared.db.engine import make_engine, session_factory
 from worker.policies import PolicyBook
@@ -19,11 +21,19 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     policies: PolicyBook
+    timers: TimerIndex
 
     @classmethod
     def build(cls, config: Settings) -> Runtime:
         engine = make_engine(config.database_url)
-        return cls(config, engine, session_factory(engine), PolicyBook.from_settings(config))
+        redis = Redis.from_url(config.redis_url, socket_timeout=5)
+        return cls(
+            config,
+            engine,
+            session_factory(engine),
+            PolicyBook.from_settings(config),
+            TimerIndex(redis, config.redis_prefix),
+        )
 
 
 @lru_cache(maxsize=1)

@@ -6,11 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from scheduler.timer_index import TimerIndex
 from shared.celery_app import APPLY_EVENT, app
 from shared.events import Event
-from worker.apply import apply_event, dead_letter
+from worker.apply import Applied, apply_event, dead_letter
 from worker.runtime import runtime
 
 log = structlog.get_logger("escalera.worker")
@@ -48,6 +50,7 @@ def apply_event_task(event: dict[str, Any]) -> str:
         )
         with rt.sessions.begin() as session:
             result = dead_letter(session, parsed, f"{type(exc).__name__}: {exc}")
+    _index(rt.timers, result)
     log.info(
         "event_applied",
         source=parsed.source,
@@ -61,3 +64,18 @@ def apply_event_task(event: dict[str, Any]) -> str:
         error=result.error,
     )
     return result.outcome.value
+
+
+def _index(timers: TimerIndex, result: Applied) -> None:
+    """After the commit: the timer index follows the re-planned checkpoints.
+
+    Redis failing here loses nothing: the database holds every armed checkpoint, and reconcile
+    re-arms what the index is missing.
+    """
+    changes = result.changes
+    try:
+        timers.arm([(row.id, row.due_at) for row in changes.added])
+        timers.arm([(row.id, row.due_at) for row, _old in changes.moved])
+        timers.disarm([row.id for row in changes.cancelled])
+    except RedisError:
+        log.warning("timer_index_unavailable", source=result.source, ticket_id=result.ticket_id)

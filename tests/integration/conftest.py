@@ -76,11 +76,12 @@ def policy_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def configured(
-    database_url: str, policy_dir: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, policy_dir: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    """The process settings point at this test's database and policy folder."""
+    """The process settings point at this test's database, policy folder and Redis prefix."""
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("ESCALERA_POLICY_DIR", str(policy_dir))
+    monkeypatch.setenv("ESCALERA_REDIS_PREFIX", redis_prefix)
     settings.cache_clear()
     runtime.cache_clear()
     yield

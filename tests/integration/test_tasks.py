@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from shared.db.models import DeadLetter, StoredEvent
+from shared.db.models import Checkpoint, DeadLetter, StoredEvent
 from tests.support import event
 from worker import tasks
 from worker.runtime import runtime
@@ -16,11 +16,29 @@ from worker.runtime import runtime
 CREATED = event("created", datetime(2026, 3, 2, 15, 0, tzinfo=UTC), "K-1", priority="P1")
 
 
-def test_an_event_is_applied_by_the_task(configured: None) -> None:
-    """The task body stores the event and reports the outcome."""
+def test_an_event_is_applied_by_the_task_and_its_checkpoints_armed(configured: None) -> None:
+    """The task stores the event, then the timer index holds its checkpoints; a reply disarms them."""
     assert tasks.apply_event_task.run(CREATED.model_dump(mode="json")) == "applied"
     with runtime().sessions() as s:
         assert s.scalars(select(StoredEvent.event_id)).all() == [CREATED.event_id]
+    assert runtime().timers.count() == (3, 0)  # first response 75 %, 90 % and breach
+    assert (
+        runtime().timers.next_due()
+        == (CREATED.occurred_at + timedelta(minutes=22, seconds=30)).timestamp()
+    )
+    reply = event("agent_replied", CREATED.occurred_at + timedelta(minutes=10), "K-1")
+    tasks.apply_event_task.run(reply.model_dump(mode="json"))
+    with runtime().sessions() as s:
+        armed = s.scalars(select(Checkpoint.key).where(Checkpoint.state == "armed")).all()
+    assert sorted(armed) == [
+        "escalation:tier2",
+        "escalation:tier3",
+        "update#1:breach",
+        "update#1:warning:75",
+        "update#1:warning:90",
+    ]
+    assert runtime().timers.count() == (5, 0)
+    assert runtime().timers.next_due() == (reply.occurred_at + timedelta(minutes=90)).timestamp()
 
 
 def test_a_bug_in_evaluation_dead_letters_the_event_instead_of_dropping_it(

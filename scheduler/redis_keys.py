@@ -1,0 +1,27 @@
+"""Every Redis key and lease Escalera uses outside Celery's own, in one place.
+
+All keys live under the configured prefix (``ESCALERA_REDIS_PREFIX``, default ``escalera``), so
+several deployments or test runs can share one Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# A claimed checkpoint stays leased this long. A fire task normally finishes in well under a
+# second; a worker killed mid-fire has its claims returned to the due set once this passes, so
+# a lost worker delays a checkpoint by at most this much, and never loses it.
+LEASE_SECONDS = 60
+
+# Checkpoints claimed per Lua call and sent per fire task (ARCHITECTURE.md: batches of <= 100).
+CLAIM_BATCH = 100
+
+
+@dataclass(frozen=True)
+class TimerKeys:
+    due: str  # ZSET: checkpoint id -> due instant (epoch seconds)
+    inflight: str  # ZSET: checkpoint id -> lease deadline (epoch seconds)
+
+    @classmethod
+    def under(cls, prefix: str) -> TimerKeys:
+        return cls(due=f"{prefix}:timers:due", inflight=f"{prefix}:timers:inflight")

@@ -1,0 +1,128 @@
+"""The Redis index of armed checkpoints: a sorted set scored by due instant.
+
+The database is the source of truth; this index only makes "what is due now?" cheap. Members
+are checkpoint ids (short digit strings: ~100 bytes of Redis per timer). Claiming is one Lua
+script, atomic in Redis, so several claimers never take the same checkpoint twice; a claim is a
+lease, returned to the due set by `reap` if its fire task never releases it. `reconcile`
+re-arms from the database whatever Redis lost (a restart without persistence, a FLUSHALL).
+
+At-least-once: a checkpoint may be claimed again after a lost lease; the fire task re-checks
+the database and fires each checkpoint once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from itertools import islice
+from typing import TypeVar
+
+from redis import Redis
+
+from scheduler.redis_keys import CLAIM_BATCH, LEASE_SECONDS, TimerKeys
+
+_CHUNK = 1000
+T = TypeVar("T")
+
+# KEYS: due, inflight. ARGV: now, limit, lease deadline. Returns the claimed ids.
+_CLAIM = """
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), id)
+end
+return ids
+"""
+
+# KEYS: inflight, due. ARGV: now. Expired leases go back to the due set, due at once.
+_REAP = """
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE')
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), id)
+end
+return #ids
+"""
+
+# KEYS: due, inflight. ARGV: id1, score1, id2, score2, ... Arms those not leased. Returns how
+# many were missing from the index.
+_RECONCILE = """
+local missing = 0
+for i = 1, #ARGV, 2 do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+    if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then missing = missing + 1 end
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[i + 1]), ARGV[i])
+  end
+end
+return missing
+"""
+
+
+class TimerIndex:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self.keys = TimerKeys.under(prefix)
+        self._claim = redis.register_script(_CLAIM)
+        self._reap = redis.register_script(_REAP)
+        self._reconcile = redis.register_script(_RECONCILE)
+
+    def arm(self, timers: Iterable[tuple[int, datetime]]) -> None:
+        """Index (or re-time) checkpoints; run after the database transaction commits."""
+        for chunk in _chunks(timers):
+            self._redis.zadd(self.keys.due, {str(cid): due.timestamp() for cid, due in chunk})
+
+    def disarm(self, ids: Iterable[int]) -> None:
+        for chunk in _chunks(ids):
+            members = [str(cid) for cid in chunk]
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.zrem(self.keys.due, *members)
+            pipe.zrem(self.keys.inflight, *members)
+            pipe.execute()
+
+    def claim(
+        self, now: datetime, limit: int = CLAIM_BATCH, lease_s: int = LEASE_SECONDS
+    ) -> list[int]:
+        """Atomically take up to ``limit`` checkpoints due by ``now``, leased for ``lease_s``."""
+        at = now.timestamp()
+        claimed = self._claim(
+            keys=[self.keys.due, self.keys.inflight], args=[at, limit, at + lease_s]
+        )
+        return [int(member) for member in claimed]
+
+    def release(self, ids: Sequence[int]) -> None:
+        """The fire task committed: the leases are done."""
+        if ids:
+            self._redis.zrem(self.keys.inflight, *[str(cid) for cid in ids])
+
+    def reap(self, now: datetime) -> int:
+        """Return expired leases (a fire task that died) to the due set; how many."""
+        return int(self._reap(keys=[self.keys.inflight, self.keys.due], args=[now.timestamp()]))
+
+    def reconcile(self, armed: Iterable[tuple[int, datetime]]) -> int:
+        """Make the index hold every armed checkpoint the database lists; how many were missing."""
+        missing = 0
+        for chunk in _chunks(armed):
+            args: list[str | float] = []
+            for cid, due in chunk:
+                args += [str(cid), due.timestamp()]
+            missing += int(self._reconcile(keys=[self.keys.due, self.keys.inflight], args=args))
+        return missing
+
+    def next_due(self) -> float | None:
+        """Epoch seconds of the earliest armed checkpoint, or None: when to look again."""
+        first = self._redis.zrange(self.keys.due, 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    def count(self) -> tuple[int, int]:
+        """(armed, leased) sizes, for metrics and tests."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zcard(self.keys.due)
+        pipe.zcard(self.keys.inflight)
+        due, inflight = pipe.execute()
+        return int(due), int(inflight)
+
+
+def _chunks(items: Iterable[T]) -> Iterable[list[T]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, _CHUNK)):
+        yield chunk
