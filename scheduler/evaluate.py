@@ -37,6 +37,7 @@ class _Rule:
 
     metric: Metric
     duration_of: Callable[[TargetSpec], Duration | None]
+    tier: int | None = None  # escalation rules differ by tier only
 
 
 _FIRST_RESPONSE = _Rule(Metric.FIRST_RESPONSE, lambda target: target.first_response)
@@ -67,6 +68,9 @@ class _Evaluation:
     ) -> None:
         self.policy, self.book, self.t, self.now = policy, book, timeline, now
         self.checkpoints: list[Checkpoint] = []
+        # Every window walks every phase: memoize what depends only on priority and rule.
+        self._targets: dict[str, TargetSpec | None] = {}
+        self._terms_memo: dict[tuple[int, Metric, int | None], Terms | None] = {}
 
     def run(self) -> TicketSla:
         metrics = {
@@ -169,7 +173,7 @@ class _Evaluation:
             spec = _escalation(target, tier)
             return spec.after if spec is not None else None
 
-        rule = _Rule(Metric.ESCALATION, after)
+        rule = _Rule(Metric.ESCALATION, after, tier)
 
         spec = self._escalation_in_force(tier)
         if spec is None or spec.after is None:
@@ -272,9 +276,18 @@ class _Evaluation:
         )
 
     def _target(self, phase: Phase) -> TargetSpec | None:
-        return self.policy.target_for(self.t.plan, phase.priority)
+        if phase.priority not in self._targets:
+            self._targets[phase.priority] = self.policy.target_for(self.t.plan, phase.priority)
+        return self._targets[phase.priority]
 
     def _terms(self, target: TargetSpec, rule: _Rule) -> Terms | None:
+        # the policy's targets live as long as the policy, so their ids are stable here
+        key = (id(target), rule.metric, rule.tier)
+        if key not in self._terms_memo:
+            self._terms_memo[key] = self._resolve_terms(target, rule)
+        return self._terms_memo[key]
+
+    def _resolve_terms(self, target: TargetSpec, rule: _Rule) -> Terms | None:
         duration = rule.duration_of(target)
         if duration is None:
             return None
