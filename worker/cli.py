@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     dead.add_argument("--retry", type=int, metavar="ID", help="apply dead letter ID again")
     dead.set_defaults(run=_lazy("maintenance", "dead_letters_command"))
 
+    timers = commands.add_parser("timers", help="the Redis index of armed checkpoints")
+    timer_commands = timers.add_subparsers(required=True, metavar="ACTION")
+    timer_commands.add_parser(
+        "reconcile", help="re-arm from the database what Redis lost"
+    ).set_defaults(run=_lazy("maintenance", "timers_reconcile_command"))
+
     recompute = commands.add_parser(
         "recompute", help="re-apply the current policy to stored tickets"
     )

@@ -8,12 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from alembic import command
 from sqlalchemy import select
 
 from shared.db.migrate import alembic_config
 from shared.db.models import Checkpoint, DeadLetter, Ticket
+from tests.integration.services import REDIS_URL
 from tests.support import PRESETS, ROOT, event
+from worker import tasks
 from worker.apply import apply_event
 from worker.cli import main
 from worker.runtime import runtime
@@ -101,3 +104,19 @@ def test_a_bad_policy_file_stops_the_worker_with_file_and_line(tmp_path: Path) -
 def test_models_and_migrations_agree(database_url: str) -> None:
     """Every model change came with its Alembic migration: autogenerate finds nothing to add."""
     command.check(alembic_config(database_url))
+
+
+def test_timers_reconcile_rearms_what_redis_lost(
+    configured: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After Redis loses its timers, `escalera timers reconcile` arms every armed checkpoint again."""
+    tasks.apply_event_task.run(
+        event("created", START, "Z-1", priority="P1").model_dump(mode="json")
+    )
+    timers = runtime().timers
+    assert timers.count() == (3, 0)
+    redis.Redis.from_url(REDIS_URL).delete(timers.keys.due)  # a restart without persistence
+    assert main(["timers", "reconcile"]) == 0
+    assert "3 armed checkpoints were missing from Redis" in capsys.readouterr().out
+    assert timers.count() == (3, 0)
+    assert timers.next_due() == (START + timedelta(minutes=22, seconds=30)).timestamp()

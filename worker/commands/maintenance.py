@@ -14,6 +14,7 @@ from shared.db.migrate import upgrade
 from shared.db.models import DeadLetter, Ticket
 from shared.events import Event
 from worker.apply import Applied, Outcome, apply_event, reevaluate
+from worker.reconcile import reconcile_timers
 from worker.runtime import runtime
 
 _DONE = ("solved", "closed")
@@ -63,6 +64,19 @@ def _retry(dead_id: int) -> int:
         savepoint.commit()
         row.retried_at = datetime.now(UTC)
     print(f"dead letter {dead_id}: {result.outcome.value}")
+    return 0
+
+
+def timers_reconcile_command(_args: argparse.Namespace) -> int:
+    """Re-arm the Redis timer index from the database (after a Redis restart or flush)."""
+    rt = runtime()
+    with rt.sessions() as session:
+        missing = reconcile_timers(session, rt.timers)
+    armed, leased = rt.timers.count()
+    print(
+        f"{missing} armed checkpoints were missing from Redis and are armed again "
+        f"({armed} armed, {leased} being fired)"
+    )
     return 0
 
 
