@@ -12,6 +12,7 @@ from celery import Celery
 from shared.config import Settings, settings
 
 APPLY_EVENT = "escalera.apply_event"
+FIRE_CHECKPOINTS = "escalera.fire_checkpoints"
 
 
 def make_celery(config: Settings) -> Celery:
@@ -23,7 +24,11 @@ def make_celery(config: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_default_queue=config.events_queue,
-        task_routes={APPLY_EVENT: {"queue": config.events_queue}},
+        # Firing has its own queue, so a backlog of ingested events never delays a page.
+        task_routes={
+            APPLY_EVENT: {"queue": config.events_queue},
+            FIRE_CHECKPOINTS: {"queue": config.fire_queue},
+        },
         worker_prefetch_multiplier=8,
         broker_connection_retry_on_startup=True,
         # Keys of Celery's own live under the same Redis as our timers: keep them apart.

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_batch: int = 1000
     events_queue: str = "events"
+    fire_queue: str = "fire"
 
 
 @lru_cache(maxsize=1)

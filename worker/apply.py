@@ -10,17 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from scheduler.evaluate import evaluate
 from scheduler.sla import TicketSla
 from scheduler.timeline import check_event
 from shared.db.models import Checkpoint, CheckpointState, DeadLetter, StoredEvent, Ticket
+from shared.db.statements import insert_ignore
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
 from worker.policies import LoadedPolicy, PolicyBook
@@ -107,7 +105,7 @@ def _lock_ticket(session: Session, event: Event, policy: str) -> Ticket:
         "waiting": True,
         "version": 0,
     }
-    _insert_ignore(session, Ticket.__table__, values, ["source", "ticket_id"])
+    insert_ignore(session, Ticket.__table__, values, ["source", "ticket_id"])
     query = select(Ticket).where(Ticket.source == event.source, Ticket.ticket_id == event.ticket_id)
     return session.scalars(query.with_for_update()).one()
 
@@ -123,16 +121,7 @@ def _insert_event(session: Session, ticket: Ticket, event: Event, now: datetime)
         "received_at": now,
         "payload": event.model_dump(mode="json", exclude_defaults=False),
     }
-    return _insert_ignore(session, StoredEvent.__table__, values, ["source", "event_id"])
-
-
-def _insert_ignore(session: Session, table: Any, values: dict[str, Any], keys: list[str]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING; True if the row was new."""
-    assert isinstance(table, Table)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    # rowcount is -1 under psycopg's implicit RETURNING: ask for the row instead
-    return session.execute(statement.returning(table.c.id)).first() is not None
+    return insert_ignore(session, StoredEvent.__table__, values, ["source", "event_id"])
 
 
 def dead_letter(session: Session, event: Event, error: str) -> Applied:

@@ -10,9 +10,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from scheduler.timer_index import TimerIndex
-from shared.celery_app import APPLY_EVENT, app
+from shared.celery_app import APPLY_EVENT, FIRE_CHECKPOINTS, app
 from shared.events import Event
 from worker.apply import Applied, apply_event, dead_letter
+from worker.fire import fire_checkpoints
 from worker.runtime import runtime
 
 log = structlog.get_logger("escalera.worker")
@@ -79,3 +80,28 @@ def _index(timers: TimerIndex, result: Applied) -> None:
         timers.disarm([row.id for row in changes.cancelled])
     except RedisError:
         log.warning("timer_index_unavailable", source=result.source, ticket_id=result.ticket_id)
+
+
+@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
+    name=FIRE_CHECKPOINTS,
+    acks_late=True,
+    autoretry_for=(OperationalError, DBAPIError),
+    retry_backoff=True,
+    retry_backoff_max=10,
+    max_retries=None,
+)
+def fire_checkpoints_task(ids: list[int]) -> int:
+    """Fire a claimed batch (at-least-once; each checkpoint fires once), then end the leases."""
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        result = fire_checkpoints(session, rt.policies, ids, datetime.now(UTC))
+    rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
+    rt.timers.release(ids)
+    log.info(
+        "checkpoints_fired",
+        fired=result.fired,
+        notifications=len(result.notifications),
+        later=len(result.later),
+        skipped=len(result.skipped),
+    )
+    return len(result.fired)

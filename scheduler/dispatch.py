@@ -1,0 +1,49 @@
+"""Handing due checkpoints to the fire queue: one pass, and when to look again.
+
+Beat's ``tick()`` calls `Dispatcher.tick` (celery beat's own shape: do one pass, return the
+delay instead of sleeping). The claim is atomic in Redis, so a second beat running the same
+loop is harmless: each checkpoint is claimed once. Sending is at-least-once: if the process
+dies after claiming and before sending, the lease expires and the reaper hands the checkpoint
+out again; the fire task fires each checkpoint once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from scheduler.redis_keys import CLAIM_BATCH
+from scheduler.timer_index import TimerIndex
+
+# Look again at least this often (a checkpoint armed by a worker meanwhile is then at most this
+# late), and never spin faster than the minimum when something is due right now.
+MAX_SLEEP_S = 1.0
+MIN_SLEEP_S = 0.01
+
+
+@dataclass(frozen=True)
+class Pass:
+    claimed: int
+    reaped: int
+    sleep_s: float
+
+
+class Dispatcher:
+    def __init__(self, index: TimerIndex, send: Callable[[Sequence[int]], None]) -> None:
+        self._index, self._send = index, send
+
+    def tick(self, now: datetime) -> Pass:
+        """Reap expired leases, claim everything due by ``now`` in batches, send each batch."""
+        reaped = self._index.reap(now)
+        claimed = 0
+        while batch := self._index.claim(now, limit=CLAIM_BATCH):
+            self._send(batch)
+            claimed += len(batch)
+        return Pass(claimed, reaped, self._sleep(now))
+
+    def _sleep(self, now: datetime) -> float:
+        next_due = self._index.next_due()
+        if next_due is None:
+            return MAX_SLEEP_S
+        return min(MAX_SLEEP_S, max(MIN_SLEEP_S, next_due - now.timestamp()))

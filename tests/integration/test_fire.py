@@ -1,0 +1,123 @@
+"""Firing: claimed checkpoints become fired rows and one notification per route and channel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
+from shared.db.models import Checkpoint, Notification
+from tests.support import event
+from worker import tasks
+from worker.fire import fire_checkpoints
+from worker.runtime import runtime
+
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+ROUTES = """
+channels:
+  oncall_phone: {}
+  support_email: {}
+routes:
+  - {name: p1-page, when: {priorities: [P1], kinds: [breach, escalation]}, channels: [oncall_phone, support_email]}
+  - {name: warnings, when: {kinds: [warning]}, channels: [support_email]}
+"""
+
+
+@pytest.fixture
+def routed(policy_dir: Path, configured: None) -> None:
+    """The soporte-completo preset with a paging route for P1 and e-mail for warnings."""
+    preset = policy_dir / "soporte-completo.yaml"
+    preset.write_text(preset.read_text() + ROUTES)
+    runtime.cache_clear()
+
+
+def _created(ticket: str = "F-1") -> None:
+    tasks.apply_event_task.run(
+        event("created", START, ticket, priority="P1").model_dump(mode="json")
+    )
+
+
+def _checkpoints() -> dict[str, int]:
+    with runtime().sessions() as s:
+        return {key: cid for key, cid in s.execute(select(Checkpoint.key, Checkpoint.id))}
+
+
+def _fire(ids: Sequence[int], now: datetime):  # type: ignore[no-untyped-def]
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        return fire_checkpoints(session, rt.policies, ids, now)
+
+
+def test_a_due_breach_fires_once_and_writes_one_notification_per_channel(routed: None) -> None:
+    """The P1 breach at 15:30 pages the phone and e-mails support; firing it again writes nothing."""
+    _created()
+    breach = _checkpoints()["first_response:breach"]
+    first = _fire([breach], START + timedelta(minutes=30))
+    assert first.fired == [breach]
+    assert sorted(first.notifications) == [
+        f"{breach}:p1-page:oncall_phone:0",
+        f"{breach}:p1-page:support_email:0",
+    ]
+    again = _fire([breach], START + timedelta(minutes=31))  # a redelivered fire task
+    assert (again.fired, again.notifications, again.skipped) == ([], [], [breach])
+    with runtime().sessions() as s:
+        assert s.scalars(select(Checkpoint.state).where(Checkpoint.id == breach)).one() == "fired"
+        assert len(s.scalars(select(Notification)).all()) == 2
+
+
+def test_a_checkpoint_met_after_its_claim_does_not_fire(routed: None) -> None:
+    """A reply that lands just before the fire task runs cancels the breach: nobody is paged."""
+    _created()
+    breach = _checkpoints()["first_response:breach"]
+    tasks.apply_event_task.run(
+        event("agent_replied", START + timedelta(minutes=29), "F-1").model_dump(mode="json")
+    )
+    result = _fire([breach], START + timedelta(minutes=30))
+    assert (result.fired, result.skipped) == ([], [breach])
+
+
+def test_a_checkpoint_moved_later_is_handed_back_not_fired(routed: None) -> None:
+    """Claimed but re-timed later by a pause: it is returned for re-arming with its new instant."""
+    _created()
+    warning = _checkpoints()["first_response:warning:75"]
+    result = _fire([warning], START + timedelta(minutes=10))
+    assert result.fired == []
+    assert result.later == [(warning, START + timedelta(minutes=22, seconds=30))]
+
+
+def test_dispatcher_sends_due_checkpoints_in_batches_and_says_when_to_look_again(
+    routed: None,
+) -> None:
+    """One beat pass claims what is due, sends it to the fire queue, and sleeps until the next."""
+    _created()
+    sent: list[list[int]] = []
+    dispatcher = Dispatcher(runtime().timers, lambda ids: sent.append(list(ids)))
+    early = dispatcher.tick(START + timedelta(minutes=1))
+    assert (early.claimed, sent, early.sleep_s) == (0, [], MAX_SLEEP_S)
+    at_warning = dispatcher.tick(START + timedelta(minutes=22, seconds=30))
+    assert at_warning.claimed == 1 and sent == [[_checkpoints()["first_response:warning:75"]]]
+    assert at_warning.sleep_s == MAX_SLEEP_S  # the 90 % warning is 4.5 minutes away
+    almost = dispatcher.tick(START + timedelta(minutes=26, seconds=59.5))
+    assert almost.sleep_s == pytest.approx(0.5)  # wake exactly at 15:27:00
+
+
+def test_the_fire_task_fires_releases_and_rearms(routed: None) -> None:
+    """Through the task: fired checkpoints leave the index, moved ones go back in."""
+    _created()
+    timers = runtime().timers
+    ids = timers.claim(START + timedelta(minutes=30))
+    assert len(ids) == 3  # 75 %, 90 % and the breach, all due by 15:30
+    assert tasks.fire_checkpoints_task.run(ids) == 3  # the task reads the real clock: all are due
+    assert timers.count() == (0, 0)  # leases ended, nothing left armed
+    with runtime().sessions() as s:
+        keys = sorted(s.scalars(select(Notification.dedupe_key)).all())
+    assert sorted(key.split(":", 1)[1] for key in keys) == [
+        "p1-page:oncall_phone:0",
+        "p1-page:support_email:0",
+        "warnings:support_email:0",
+        "warnings:support_email:0",
+    ]
