@@ -121,7 +121,7 @@ def _insert_event(session: Session, ticket: Ticket, event: Event, now: datetime)
         "received_at": now,
         "payload": event.model_dump(mode="json", exclude_defaults=False),
     }
-    return insert_ignore(session, StoredEvent.__table__, values, ["source", "event_id"])
+    return insert_ignore(session, StoredEvent.__table__, values, ["source", "event_id"]) is not None
 
 
 def dead_letter(session: Session, event: Event, error: str) -> Applied:

@@ -25,7 +25,7 @@ from worker.policies import PolicyBook
 @dataclass
 class FireResult:
     fired: list[int] = field(default_factory=list)
-    notifications: list[str] = field(default_factory=list)  # dedupe keys written
+    notifications: list[int] = field(default_factory=list)  # new notification ids, to deliver
     later: list[tuple[int, datetime]] = field(default_factory=list)  # moved later: re-arm
     skipped: list[int] = field(default_factory=list)  # met, cancelled or already fired
 
@@ -87,5 +87,6 @@ def _fire(
                 "attempts": 0,
                 "created_at": now,
             }
-            if insert_ignore(session, Notification.__table__, values, ["dedupe_key"]):
-                result.notifications.append(key)
+            new_id = insert_ignore(session, Notification.__table__, values, ["dedupe_key"])
+            if new_id is not None:
+                result.notifications.append(new_id)

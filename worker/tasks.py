@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from scheduler.timer_index import TimerIndex
-from shared.celery_app import APPLY_EVENT, FIRE_CHECKPOINTS, app
+from shared.celery_app import APPLY_EVENT, DELIVER_NOTIFICATION, FIRE_CHECKPOINTS, app
+from shared.db.models import Notification
 from shared.events import Event
 from worker.apply import Applied, apply_event, dead_letter
 from worker.fire import fire_checkpoints
+from worker.notify.deliver import AppriseSender, Deliverer, Delivery
 from worker.runtime import runtime
 
 log = structlog.get_logger("escalera.worker")
@@ -97,6 +101,8 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         result = fire_checkpoints(session, rt.policies, ids, datetime.now(UTC))
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     rt.timers.release(ids)
+    for notification_id in result.notifications:
+        deliver_notification_task.apply_async(args=[notification_id])
     log.info(
         "checkpoints_fired",
         fired=result.fired,
@@ -105,3 +111,47 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         skipped=len(result.skipped),
     )
     return len(result.fired)
+
+
+@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
+    name=DELIVER_NOTIFICATION,
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OperationalError, DBAPIError),
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=None,
+)
+def deliver_notification_task(self: Any, notification_id: int) -> str:
+    """Deliver one notification; failed targets retry with backoff up to the route's limit."""
+    rt = runtime()
+    deliverer = Deliverer(rt.policies, AppriseSender(), os.environ)
+    with rt.sessions.begin() as session:
+        outcome = deliverer.deliver(session, notification_id, datetime.now(UTC))
+    log.info(
+        "notification_delivery",
+        notification_id=notification_id,
+        outcome=outcome.delivery.value,
+        error=outcome.error,
+    )  # errors name a channel's scheme and variable, never its URL
+    if outcome.delivery is Delivery.RETRY:
+        raise self.retry(countdown=outcome.retry_in_s, max_retries=None)
+    if outcome.delivery is Delivery.DEAD:
+        _deliver_fallbacks(notification_id)
+    return outcome.delivery.value
+
+
+def _deliver_fallbacks(notification_id: int) -> None:
+    """Enqueue the fallback notification a dead one just wrote (pending, same checkpoint)."""
+    rt = runtime()
+    with rt.sessions() as session:
+        dead = session.get(Notification, notification_id)
+        if dead is None:
+            return
+        pending = session.scalars(
+            select(Notification.id).where(
+                Notification.checkpoint_id == dead.checkpoint_id, Notification.status == "pending"
+            )
+        ).all()
+    for pending_id in pending:
+        deliver_notification_task.apply_async(args=[pending_id])

@@ -138,6 +138,8 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # target index (within the channel's URLs) -> delivered?; a retry resends only the others
+    results: Mapped[dict[str, Any] | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]

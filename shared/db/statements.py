@@ -10,10 +10,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 
-def insert_ignore(session: Session, table: Any, values: dict[str, Any], keys: list[str]) -> bool:
-    """INSERT … ON CONFLICT (keys) DO NOTHING; True if the row was new."""
+def insert_ignore(
+    session: Session, table: Any, values: dict[str, Any], keys: list[str]
+) -> int | None:
+    """INSERT … ON CONFLICT (keys) DO NOTHING; the new row's id, or None if it existed."""
     assert isinstance(table, Table)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     # rowcount is -1 under psycopg's implicit RETURNING: ask for the row instead
-    return session.execute(statement.returning(table.c.id)).first() is not None
+    row = session.execute(statement.returning(table.c.id)).first()
+    return None if row is None else int(row[0])

@@ -58,10 +58,13 @@ def test_a_due_breach_fires_once_and_writes_one_notification_per_channel(routed:
     breach = _checkpoints()["first_response:breach"]
     first = _fire([breach], START + timedelta(minutes=30))
     assert first.fired == [breach]
-    assert sorted(first.notifications) == [
-        f"{breach}:p1-page:oncall_phone:0",
-        f"{breach}:p1-page:support_email:0",
-    ]
+    with runtime().sessions() as s:
+        keys = sorted(
+            s.scalars(
+                select(Notification.dedupe_key).where(Notification.id.in_(first.notifications))
+            )
+        )
+    assert keys == [f"{breach}:p1-page:oncall_phone:0", f"{breach}:p1-page:support_email:0"]
     again = _fire([breach], START + timedelta(minutes=31))  # a redelivered fire task
     assert (again.fired, again.notifications, again.skipped) == ([], [], [breach])
     with runtime().sessions() as s:
@@ -105,14 +108,21 @@ def test_dispatcher_sends_due_checkpoints_in_batches_and_says_when_to_look_again
     assert almost.sleep_s == pytest.approx(0.5)  # wake exactly at 15:27:00
 
 
-def test_the_fire_task_fires_releases_and_rearms(routed: None) -> None:
-    """Through the task: fired checkpoints leave the index, moved ones go back in."""
+def test_the_fire_task_fires_releases_and_rearms(
+    routed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the task: fired checkpoints leave the index and each new notification is sent off."""
+    queued: list[int] = []
+    monkeypatch.setattr(
+        tasks.deliver_notification_task, "apply_async", lambda args: queued.append(args[0])
+    )
     _created()
     timers = runtime().timers
     ids = timers.claim(START + timedelta(minutes=30))
     assert len(ids) == 3  # 75 %, 90 % and the breach, all due by 15:30
     assert tasks.fire_checkpoints_task.run(ids) == 3  # the task reads the real clock: all are due
     assert timers.count() == (0, 0)  # leases ended, nothing left armed
+    assert len(queued) == 4  # one delivery per notification written
     with runtime().sessions() as s:
         keys = sorted(s.scalars(select(Notification.dedupe_key)).all())
     assert sorted(key.split(":", 1)[1] for key in keys) == [
