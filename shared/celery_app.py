@@ -14,6 +14,7 @@ from shared.config import Settings, settings
 APPLY_EVENT = "escalera.apply_event"
 FIRE_CHECKPOINTS = "escalera.fire_checkpoints"
 DELIVER_NOTIFICATION = "escalera.deliver_notification"
+RECONCILE_TIMERS = "escalera.reconcile_timers"
 
 
 def make_celery(config: Settings) -> Celery:

@@ -82,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(run=_lazy("serve", "worker_command"))
 
+    beat = commands.add_parser("beat", help="hand due checkpoints to the fire queue (celery beat)")
+    beat.set_defaults(run=_lazy("serve", "beat_command"))
+
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(

@@ -12,12 +12,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from scheduler.timer_index import TimerIndex
-from shared.celery_app import APPLY_EVENT, DELIVER_NOTIFICATION, FIRE_CHECKPOINTS, app
+from shared.celery_app import (
+    APPLY_EVENT,
+    DELIVER_NOTIFICATION,
+    FIRE_CHECKPOINTS,
+    RECONCILE_TIMERS,
+    app,
+)
 from shared.db.models import Notification
 from shared.events import Event
 from worker.apply import Applied, apply_event, dead_letter
 from worker.fire import fire_checkpoints
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.reconcile import reconcile_timers
 from worker.runtime import runtime
 
 log = structlog.get_logger("escalera.worker")
@@ -155,3 +162,14 @@ def _deliver_fallbacks(notification_id: int) -> None:
         ).all()
     for pending_id in pending:
         deliver_notification_task.apply_async(args=[pending_id])
+
+
+@app.task(name=RECONCILE_TIMERS, acks_late=True, expires=55)  # type: ignore[untyped-decorator]
+def reconcile_timers_task() -> int:
+    """Beat's minute: every armed checkpoint missing from Redis is armed again (idempotent)."""
+    rt = runtime()
+    with rt.sessions() as session:
+        missing = reconcile_timers(session, rt.timers)
+    if missing:
+        log.warning("timers_rearmed", missing=missing)
+    return missing

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,6 +20,7 @@ from sqlalchemy import func, select
 
 from shared.db.engine import make_engine, session_factory
 from shared.db.models import Checkpoint, StoredEvent, Ticket
+from tests.integration.processes import free_port, running, wait_ready
 from tests.integration.services import REDIS_URL, truncate
 from tests.support import ROOT
 from worker.ingest.signatures import sign_jira, sign_zendesk
@@ -50,19 +48,13 @@ targets:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def pipeline(postgres_url: str, redis_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A running ingest service and worker; yields (base URL, database URL)."""
     truncate(postgres_url)
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "desk.yaml").write_text(POLICY)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": postgres_url,
@@ -74,49 +66,14 @@ def pipeline(postgres_url: str, redis_prefix: str, tmp_path: Path) -> Iterator[t
         "ESCALERA_API_TOKENS": json.dumps([TOKEN]),
         **{f"ESCALERA_{name.upper()}_SECRET": secret for name, secret in SECRETS.items()},
     }
-    logs = {name: (tmp_path / f"{name}.log").open("w") for name in ("ingest", "worker")}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "ingest", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=logs["ingest"],
-            stderr=subprocess.STDOUT,
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "worker", "--concurrency", "2"],
-            cwd=ROOT,
-            env=env,
-            stdout=logs["worker"],
-            stderr=subprocess.STDOUT,
-        ),
-    ]
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(base, procs, tmp_path)
+    commands = {
+        "ingest": ["ingest", "--port", str(port)],
+        "worker": ["worker", "--concurrency", "2"],
+    }
+    with running(commands, env, tmp_path) as procs:
+        base = f"http://127.0.0.1:{port}"
+        wait_ready(base, procs, tmp_path)
         yield base, postgres_url
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=20)
-        for handle in logs.values():
-            handle.close()
-
-
-def _wait_ready(base: str, procs: list[subprocess.Popen[bytes]], logs: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs):
-            break
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    output = "\n".join(f"--- {f.name}\n{f.read_text()}" for f in logs.glob("*.log"))
-    pytest.fail(f"the ingest service did not become ready:\n{output}")
 
 
 def _fixture(portal: str, name: str) -> dict[str, Any]:

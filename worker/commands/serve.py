@@ -42,7 +42,8 @@ def ingest_command(args: argparse.Namespace) -> int:
 
 def worker_command(args: argparse.Namespace) -> int:
     _prepare()
-    queues = args.queues or settings().events_queue
+    config = settings()
+    queues = args.queues or f"{config.events_queue},{config.fire_queue}"
     celery_app.worker_main(
         [
             "worker",
@@ -56,4 +57,13 @@ def worker_command(args: argparse.Namespace) -> int:
             "--without-mingle",
         ]
     )
+    return 0
+
+
+def beat_command(_args: argparse.Namespace) -> int:
+    """Celery beat with Escalera's scheduler: claims due checkpoints every tick (<= 1 s)."""
+    _prepare()
+    from scheduler.beat import EscaleraScheduler  # noqa: PLC0415 - beat's class only where beat runs
+
+    celery_app.Beat(scheduler=EscaleraScheduler, max_interval=1, loglevel="INFO").run()
     return 0

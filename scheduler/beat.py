@@ -1,0 +1,37 @@
+"""``escalera beat``: Celery beat whose every tick also hands due checkpoints to the fire queue.
+
+Beat's own entries (reconcile every minute) run as usual; on top, each ``tick`` runs one
+`Dispatcher` pass and sleeps no longer than until the next due checkpoint (at most a second).
+Claiming in beat's own process, not in a task beat sends, keeps firing independent of any
+backlog on the queues (ARCHITECTURE.md). A second beat is harmless: claims are atomic.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+from celery.beat import Scheduler
+from redis import Redis
+
+from scheduler.dispatch import Dispatcher
+from scheduler.timer_index import TimerIndex
+from shared.celery_app import FIRE_CHECKPOINTS
+from shared.config import settings
+
+
+class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
+    @cached_property
+    def dispatcher(self) -> Dispatcher:
+        config = settings()
+        index = TimerIndex(Redis.from_url(config.redis_url, socket_timeout=5), config.redis_prefix)
+        return Dispatcher(index, self._send)
+
+    def _send(self, ids: Any) -> None:
+        self.app.send_task(FIRE_CHECKPOINTS, args=[list(ids)])
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        delay = float(super().tick(*args, **kwargs))
+        dispatched = self.dispatcher.tick(datetime.now(UTC))
+        return min(delay, dispatched.sleep_s)
