@@ -8,6 +8,7 @@ backlog on the queues (ARCHITECTURE.md). A second beat is harmless: claims are a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -17,7 +18,7 @@ from redis import Redis
 
 from scheduler.dispatch import Dispatcher
 from scheduler.timer_index import TimerIndex
-from shared.celery_app import FIRE_CHECKPOINTS
+from shared.celery_app import FIRE_CHECKPOINTS, REPEAT_PAGES
 from shared.config import settings
 
 
@@ -25,11 +26,17 @@ class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
     @cached_property
     def dispatcher(self) -> Dispatcher:
         config = settings()
-        index = TimerIndex(Redis.from_url(config.redis_url, socket_timeout=5), config.redis_prefix)
-        return Dispatcher(index, self._send)
+        redis = Redis.from_url(config.redis_url, socket_timeout=5)
+        checkpoints = TimerIndex(redis, config.redis_prefix)
+        repeats = TimerIndex(redis, config.redis_prefix, "repeats")
+        return Dispatcher(
+            checkpoints,
+            self._sender(FIRE_CHECKPOINTS),
+            also=[(repeats, self._sender(REPEAT_PAGES))],
+        )
 
-    def _send(self, ids: Any) -> None:
-        self.app.send_task(FIRE_CHECKPOINTS, args=[list(ids)])
+    def _sender(self, task: str) -> Callable[[Sequence[int]], None]:
+        return lambda ids: self.app.send_task(task, args=[list(ids)])
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         delay = float(super().tick(*args, **kwargs))

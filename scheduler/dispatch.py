@@ -29,21 +29,29 @@ class Pass:
     sleep_s: float
 
 
+Send = Callable[[Sequence[int]], None]
+
+
 class Dispatcher:
-    def __init__(self, index: TimerIndex, send: Callable[[Sequence[int]], None]) -> None:
-        self._index, self._send = index, send
+    """Claims from the checkpoint index and, if given, from other lanes (page repeats)."""
+
+    def __init__(
+        self, index: TimerIndex, send: Send, *, also: Sequence[tuple[TimerIndex, Send]] = ()
+    ) -> None:
+        self._lanes = [(index, send), *also]
 
     def tick(self, now: datetime) -> Pass:
         """Reap expired leases, claim everything due by ``now`` in batches, send each batch."""
-        reaped = self._index.reap(now)
-        claimed = 0
-        while batch := self._index.claim(now, limit=CLAIM_BATCH):
-            self._send(batch)
-            claimed += len(batch)
+        claimed = reaped = 0
+        for index, send in self._lanes:
+            reaped += index.reap(now)
+            while batch := index.claim(now, limit=CLAIM_BATCH):
+                send(batch)
+                claimed += len(batch)
         return Pass(claimed, reaped, self._sleep(now))
 
     def _sleep(self, now: datetime) -> float:
-        next_due = self._index.next_due()
-        if next_due is None:
+        dues = [due for index, _ in self._lanes if (due := index.next_due()) is not None]
+        if not dues:
             return MAX_SLEEP_S
-        return min(MAX_SLEEP_S, max(MIN_SLEEP_S, next_due - now.timestamp()))
+        return min(MAX_SLEEP_S, max(MIN_SLEEP_S, min(dues) - now.timestamp()))

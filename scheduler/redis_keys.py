@@ -23,5 +23,6 @@ class TimerKeys:
     inflight: str  # ZSET: checkpoint id -> lease deadline (epoch seconds)
 
     @classmethod
-    def under(cls, prefix: str) -> TimerKeys:
-        return cls(due=f"{prefix}:timers:due", inflight=f"{prefix}:timers:inflight")
+    def under(cls, prefix: str, name: str = "timers") -> TimerKeys:
+        """``timers``: armed checkpoints; ``repeats``: unacknowledged pages' next repeat."""
+        return cls(due=f"{prefix}:{name}:due", inflight=f"{prefix}:{name}:inflight")

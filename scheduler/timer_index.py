@@ -59,9 +59,9 @@ return missing
 
 
 class TimerIndex:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, name: str = "timers") -> None:
         self._redis = redis
-        self.keys = TimerKeys.under(prefix)
+        self.keys = TimerKeys.under(prefix, name)
         self._claim = redis.register_script(_CLAIM)
         self._reap = redis.register_script(_REAP)
         self._reconcile = redis.register_script(_RECONCILE)

@@ -15,6 +15,7 @@ APPLY_EVENT = "escalera.apply_event"
 FIRE_CHECKPOINTS = "escalera.fire_checkpoints"
 DELIVER_NOTIFICATION = "escalera.deliver_notification"
 RECONCILE_TIMERS = "escalera.reconcile_timers"
+REPEAT_PAGES = "escalera.repeat_pages"
 
 
 def make_celery(config: Settings) -> Celery:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     jira_secret: SecretStr | None = None
     freshdesk_secret: SecretStr | None = None
 
+    # Acknowledgement links in pages: https://escalera.example.com/v1/notifications/7/ack?sig=…
+    public_url: str | None = None
+    ack_secret: SecretStr | None = None
+
     max_body_bytes: int = 1024 * 1024
     max_batch: int = 1000
     events_queue: str = "events"

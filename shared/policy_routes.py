@@ -59,10 +59,16 @@ class Match(_Strict):
     plans: list[str] | None = None
 
 
+def _wall_clock(value: Duration) -> Duration:
+    if value.fixed_seconds() is None:
+        raise ValueError("a repeat interval is wall-clock time: write e.g. 15m or 1h")
+    return value
+
+
 class Repeat(_Strict):
     """Send again every ``every`` (wall clock) until acknowledged, at most ``limit`` times more."""
 
-    every: Duration
+    every: Annotated[Duration, AfterValidator(_wall_clock)]
     limit: Annotated[int, Field(ge=1, le=100)] = 3
 
 

@@ -22,6 +22,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     policies: PolicyBook
     timers: TimerIndex
+    repeats: TimerIndex  # the next repeat of each unacknowledged page
 
     @classmethod
     def build(cls, config: Settings) -> Runtime:
@@ -33,6 +34,7 @@ class Runtime:
             session_factory(engine),
             PolicyBook.from_settings(config),
             TimerIndex(redis, config.redis_prefix),
+            TimerIndex(redis, config.redis_prefix, "repeats"),
         )
 
 

@@ -17,6 +17,7 @@ from shared.celery_app import (
     DELIVER_NOTIFICATION,
     FIRE_CHECKPOINTS,
     RECONCILE_TIMERS,
+    REPEAT_PAGES,
     app,
 )
 from shared.db.models import Notification
@@ -24,8 +25,9 @@ from shared.events import Event
 from worker.apply import Applied, apply_event, dead_letter
 from worker.fire import fire_checkpoints
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.notify.paging import repeat_pages
 from worker.reconcile import reconcile_timers
-from worker.runtime import runtime
+from worker.runtime import Runtime, runtime
 
 log = structlog.get_logger("escalera.worker")
 
@@ -132,9 +134,11 @@ def fire_checkpoints_task(ids: list[int]) -> int:
 def deliver_notification_task(self: Any, notification_id: int) -> str:
     """Deliver one notification; failed targets retry with backoff up to the route's limit."""
     rt = runtime()
-    deliverer = Deliverer(rt.policies, AppriseSender(), os.environ)
+    deliverer = Deliverer(rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt))
     with rt.sessions.begin() as session:
         outcome = deliverer.deliver(session, notification_id, datetime.now(UTC))
+    if outcome.repeat_at is not None:
+        rt.repeats.arm([(notification_id, outcome.repeat_at)])
     log.info(
         "notification_delivery",
         notification_id=notification_id,
@@ -173,3 +177,29 @@ def reconcile_timers_task() -> int:
     if missing:
         log.warning("timers_rearmed", missing=missing)
     return missing
+
+
+@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
+    name=REPEAT_PAGES,
+    acks_late=True,
+    autoretry_for=(OperationalError, DBAPIError),
+    retry_backoff=True,
+    max_retries=None,
+)
+def repeat_pages_task(ids: list[int]) -> int:
+    """Pages nobody acknowledged go out again (each repeat once, by its dedupe key)."""
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        created = repeat_pages(session, ids, datetime.now(UTC))
+    rt.repeats.release(ids)
+    for notification_id in created:
+        deliver_notification_task.apply_async(args=[notification_id])
+    log.info("pages_repeated", repeated=len(created), acknowledged=len(ids) - len(created))
+    return len(created)
+
+
+def _ack_links(rt: Runtime) -> tuple[str, str] | None:
+    config = rt.settings
+    if config.public_url is None or config.ack_secret is None:
+        return None
+    return config.public_url, config.ack_secret.get_secret_value()

@@ -143,6 +143,8 @@ class Notification(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+    # A page acknowledged by a person stops repeating (PagerDuty/Opsgenie semantics).
+    acknowledged_at: Mapped[datetime | None]
 
 
 class DeadLetter(Base):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.evaluate import evaluate
 from scheduler.timeline import check_event
+from scheduler.timer_index import TimerIndex
 from shared.config import Settings
 from shared.db.models import Ticket
 from shared.errors import EvaluationError, TicketNotCreated
@@ -30,6 +31,7 @@ from worker.ingest.body import parse_json, read_body
 from worker.ingest.problems import problem
 from worker.ingest.publisher import Publisher
 from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
+from worker.notify.paging import ack_signature_valid, acknowledge
 from worker.policies import PolicyBook
 
 log = structlog.get_logger("escalera.ingest")
@@ -49,6 +51,7 @@ class Services:
     sessions: sessionmaker[Session]
     webhooks: Mapping[str, Webhook]
     redis_ping: Any  # () -> bool
+    repeats: TimerIndex | None = None  # acknowledged pages stop repeating
 
 
 def create_app(services: Services) -> FastAPI:
@@ -113,6 +116,31 @@ def create_app(services: Services) -> FastAPI:
         if at is not None and at.tzinfo is None:
             return problem(400, "`at` needs a UTC offset", field="at")
         return _ticket_sla(services, source, ticket_id, at or datetime.now(UTC))
+
+    @app.post(
+        "/v1/notifications/{notification_id}/ack", summary="Acknowledge a page: it stops repeating"
+    )
+    @app.get("/v1/notifications/{notification_id}/ack", include_in_schema=False)
+    def acknowledge_page(
+        notification_id: int, request: Request, sig: str | None = None
+    ) -> Response:
+        if sig is not None:  # the signed link in the message
+            secret = config.ack_secret.get_secret_value() if config.ack_secret else None
+            if secret is None or not ack_signature_valid(secret, notification_id, sig):
+                raise Unauthorized("this acknowledgement link is not valid", field="sig")
+        else:
+            verify_bearer(
+                {k.lower(): v for k, v in request.headers.items()},
+                [token.get_secret_value() for token in config.api_tokens],
+            )
+        with services.sessions.begin() as session:
+            ids = acknowledge(session, notification_id, datetime.now(UTC))
+        if not ids:
+            return problem(404, f"no notification {notification_id}")
+        if services.repeats is not None:
+            services.repeats.disarm(ids)
+        log.info("page_acknowledged", notification_id=notification_id, via="link" if sig else "api")
+        return JSONResponse({"acknowledged": len(ids)})
 
     @app.get("/healthz", summary="Liveness")
     def healthz() -> dict[str, str]:

@@ -37,6 +37,7 @@ def services(rt: Runtime) -> Services:
         sessions=rt.sessions,
         webhooks=webhooks(rt.settings),
         redis_ping=client.ping,
+        repeats=rt.repeats,
     )
 
 

@@ -26,6 +26,7 @@ from shared.db.models import Checkpoint, Notification, StoredEvent, Ticket
 from shared.db.statements import insert_ignore
 from shared.policy_routes import RouteSpec, channel_env
 from worker.notify.messages import Message, MessageFacts, render
+from worker.notify.paging import ack_signature, next_repeat
 from worker.policies import PolicyBook
 
 _SPLIT = re.compile(r"[\s,]+")
@@ -43,6 +44,7 @@ class Outcome:
     delivery: Delivery
     retry_in_s: float | None = None
     error: str | None = None
+    repeat_at: datetime | None = None  # an unacknowledged page repeats then
 
 
 class Sender(Protocol):
@@ -92,6 +94,7 @@ class Deliverer:
     sender: Sender
     environ: Mapping[str, str]
     rng: random.Random = field(default_factory=random.Random)
+    ack_links: tuple[str, str] | None = None  # (public URL, signing secret)
 
     def deliver(self, session: Session, notification_id: int, now: datetime) -> Outcome:
         """Try the notification's pending targets once (the caller commits)."""
@@ -130,7 +133,7 @@ class Deliverer:
                 now,
                 None,
             )
-            return Outcome(Delivery.SENT)
+            return Outcome(Delivery.SENT, repeat_at=next_repeat(route, notification, now))
         notification.last_error = "; ".join(failures)
         if route is None or notification.attempts >= route.attempts:
             return self._dead(session, notification, route, notification.last_error, now)
@@ -204,4 +207,12 @@ class Deliverer:
             tz=loaded.calendars.get(plan_calendar, zone_name).tz,
             link=link.format(ticket_id=ticket.ticket_id) if link else None,
             dedupe_key=notification.dedupe_key,
+            ack_link=self._ack_link(notification.id),
         )
+
+    def _ack_link(self, notification_id: int) -> str | None:
+        if self.ack_links is None:
+            return None
+        base, secret = self.ack_links
+        signature = ack_signature(secret, notification_id)
+        return f"{base.rstrip('/')}/v1/notifications/{notification_id}/ack?sig={signature}"

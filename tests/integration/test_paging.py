@@ -1,0 +1,125 @@
+"""Paging semantics: an unacknowledged page repeats up to its limit; acknowledging stops it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from shared.config import settings
+from shared.db.models import Notification
+from tests.integration.sinks import JsonSink
+from tests.support import event
+from worker import tasks
+from worker.fire import fire_checkpoints
+from worker.ingest.app import create_app
+from worker.ingest.service import services
+from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.notify.paging import ack_signature, repeat_pages
+from worker.runtime import runtime
+
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+ACK_SECRET = "ack-secret-for-tests"
+ROUTES = """
+channels:
+  oncall: {}
+routes:
+  - {name: page, when: {kinds: [breach]}, channels: [oncall], repeat: {every: 15m, limit: 2}}
+"""
+
+
+@pytest.fixture
+def sink() -> Iterator[JsonSink]:
+    server = JsonSink()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def page(policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A fired P1 breach with its page to `oncall` (a route that repeats every 15 minutes, twice)."""
+    monkeypatch.setenv("ESCALERA_API_TOKENS", '["ops-token"]')
+    monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
+    monkeypatch.setenv("ESCALERA_PUBLIC_URL", "https://escalera.example")
+    preset = policy_dir / "soporte-completo.yaml"
+    preset.write_text(preset.read_text() + ROUTES)
+    settings.cache_clear()
+    runtime.cache_clear()
+    tasks.apply_event_task.run(
+        event("created", START, "P-1", priority="P1").model_dump(mode="json")
+    )
+    breach = [cid for cid in runtime().timers.claim(START + timedelta(minutes=30))]
+    with runtime().sessions.begin() as session:
+        fire_checkpoints(session, runtime().policies, breach, START + timedelta(minutes=30))
+    with runtime().sessions() as s:
+        return s.scalars(select(Notification.id)).one()
+
+
+def deliver(notification_id: int, sink: JsonSink, now: datetime):  # type: ignore[no-untyped-def]
+    deliverer = Deliverer(
+        runtime().policies,
+        AppriseSender(),
+        {"ESCALERA_CHANNEL_ONCALL": sink.url()},
+        ack_links=("https://escalera.example", ACK_SECRET),
+    )
+    with runtime().sessions.begin() as session:
+        return deliverer.deliver(session, notification_id, now)
+
+
+def repeat(ids: list[int], now: datetime) -> list[int]:
+    with runtime().sessions.begin() as session:
+        return repeat_pages(session, ids, now)
+
+
+def test_an_unacknowledged_page_repeats_up_to_its_limit(page: int, sink: JsonSink) -> None:
+    """Sent at 15:31, again at 15:46 and 16:01, and then no more (limit 2)."""
+    sent = START + timedelta(minutes=31)
+    first = deliver(page, sink, sent)
+    assert (first.delivery, first.repeat_at) == (Delivery.SENT, sent + timedelta(minutes=15))
+    (second,) = repeat([page], first.repeat_at)
+    again = deliver(second, sink, first.repeat_at)
+    assert again.repeat_at == sent + timedelta(minutes=30)
+    (third,) = repeat([second], again.repeat_at)
+    assert deliver(third, sink, again.repeat_at).repeat_at is None
+    assert len(sink.received) == 3
+    keys = [m["headers"]["X-Escalera-Dedupe-Key"].rsplit(":", 1)[1] for m in sink.received]
+    assert keys == ["0", "1", "2"]
+
+
+def test_the_signed_link_acknowledges_and_stops_the_repeats(page: int, sink: JsonSink) -> None:
+    """The link in the page acknowledges it; the repeat that was due is not sent."""
+    deliver(page, sink, START + timedelta(minutes=31))
+    link = next(
+        line
+        for line in sink.received[0]["json"]["message"].splitlines()
+        if line.startswith("Confirmar")
+    )
+    assert link.endswith(f"/v1/notifications/{page}/ack?sig={ack_signature(ACK_SECRET, page)}")
+    client = TestClient(create_app(services(runtime())))
+    response = client.get(
+        f"/v1/notifications/{page}/ack", params={"sig": ack_signature(ACK_SECRET, page)}
+    )
+    assert (response.status_code, response.json()) == (200, {"acknowledged": 1})
+    assert repeat([page], START + timedelta(minutes=46)) == []
+
+
+def test_acknowledging_by_api_needs_the_token_and_a_forged_link_is_refused(page: int) -> None:
+    """POST with the API token acknowledges; a link signed with another secret is a 401."""
+    client = TestClient(create_app(services(runtime())))
+    forged = client.get(
+        f"/v1/notifications/{page}/ack", params={"sig": ack_signature("guess", page)}
+    )
+    assert forged.status_code == 401
+    assert client.post(f"/v1/notifications/{page}/ack").status_code == 401
+    ok = client.post(f"/v1/notifications/{page}/ack", headers={"authorization": "Bearer ops-token"})
+    assert ok.status_code == 200
+    assert (
+        client.post(
+            "/v1/notifications/999999/ack", headers={"authorization": "Bearer ops-token"}
+        ).status_code
+        == 404
+    )

@@ -1,0 +1,90 @@
+"""Paging semantics: an unacknowledged page repeats on its route's interval; a person's
+acknowledgement stops it (as PagerDuty and Opsgenie do)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.db.models import Notification
+from shared.db.statements import insert_ignore
+from shared.policy_routes import RouteSpec
+
+
+def next_repeat(
+    route: RouteSpec | None, notification: Notification, sent_at: datetime
+) -> datetime | None:
+    """When a sent page repeats; None without a repeat, past the limit, or once acknowledged."""
+    if route is None or route.repeat is None or notification.acknowledged_at is not None:
+        return None
+    if notification.repeat >= route.repeat.limit:
+        return None
+    return sent_at + timedelta(seconds=route.repeat.every.seconds_on(0))
+
+
+def repeat_pages(session: Session, ids: Sequence[int], now: datetime) -> list[int]:
+    """Write the next repeat of each unacknowledged page; the new notifications' ids."""
+    created = []
+    for page in session.scalars(
+        select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
+    ):
+        if _acknowledged(session, page):
+            continue
+        n = page.repeat + 1
+        key = f"{page.checkpoint_id}:{page.route}:{page.channel}:{n}"
+        new_id = insert_ignore(
+            session,
+            Notification.__table__,
+            {
+                "checkpoint_id": page.checkpoint_id,
+                "route": page.route,
+                "channel": page.channel,
+                "repeat": n,
+                "dedupe_key": key,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            },
+            ["dedupe_key"],
+        )
+        if new_id is not None:
+            created.append(new_id)
+    return created
+
+
+def acknowledge(session: Session, notification_id: int, now: datetime) -> list[int]:
+    """Acknowledge a page: every notification of its checkpoint on its route; their ids."""
+    page = session.get(Notification, notification_id)
+    if page is None:
+        return []
+    pages = session.scalars(
+        select(Notification).where(
+            Notification.checkpoint_id == page.checkpoint_id, Notification.route == page.route
+        )
+    ).all()
+    for each in pages:
+        each.acknowledged_at = each.acknowledged_at or now
+    return [each.id for each in pages]
+
+
+def ack_signature(secret: str, notification_id: int) -> str:
+    """The signature of a notification's acknowledgement link (HMAC-SHA256, hex)."""
+    return hmac.new(secret.encode(), f"ack:{notification_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def ack_signature_valid(secret: str, notification_id: int, presented: str) -> bool:
+    return hmac.compare_digest(ack_signature(secret, notification_id), presented)
+
+
+def _acknowledged(session: Session, page: Notification) -> bool:
+    query = select(Notification.id).where(
+        Notification.checkpoint_id == page.checkpoint_id,
+        Notification.route == page.route,
+        Notification.acknowledged_at.is_not(None),
+    )
+    return session.scalars(query).first() is not None
