@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+from email import message_from_bytes
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.integration.processes import free_port
 
 
 class JsonSink:
@@ -40,3 +46,26 @@ class JsonSink:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class SmtpSink:
+    """An SMTP server Apprise's ``mailto://`` delivers to, keeping every message received."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, _server: object, _session: object, envelope: Any) -> str:
+                sink.messages.append(message_from_bytes(envelope.content))
+                return "250 OK"
+
+        self.port = free_port()  # aiosmtpd checks its port by connecting: 0 would not do
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def url(self, to: str = "oncall@example.com") -> str:
+        return f"mailto://127.0.0.1:{self.port}?from=escalera@example.com&to={to}"
+
+    def close(self) -> None:
+        self._controller.stop()

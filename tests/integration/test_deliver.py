@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from shared.db.models import Notification
-from tests.integration.sinks import JsonSink
+from tests.integration.sinks import JsonSink, SmtpSink
 from tests.support import event
 from worker import tasks
 from worker.fire import fire_checkpoints
@@ -71,6 +71,30 @@ def test_a_breach_reaches_the_sink_with_everything_needed(
     assert "Plazo: 2026-03-02 09:30 CST (vencido hace 1m)" in message["json"]["message"]
     assert "Abrir el ticket: https://desk.example/tickets/N-1" in message["json"]["message"]
     assert message["headers"]["X-Escalera-Dedupe-Key"].endswith(":p1-page:oncall:0")
+
+
+def test_a_breach_is_emailed_through_an_smtp_server(breach_notification: int) -> None:
+    """mailto:// delivers the page as an e-mail whose subject is the title and body the details."""
+    smtp = SmtpSink()
+    try:
+        deliverer = Deliverer(
+            runtime().policies, AppriseSender(), {"ESCALERA_CHANNEL_ONCALL": smtp.url()}
+        )
+        assert (
+            deliver(deliverer, breach_notification, START + timedelta(minutes=31)).delivery
+            is Delivery.SENT
+        )
+        (mail,) = smtp.messages
+        assert mail["Subject"] == "[P1] api/N-1: primera respuesta incumplida"
+        assert mail["To"] == "oncall@example.com"
+        body = (
+            mail.get_payload(decode=True)
+            if not mail.is_multipart()
+            else mail.get_payload(0).get_payload(decode=True)
+        )
+        assert b"Plazo: 2026-03-02 09:30 CST" in body
+    finally:
+        smtp.close()
 
 
 def test_a_sent_notification_is_never_sent_again(breach_notification: int, sink: JsonSink) -> None:
