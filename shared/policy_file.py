@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path as FilePath
 from typing import Any
 
@@ -41,6 +42,9 @@ def parse_policy(text: str, name: str = "<policy>") -> Policy:
         raise PolicyError(
             name, [Problem(1, "", "a policy file is a YAML mapping (name:, calendars:, ...)")]
         )
+    duplicates = list(_duplicate_keys(root, ()))
+    if duplicates:  # YAML would silently keep the last one and drop the rest
+        raise PolicyError(name, duplicates)
     try:
         policy = Policy.model_validate(data)
     except ValidationError as exc:
@@ -51,6 +55,23 @@ def parse_policy(text: str, name: str = "<policy>") -> Policy:
     if problems:
         raise PolicyError(name, problems)
     return policy
+
+
+def _duplicate_keys(node: yaml.Node | None, path: Path) -> Iterator[Problem]:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if str(key.value) in seen:
+                where = _dotted((*path, str(key.value)))
+                yield Problem(
+                    line, where, f"appears twice (first at line {seen[str(key.value)]}); keep one"
+                )
+            seen.setdefault(str(key.value), line)
+            yield from _duplicate_keys(value, (*path, str(key.value)))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*path, index))
 
 
 def _problem(root: yaml.Node | None, loc: Path, message: str) -> Problem:

@@ -25,6 +25,11 @@ def preset(name: str) -> Policy:
     return load_policy(PRESETS / f"{name}.yaml")
 
 
+def preset_text_without_notifications(name: str) -> str:
+    """A preset's YAML up to its notification section, for tests that bring their own routes."""
+    return (PRESETS / f"{name}.yaml").read_text().split("\n# Notifications.")[0] + "\n"
+
+
 def event(kind: str, at: datetime, ticket: str = "T-1", **fields: Any) -> Event:
     """A canonical event with a fresh id."""
     return Event.model_validate(

@@ -6,7 +6,6 @@ tests with a message saying what to start, never skips them.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from sqlalchemy.engine import make_url
 from shared.config import settings
 from shared.db.migrate import upgrade
 from tests.integration.services import PG_ADMIN_URL, REDIS_URL, admin, truncate
-from tests.support import PRESETS
+from tests.support import preset_text_without_notifications
 from worker.runtime import runtime
 
 
@@ -70,7 +69,10 @@ def redis_prefix() -> Iterator[str]:
 def policy_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "policies"
     folder.mkdir()
-    shutil.copy(PRESETS / "soporte-completo.yaml", folder)
+    # tests bring their own channels and routes
+    (folder / "soporte-completo.yaml").write_text(
+        preset_text_without_notifications("soporte-completo")
+    )
     return folder
 
 

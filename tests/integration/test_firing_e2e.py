@@ -22,7 +22,7 @@ from shared.db.models import Checkpoint, Notification
 from tests.integration.processes import free_port, running, wait_ready
 from tests.integration.services import REDIS_URL, truncate
 from tests.integration.sinks import JsonSink
-from tests.support import PRESETS
+from tests.support import preset_text_without_notifications
 
 TOKEN = "firing-e2e"
 ROUTES = """
@@ -46,7 +46,9 @@ def system(postgres_url: str, redis_prefix: str, tmp_path: Path, sink: JsonSink)
     truncate(postgres_url)
     policies = tmp_path / "policies"
     policies.mkdir()
-    (policies / "desk.yaml").write_text((PRESETS / "soporte-completo.yaml").read_text() + ROUTES)
+    (policies / "desk.yaml").write_text(
+        preset_text_without_notifications("soporte-completo") + ROUTES
+    )
     port = free_port()
     env = {
         **os.environ,

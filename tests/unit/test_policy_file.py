@@ -149,3 +149,10 @@ def test_names_fold_case_accents_and_spaces() -> None:
     """`Crítico`, `CRITICO` and ` critico ` are the same priority name."""
     assert fold("Crítico") == fold("CRITICO") == fold(" critico ") == "critico"
     assert fold("Impacto  Crítico") == "impacto_critico"
+
+
+def test_a_key_written_twice_is_refused_with_both_lines() -> None:
+    """YAML would silently keep the second `targets:`; the loader refuses and points at both."""
+    text = GOOD + "targets:\n  - {priority: P2, first_response: 2h}\n"
+    (problem,) = refusal(text)
+    assert problem.startswith("policy.yaml:42: targets: appears twice (first at line 32)")
