@@ -84,6 +84,7 @@ def read(
     completed_at: datetime | None,
     now: datetime,
     warn_at: Sequence[int],
+    remind: bool = False,
 ) -> Reading:
     """Read a clock whose spans end no later than its cut-off (``completed_at`` or ``now``).
 
@@ -100,6 +101,8 @@ def read(
     marks = {p: at for p in warn_at if (at := reach(projected, p)) is not None}
     if breached_at is not None:
         marks[100] = breached_at
+        if remind:
+            marks.update(_reminders(projected))
     if completed_at is not None:
         marks = {p: at for p, at in marks.items() if at < completed_at}
     state = _state(breached_at, completed_at, running, now)
@@ -148,3 +151,19 @@ def _state(
     if completed_at is not None:
         return State.MET
     return State.RUNNING if running else State.PAUSED
+
+
+# A missed update is reminded this many times, one update interval apart, then left to the
+# breach and escalation routes: a bounded set, planned ahead, never a flood on a late replay.
+REMINDERS = 3
+
+
+def _reminders(spans: Sequence[Span]) -> dict[int, datetime]:
+    """The instants 200 %, 300 % and 400 % of the target are used up."""
+    out: dict[int, datetime] = {}
+    for k in range(1, REMINDERS + 1):
+        at = reach(spans, 100 * (k + 1))
+        if at is None:
+            break
+        out[100 * (k + 1)] = at
+    return out

@@ -233,6 +233,7 @@ class _Evaluation:
             completed_at=window.end,
             now=self.now,
             warn_at=warn_at,
+            remind=rule.metric is Metric.UPDATE,  # the customer still waits: say so again
         )
 
     def _spans(self, window: _Window, rule: _Rule) -> Iterator[Span]:
@@ -307,15 +308,9 @@ class _Evaluation:
     # -- checkpoints -----------------------------------------------------------------------
     def _mark(self, reading: Reading, key: str, metric: str) -> None:
         for percent, at in reading.marks.items():
-            kind = Kind.BREACH if percent == 100 else Kind.WARNING
-            suffix = "breach" if percent == 100 else f"warning:{percent}"
+            kind, suffix, level = _mark_kind(percent)
             self._add(
-                f"{key}:{suffix}",
-                metric,
-                kind,
-                percent=None if percent == 100 else percent,
-                due_at=at,
-                calendar=reading.calendar,
+                f"{key}:{suffix}", metric, kind, percent=level, due_at=at, calendar=reading.calendar
             )
 
     def _add(
@@ -344,3 +339,12 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     if a is None:
         return b
     return a if b is None else min(a, b)
+
+
+def _mark_kind(percent: int) -> tuple[Kind, str, int | None]:
+    """(kind, key suffix, percent shown) of a mark: warning under 100, breach at, reminders past."""
+    if percent < 100:
+        return Kind.WARNING, f"warning:{percent}", percent
+    if percent == 100:
+        return Kind.BREACH, "breach", None
+    return Kind.REMINDER, f"reminder:{percent // 100 - 1}", None

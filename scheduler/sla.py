@@ -15,6 +15,7 @@ class Kind(StrEnum):
     WARNING = "warning"
     BREACH = "breach"
     ESCALATION = "escalation"
+    REMINDER = "reminder"  # an update still missing, one more update interval later
 
 
 @dataclass(frozen=True)

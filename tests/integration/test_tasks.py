@@ -34,10 +34,13 @@ def test_an_event_is_applied_by_the_task_and_its_checkpoints_armed(configured: N
         "escalation:tier2",
         "escalation:tier3",
         "update#1:breach",
+        "update#1:reminder:1",  # planned ahead: a missed update is reminded three times
+        "update#1:reminder:2",
+        "update#1:reminder:3",
         "update#1:warning:75",
         "update#1:warning:90",
     ]
-    assert runtime().timers.count() == (5, 0)
+    assert runtime().timers.count() == (8, 0)
     assert runtime().timers.next_due() == (reply.occurred_at + timedelta(minutes=90)).timestamp()
 
 

@@ -151,6 +151,25 @@ def test_update_breaches_in_one_cycle_are_kept_after_the_next_reply(policy: Poli
     assert sla.metrics["update"].state is State.RUNNING
 
 
+def test_a_missed_update_is_reminded_every_interval_until_the_agent_replies(policy: Policy) -> None:
+    """Update due 11:30 (2 h cadence): reminded at 13:30, 15:30 and, in working time, Tue 08:30."""
+    ticket = Ticket(MON, priority="P1").reply(at(2, 9, 30))
+    sla = ticket.sla(policy, at(2, 14))
+    reminders = {c.key: (c.due_at, c.fired) for c in sla.checkpoints if c.kind.value == "reminder"}
+    assert reminders == {
+        "update#1:reminder:1": (at(2, 13, 30), True),
+        "update#1:reminder:2": (at(2, 15, 30), False),
+        "update#1:reminder:3": (at(3, 8, 30), False),
+    }
+    ticket.reply(at(2, 14, 30))
+    after = ticket.sla(policy, at(2, 16))
+    assert [
+        c.key
+        for c in after.checkpoints
+        if c.kind.value == "reminder" and c.key.startswith("update#1")
+    ] == ["update#1:reminder:1"]  # the one that fired before the reply stays on record
+
+
 def test_reopening_resumes_resolution_with_the_time_already_used(policy: Policy) -> None:
     """Resolved after 2 h, reopened next day: 6 h remain of the 8 h resolution target."""
     ticket = Ticket(MON, priority="P1").reply(at(2, 9, 30)).add("resolved", at(2, 11))
