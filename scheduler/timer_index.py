@@ -45,13 +45,16 @@ return #ids
 """
 
 # KEYS: due, inflight. ARGV: id1, score1, id2, score2, ... Arms those not leased. Returns how
-# many were missing from the index.
+# many were missing from the index. LT only ever moves a score earlier: the database snapshot a
+# reconcile streams from may be older than a re-arm that moved a checkpoint earlier, and putting
+# the later score back would fire it late. A too-early score is harmless: the fire task finds
+# the checkpoint not yet due and hands it back.
 _RECONCILE = """
 local missing = 0
 for i = 1, #ARGV, 2 do
   if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
     if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then missing = missing + 1 end
-    redis.call('ZADD', KEYS[1], tonumber(ARGV[i + 1]), ARGV[i])
+    redis.call('ZADD', KEYS[1], 'LT', tonumber(ARGV[i + 1]), ARGV[i])
   end
 end
 return missing

@@ -98,3 +98,10 @@ def test_reconcile_restores_what_redis_lost_but_not_leased_ones(
     assert index.count() == (4, 1)
     assert index.reconcile(armed) == 0  # idempotent
     assert index.claim(T0 + timedelta(minutes=2)) == [2]
+
+
+def test_reconcile_from_an_older_snapshot_never_delays_a_checkpoint(index: TimerIndex) -> None:
+    """Re-armed earlier while a reconcile streamed the old due time: the earlier one stands."""
+    index.arm([(4, T0 + timedelta(minutes=10))])  # a pause ended early: now due at 12:10
+    index.reconcile([(4, T0 + timedelta(minutes=30))])  # the snapshot still said 12:30
+    assert index.next_due() == (T0 + timedelta(minutes=10)).timestamp()
