@@ -9,9 +9,10 @@ out again; the fire task fires each checkpoint once.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from scheduler.redis_keys import CLAIM_BATCH
 from scheduler.timer_index import TimerIndex
@@ -42,13 +43,17 @@ class Dispatcher:
 
     def tick(self, now: datetime) -> Pass:
         """Reap expired leases, claim everything due by ``now`` in batches, send each batch."""
+        started = time.monotonic()
         claimed = reaped = 0
         for index, send in self._lanes:
             reaped += index.reap(now)
             while batch := index.claim(now, limit=CLAIM_BATCH):
                 send(batch)
                 claimed += len(batch)
-        return Pass(claimed, reaped, self._sleep(now))
+        # a long tick (a burst) must not sleep through timers that fell due while it ran
+        return Pass(
+            claimed, reaped, self._sleep(now + timedelta(seconds=time.monotonic() - started))
+        )
 
     def _sleep(self, now: datetime) -> float:
         dues = [due for index, _ in self._lanes if (due := index.next_due()) is not None]

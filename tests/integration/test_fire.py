@@ -105,7 +105,9 @@ def test_dispatcher_sends_due_checkpoints_in_batches_and_says_when_to_look_again
     assert at_warning.claimed == 1 and sent == [[_checkpoints()["first_response:warning:75"]]]
     assert at_warning.sleep_s == MAX_SLEEP_S  # the 90 % warning is 4.5 minutes away
     almost = dispatcher.tick(START + timedelta(minutes=26, seconds=59.5))
-    assert almost.sleep_s == pytest.approx(0.5)  # wake exactly at 15:27:00
+    assert almost.sleep_s == pytest.approx(
+        0.5, abs=0.05
+    )  # wake at 15:27:00, less the tick's own time
 
 
 def test_the_fire_task_fires_releases_and_rearms(
