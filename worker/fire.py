@@ -3,7 +3,7 @@
 A claim can be stale: a reply may have met the metric (the row is gone) or a pause moved it
 later a millisecond before the claim. So each checkpoint is re-read under a row lock, and only
 one still armed and due fires. Firing writes one notification per route and channel, keyed
-``checkpoint:route:channel:repeat``; the key is unique, so a fire task that runs twice for the
+by `worker.notify.outbox`; the key is unique, so a fire task that runs twice for the
 same checkpoint (a redelivery) writes nothing the second time.
 """
 
@@ -16,8 +16,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
-from shared.db.statements import insert_ignore
+from shared.db.models import Checkpoint, CheckpointState, Ticket
+from worker.notify.outbox import write_notification
 from worker.notify.routing import Fired, routes_for
 from worker.policies import PolicyBook
 
@@ -76,17 +76,13 @@ def _fire(
     )
     for route in routes_for(policy, fired):
         for channel in route.channels:
-            key = f"{checkpoint.id}:{route.name}:{channel}:0"
-            values = {
-                "checkpoint_id": checkpoint.id,
-                "route": route.name,
-                "channel": channel,
-                "repeat": 0,
-                "dedupe_key": key,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-            }
-            new_id = insert_ignore(session, Notification.__table__, values, ["dedupe_key"])
+            new_id = write_notification(
+                session,
+                checkpoint_id=checkpoint.id,
+                route=route.name,
+                channel=channel,
+                repeat=0,
+                now=now,
+            )
             if new_id is not None:
                 result.notifications.append(new_id)

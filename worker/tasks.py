@@ -8,7 +8,6 @@ from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from scheduler.timer_index import TimerIndex
@@ -20,7 +19,6 @@ from shared.celery_app import (
     REPEAT_PAGES,
     app,
 )
-from shared.db.models import Notification
 from shared.events import Event
 from worker.apply import Applied, apply_event, dead_letter
 from worker.fire import fire_checkpoints
@@ -147,25 +145,9 @@ def deliver_notification_task(self: Any, notification_id: int) -> str:
     )  # errors name a channel's scheme and variable, never its URL
     if outcome.delivery is Delivery.RETRY:
         raise self.retry(countdown=outcome.retry_in_s, max_retries=None)
-    if outcome.delivery is Delivery.DEAD:
-        _deliver_fallbacks(notification_id)
+    if outcome.fallback_id is not None:  # this channel is dead: tell the route's fallback
+        deliver_notification_task.apply_async(args=[outcome.fallback_id])
     return outcome.delivery.value
-
-
-def _deliver_fallbacks(notification_id: int) -> None:
-    """Enqueue the fallback notification a dead one just wrote (pending, same checkpoint)."""
-    rt = runtime()
-    with rt.sessions() as session:
-        dead = session.get(Notification, notification_id)
-        if dead is None:
-            return
-        pending = session.scalars(
-            select(Notification.id).where(
-                Notification.checkpoint_id == dead.checkpoint_id, Notification.status == "pending"
-            )
-        ).all()
-    for pending_id in pending:
-        deliver_notification_task.apply_async(args=[pending_id])
 
 
 @app.task(name=RECONCILE_TIMERS, acks_late=True, expires=55)  # type: ignore[untyped-decorator]

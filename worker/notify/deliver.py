@@ -23,11 +23,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, Notification, StoredEvent, Ticket
-from shared.db.statements import insert_ignore
 from shared.policy_routes import RouteSpec, channel_env
 from worker.notify.messages import Message, MessageFacts, render
+from worker.notify.outbox import write_notification
 from worker.notify.paging import ack_signature, next_repeat
-from worker.policies import PolicyBook
+from worker.policies import LoadedPolicy, PolicyBook
 
 _SPLIT = re.compile(r"[\s,]+")
 MAX_BACKOFF_S = 300
@@ -45,6 +45,7 @@ class Outcome:
     retry_in_s: float | None = None
     error: str | None = None
     repeat_at: datetime | None = None  # an unacknowledged page repeats then
+    fallback_id: int | None = None  # the notification written to the route's fallback channel
 
 
 class Sender(Protocol):
@@ -115,7 +116,7 @@ class Deliverer:
             )
         done = notification.results or {}
         pending = [i for i in range(len(urls)) if not done.get(str(i))]
-        facts = self._facts(session, notification, checkpoint, ticket, loaded.policy.ticket_links)
+        facts = self._facts(session, notification, checkpoint, ticket, loaded)
         errors = self.sender.send(
             [urls[i] for i in pending],
             render(loaded.policy.language, facts, now),
@@ -152,24 +153,18 @@ class Deliverer:
     ) -> Outcome:
         """Give up on this channel; tell the route's fallback channel instead, once."""
         notification.status, notification.last_error = Delivery.DEAD.value, error
+        fallback_id = None
         if route is not None and route.fallback and route.fallback != notification.channel:
-            key = f"{notification.checkpoint_id}:{route.name}:{route.fallback}:fallback"
-            insert_ignore(
+            fallback_id = write_notification(
                 session,
-                Notification.__table__,
-                {
-                    "checkpoint_id": notification.checkpoint_id,
-                    "route": route.name,
-                    "channel": route.fallback,
-                    "repeat": notification.repeat,
-                    "dedupe_key": key,
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": now,
-                },
-                ["dedupe_key"],
+                checkpoint_id=notification.checkpoint_id,
+                route=route.name,
+                channel=route.fallback,
+                repeat=notification.repeat,
+                now=now,
+                fallback=True,
             )
-        return Outcome(Delivery.DEAD, error=error)
+        return Outcome(Delivery.DEAD, error=error, fallback_id=fallback_id)
 
     def _facts(
         self,
@@ -177,7 +172,7 @@ class Deliverer:
         notification: Notification,
         checkpoint: Checkpoint,
         ticket: Ticket,
-        links: Mapping[str, str],
+        loaded: LoadedPolicy,
     ) -> MessageFacts:
         created = (
             session.scalars(
@@ -187,12 +182,11 @@ class Deliverer:
             ).first()
             or {}
         )
-        loaded = self.policies.named(ticket.policy)
         zone_name = loaded.policy.timezone_for(
             created.get("customer"), created.get("customer_timezone")
         )
         plan_calendar = loaded.policy.plans[ticket.plan or loaded.policy.default_plan].calendar
-        link = links.get(ticket.source)
+        link = loaded.policy.ticket_links.get(ticket.source)
         return MessageFacts(
             ticket_id=ticket.ticket_id,
             source=ticket.source,

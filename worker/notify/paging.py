@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.db.models import Notification
-from shared.db.statements import insert_ignore
 from shared.policy_routes import RouteSpec
+from worker.notify.outbox import write_notification
 
 
 def next_repeat(
@@ -35,22 +35,13 @@ def repeat_pages(session: Session, ids: Sequence[int], now: datetime) -> list[in
     ):
         if _acknowledged(session, page):
             continue
-        n = page.repeat + 1
-        key = f"{page.checkpoint_id}:{page.route}:{page.channel}:{n}"
-        new_id = insert_ignore(
+        new_id = write_notification(
             session,
-            Notification.__table__,
-            {
-                "checkpoint_id": page.checkpoint_id,
-                "route": page.route,
-                "channel": page.channel,
-                "repeat": n,
-                "dedupe_key": key,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": now,
-            },
-            ["dedupe_key"],
+            checkpoint_id=page.checkpoint_id,
+            route=page.route,
+            channel=page.channel,
+            repeat=page.repeat + 1,
+            now=now,
         )
         if new_id is not None:
             created.append(new_id)
