@@ -18,6 +18,16 @@ RECONCILE_TIMERS = "escalera.reconcile_timers"
 REPEAT_PAGES = "escalera.repeat_pages"
 
 
+def key_prefix(config: Settings) -> str:
+    """Keys of Celery's own live under the same Redis as our timers: keep them apart."""
+    return f"{config.redis_prefix}:celery:"
+
+
+def queue_key(config: Settings, queue: str) -> str:
+    """The Redis list a queue's messages wait in (the worker's applier drains the events one)."""
+    return f"{key_prefix(config)}{queue}"
+
+
 def make_celery(config: Settings) -> Celery:
     app = Celery("escalera", broker=config.redis_url, include=["worker.tasks"])
     app.conf.update(
@@ -26,16 +36,14 @@ def make_celery(config: Settings) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_default_queue=config.events_queue,
-        # Firing has its own queue, so a backlog of ingested events never delays a page.
-        task_routes={
-            APPLY_EVENT: {"queue": config.events_queue},
-            FIRE_CHECKPOINTS: {"queue": config.fire_queue},
-        },
+        # Events have their own queue, drained in batches by the worker's applier (not by
+        # Celery); every other task (firing, delivery) goes to the fire queue, so a backlog of
+        # ingested events never delays a page.
+        task_default_queue=config.fire_queue,
+        task_routes={APPLY_EVENT: {"queue": config.events_queue}},
         worker_prefetch_multiplier=8,
         broker_connection_retry_on_startup=True,
-        # Keys of Celery's own live under the same Redis as our timers: keep them apart.
-        broker_transport_options={"global_keyprefix": f"{config.redis_prefix}:celery:"},
+        broker_transport_options={"global_keyprefix": key_prefix(config)},
         worker_hijack_root_logger=False,
     )
     return app

@@ -1,27 +1,36 @@
-"""Applying one canonical event: store it, re-evaluate its ticket, re-plan its checkpoints.
+"""Applying canonical events: store them, re-evaluate their tickets, re-plan their checkpoints.
 
-All of it happens in one transaction with the ticket's row locked, so concurrent workers
-serialize per ticket and any order or repetition of the same events leaves the same stored
-state. At-least-once in, exactly-once in effect: a repeat of ``(source, event_id)`` is a no-op.
+A batch of events is applied in the caller's transaction with every touched ticket's row locked
+(in id order, so concurrent workers never deadlock). Each step is one statement for the whole
+batch, and each ticket is evaluated once however many of its events the batch holds. Any order,
+batching or repetition of the same events leaves the same stored state. At-least-once in,
+exactly-once in effect: a repeat of ``(source, event_id)`` is a no-op.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from scheduler.evaluate import evaluate
 from scheduler.sla import TicketSla
 from scheduler.timeline import check_event
-from shared.db.models import Checkpoint, CheckpointState, DeadLetter, StoredEvent, Ticket
-from shared.db.statements import insert_ignore
+from shared.db.models import DeadLetter, StoredEvent, Ticket
+from shared.db.statements import insert_ignore_many
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
+from worker import replan
 from worker.policies import LoadedPolicy, PolicyBook
+from worker.replan import CheckpointChanges
+
+_TICKETS = cast(Table, Ticket.__table__)
+_EVENTS = cast(Table, StoredEvent.__table__)
 
 
 class Outcome(StrEnum):
@@ -32,59 +41,37 @@ class Outcome(StrEnum):
 
 
 @dataclass
-class CheckpointChanges:
-    """What re-planning did to a ticket's checkpoints (the timer index follows these)."""
-
-    added: list[Checkpoint] = field(default_factory=list)
-    moved: list[tuple[Checkpoint, datetime]] = field(default_factory=list)  # (row, previous due)
-    cancelled: list[Checkpoint] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.moved or self.cancelled)
-
-
-@dataclass
 class Applied:
+    """One event's outcome. A ticket's checkpoint changes ride on its last event of the batch."""
+
     outcome: Outcome
     source: str
     ticket_id: str
+    event_id: str = ""
     changes: CheckpointChanges = field(default_factory=CheckpointChanges)
     error: str | None = None
 
 
 def apply_event(session: Session, policies: PolicyBook, event: Event, now: datetime) -> Applied:
-    """Apply ``event`` in the session's transaction (the caller commits)."""
-    loaded = policies.for_source(event.source)
-    ticket = _lock_ticket(session, event, loaded.name)
-    try:
-        check_event(loaded.policy, event)
-    except EvaluationError as exc:
-        return dead_letter(session, event, str(exc))
-    if not _insert_event(session, ticket, event, now):
-        return Applied(Outcome.DUPLICATE, event.source, event.ticket_id)
-    savepoint = session.begin_nested()
-    try:
-        result = reevaluate(session, ticket, loaded, now)
-    except EvaluationError as exc:  # pragma: no cover - check_event refuses the known causes
-        savepoint.rollback()
-        return dead_letter(session, event, str(exc))
-    savepoint.commit()
-    return result
+    """Apply one event in the session's transaction (the caller commits)."""
+    return apply_events(session, policies, [event], now)[0]
+
+
+def apply_events(
+    session: Session, policies: PolicyBook, events: Sequence[Event], now: datetime
+) -> list[Applied]:
+    """Apply ``events`` in the session's transaction; one outcome per event, in their order."""
+    if not events:
+        return []
+    return _Batch(session, now).run(events, [policies.for_source(e.source) for e in events])
 
 
 def reevaluate(session: Session, ticket: Ticket, loaded: LoadedPolicy, now: datetime) -> Applied:
     """Evaluate a locked ticket from its stored events and bring its checkpoints in line."""
-    events = stored_events(session, ticket)
-    # A portal clock slightly ahead must not hide its own event from the evaluation.
-    as_of = max([now, *(e.occurred_at for e in events)])
-    try:
-        sla = evaluate(loaded.policy, events, as_of, calendars=loaded.calendars)
-    except TicketNotCreated:
-        ticket.waiting = True
-        return Applied(Outcome.WAITING, ticket.source, ticket.ticket_id)
-    _snapshot(ticket, sla, as_of)
-    changes = _replan(session, ticket, sla)
-    return Applied(Outcome.APPLIED, ticket.source, ticket.ticket_id, changes)
+    work = _TicketWork(ticket.id, loaded)
+    _Batch(session, now).settle({ticket.id: work})
+    outcome = Outcome.WAITING if work.waiting else Outcome.APPLIED
+    return Applied(outcome, ticket.source, ticket.ticket_id, changes=work.changes)
 
 
 def stored_events(session: Session, ticket: Ticket) -> list[Event]:
@@ -94,34 +81,6 @@ def stored_events(session: Session, ticket: Ticket) -> list[Event]:
         .order_by(StoredEvent.id)
     )
     return [Event.model_validate(payload) for payload in rows]
-
-
-def _lock_ticket(session: Session, event: Event, policy: str) -> Ticket:
-    """The ticket's row, created if new, locked until the transaction ends."""
-    values = {
-        "source": event.source,
-        "ticket_id": event.ticket_id,
-        "policy": policy,
-        "waiting": True,
-        "version": 0,
-    }
-    insert_ignore(session, Ticket.__table__, values, ["source", "ticket_id"])
-    query = select(Ticket).where(Ticket.source == event.source, Ticket.ticket_id == event.ticket_id)
-    return session.scalars(query.with_for_update()).one()
-
-
-def _insert_event(session: Session, ticket: Ticket, event: Event, now: datetime) -> bool:
-    """Store the event; False if ``(source, event_id)`` is already stored."""
-    values = {
-        "source": event.source,
-        "event_id": event.event_id,
-        "ticket_pk": ticket.id,
-        "type": event.type.value,
-        "occurred_at": event.occurred_at,
-        "received_at": now,
-        "payload": event.model_dump(mode="json", exclude_defaults=False),
-    }
-    return insert_ignore(session, StoredEvent.__table__, values, ["source", "event_id"]) is not None
 
 
 def dead_letter(session: Session, event: Event, error: str) -> Applied:
@@ -135,48 +94,195 @@ def dead_letter(session: Session, event: Event, error: str) -> Applied:
             error=error,
         )
     )
-    return Applied(Outcome.DEAD_LETTERED, event.source, event.ticket_id, error=error)
+    return Applied(
+        Outcome.DEAD_LETTERED, event.source, event.ticket_id, event.event_id, error=error
+    )
 
 
-def _snapshot(ticket: Ticket, sla: TicketSla, as_of: datetime) -> None:
-    ticket.waiting = False
-    ticket.plan, ticket.priority, ticket.status = sla.plan, sla.priority, sla.status
-    ticket.created_at = sla.created_at
-    ticket.sla = sla.to_json()
-    ticket.evaluated_at = as_of
-    ticket.version += 1
+@dataclass
+class _TicketWork:
+    """A locked ticket with new events: what the batch learns about it as it goes."""
+
+    pk: int
+    loaded: LoadedPolicy
+    new: list[int] = field(default_factory=list)  # batch positions of its newly stored events
+    waiting: bool = False
+    error: str | None = None
+    changes: CheckpointChanges = field(default_factory=CheckpointChanges)
 
 
-def _replan(session: Session, ticket: Ticket, sla: TicketSla) -> CheckpointChanges:
-    """New checkpoints are armed, moved ones re-timed, vanished ones deleted; fired stay fired.
+class _Batch:
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session, self.now = session, now
 
-    A cancelled checkpoint that never fired is deleted rather than kept: it means nothing to
-    anyone, and keeping it would make the stored state depend on the order events arrived in.
-    """
-    query = select(Checkpoint).where(Checkpoint.ticket_pk == ticket.id)
-    existing = {row.key: row for row in session.scalars(query)}
-    changes = CheckpointChanges()
-    for planned in sla.checkpoints:
-        row = existing.pop(planned.key, None)
-        if row is None:
-            row = Checkpoint(
-                ticket_pk=ticket.id,
-                key=planned.key,
-                metric=planned.metric,
-                kind=planned.kind.value,
-                percent=planned.percent,
-                tier=planned.tier,
-                due_at=planned.due_at,
-                state=CheckpointState.ARMED.value,
+    def run(self, events: Sequence[Event], loaded: Sequence[LoadedPolicy]) -> list[Applied]:
+        pks = self._lock_tickets(events, loaded)
+        results: list[Applied | None] = [None] * len(events)
+        valid: list[int] = []
+        for i, event in enumerate(events):
+            try:
+                check_event(loaded[i].policy, event)
+            except EvaluationError as exc:
+                results[i] = dead_letter(self.session, event, str(exc))
+            else:
+                valid.append(i)
+        stored = self._insert_events(events, valid, pks)
+        work: dict[int, _TicketWork] = {}
+        for i in valid:
+            event = events[i]
+            if stored.get((event.source, event.event_id)) != i:
+                results[i] = Applied(
+                    Outcome.DUPLICATE, event.source, event.ticket_id, event.event_id
+                )
+                continue
+            pk = pks[(event.source, event.ticket_id)]
+            work.setdefault(pk, _TicketWork(pk, loaded[i])).new.append(i)
+        self.settle(work)
+        for ticket in work.values():
+            self._report(ticket, events, results)
+        return [r for r in results if r is not None]
+
+    def settle(self, work: dict[int, _TicketWork]) -> None:
+        """Evaluate each ticket from its stored events; write snapshots and checkpoints."""
+        histories = self._histories(list(work))
+        snapshots: list[dict[str, Any]] = []
+        diffs: dict[int, replan.Diff] = {}
+        stored = replan.load(self.session, list(work))
+        for pk, ticket in work.items():
+            try:
+                sla, as_of = self._evaluate(ticket, histories.get(pk, []))
+            except EvaluationError as exc:  # pragma: no cover - check_event refuses known causes
+                ticket.error = str(exc)
+                continue
+            if sla is None:
+                ticket.waiting = True
+                continue
+            snapshots.append(_snapshot(pk, sla, as_of, self.now))
+            diffs[pk] = replan.diff(stored.get(pk, []), sla.checkpoints)
+        for pk, changes in replan.write(self.session, diffs, self.now).items():
+            work[pk].changes = changes
+        if snapshots:
+            self.session.execute(_SNAPSHOT, snapshots)
+
+    def _report(
+        self, ticket: _TicketWork, events: Sequence[Event], results: list[Applied | None]
+    ) -> None:
+        if ticket.error is not None:  # pragma: no cover - see settle
+            self.session.execute(
+                delete(_EVENTS).where(
+                    tuple_(_EVENTS.c.source, _EVENTS.c.event_id).in_(
+                        [(events[i].source, events[i].event_id) for i in ticket.new]
+                    )
+                )
             )
-            session.add(row)
-            changes.added.append(row)
-        elif row.state == CheckpointState.ARMED.value and row.due_at != planned.due_at:
-            changes.moved.append((row, row.due_at))
-            row.due_at = planned.due_at
-    for row in existing.values():
-        if row.state == CheckpointState.ARMED.value:
-            session.delete(row)
-            changes.cancelled.append(row)
-    session.flush()
-    return changes
+            for i in ticket.new:
+                results[i] = dead_letter(self.session, events[i], ticket.error)
+            return
+        outcome = Outcome.WAITING if ticket.waiting else Outcome.APPLIED
+        for i in ticket.new:
+            results[i] = Applied(outcome, events[i].source, events[i].ticket_id, events[i].event_id)
+        last = results[ticket.new[-1]]
+        assert last is not None
+        last.changes = ticket.changes
+
+    def _lock_tickets(
+        self, events: Sequence[Event], loaded: Sequence[LoadedPolicy]
+    ) -> dict[tuple[str, str], int]:
+        """Every touched ticket's row, created if new, locked until the transaction ends."""
+        rows = {
+            (e.source, e.ticket_id): {
+                "source": e.source,
+                "ticket_id": e.ticket_id,
+                "policy": policy.name,
+                "waiting": True,
+                "version": 0,
+                "updated_at": self.now,
+            }
+            for e, policy in zip(events, loaded, strict=True)
+        }
+        insert_ignore_many(self.session, _TICKETS, list(rows.values()), ["source", "ticket_id"])
+        query = (
+            select(_TICKETS.c.id, _TICKETS.c.source, _TICKETS.c.ticket_id)
+            .where(tuple_(_TICKETS.c.source, _TICKETS.c.ticket_id).in_(list(rows)))
+            .order_by(_TICKETS.c.id)
+            .with_for_update()
+        )
+        return {(source, ticket_id): pk for pk, source, ticket_id in self.session.execute(query)}
+
+    def _insert_events(
+        self, events: Sequence[Event], valid: list[int], pks: dict[tuple[str, str], int]
+    ) -> dict[tuple[str, str], int]:
+        """Store the valid events; ``(source, event_id)`` -> batch position of those new here."""
+        first: dict[tuple[str, str], int] = {}
+        for i in valid:
+            first.setdefault((events[i].source, events[i].event_id), i)
+        rows = [
+            {
+                "source": events[i].source,
+                "event_id": events[i].event_id,
+                "ticket_pk": pks[(events[i].source, events[i].ticket_id)],
+                "type": events[i].type.value,
+                "occurred_at": events[i].occurred_at,
+                "received_at": self.now,
+                "payload": events[i].model_dump(mode="json", exclude_defaults=False),
+            }
+            for i in first.values()
+        ]
+        new = insert_ignore_many(
+            self.session, _EVENTS, rows, ["source", "event_id"], returning=("source", "event_id")
+        )
+        keys = [(str(row.source), str(row.event_id)) for row in new]
+        return {key: first[key] for key in keys}
+
+    def _histories(self, pks: list[int]) -> dict[int, list[Event]]:
+        histories: dict[int, list[Event]] = {pk: [] for pk in pks}
+        if pks:
+            query = (
+                select(_EVENTS.c.ticket_pk, _EVENTS.c.payload)
+                .where(_EVENTS.c.ticket_pk.in_(pks))
+                .order_by(_EVENTS.c.id)
+            )
+            for pk, payload in self.session.execute(query):
+                histories[pk].append(Event.model_validate(payload))
+        return histories
+
+    def _evaluate(
+        self, ticket: _TicketWork, history: list[Event]
+    ) -> tuple[TicketSla | None, datetime]:
+        # A portal clock slightly ahead must not hide its own event from the evaluation.
+        as_of = max([self.now, *(e.occurred_at for e in history)])
+        policy = ticket.loaded
+        try:
+            return evaluate(policy.policy, history, as_of, calendars=policy.calendars), as_of
+        except TicketNotCreated:
+            return None, as_of
+
+
+_SNAPSHOT = (
+    update(_TICKETS)
+    .where(_TICKETS.c.id == bindparam("b_id"))
+    .values(
+        waiting=False,
+        plan=bindparam("b_plan"),
+        priority=bindparam("b_priority"),
+        status=bindparam("b_status"),
+        created_at=bindparam("b_created_at"),
+        sla=bindparam("b_sla"),
+        evaluated_at=bindparam("b_evaluated_at"),
+        version=_TICKETS.c.version + 1,
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
+def _snapshot(pk: int, sla: TicketSla, as_of: datetime, now: datetime) -> dict[str, Any]:
+    return {
+        "b_now": now,
+        "b_id": pk,
+        "b_plan": sla.plan,
+        "b_priority": sla.priority,
+        "b_status": sla.status,
+        "b_created_at": sla.created_at,
+        "b_sla": sla.to_json(),
+        "b_evaluated_at": as_of,
+    }

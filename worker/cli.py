@@ -78,7 +78,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--concurrency", type=int, default=2)
     worker.add_argument(
-        "--queues", default=None, help="comma-separated (default: the events queue)"
+        "--queues",
+        default=None,
+        help="Celery queues for firing and delivery, comma-separated (default: the fire queue)",
+    )
+    worker.add_argument(
+        "--no-apply",
+        dest="apply",
+        action="store_false",
+        help="do not drain the events queue here (a worker only for firing and delivery)",
+    )
+    worker.add_argument(
+        "--batch",
+        type=int,
+        default=500,
+        help="events applied per transaction at most (default: 500)",
     )
     worker.set_defaults(run=_lazy("serve", "worker_command"))
 

@@ -21,6 +21,7 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     policies: PolicyBook
+    redis: Redis
     timers: TimerIndex
     repeats: TimerIndex  # the next repeat of each unacknowledged page
 
@@ -33,6 +34,7 @@ class Runtime:
             engine,
             session_factory(engine),
             PolicyBook.from_settings(config),
+            redis,
             TimerIndex(redis, config.redis_prefix),
             TimerIndex(redis, config.redis_prefix, "repeats"),
         )

@@ -7,10 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from scheduler.timer_index import TimerIndex
 from shared.celery_app import (
     APPLY_EVENT,
     DELIVER_NOTIFICATION,
@@ -20,7 +18,7 @@ from shared.celery_app import (
     app,
 )
 from shared.events import Event
-from worker.apply import Applied, apply_event, dead_letter
+from worker.applier import make_applier
 from worker.fire import fire_checkpoints
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery
 from worker.notify.paging import repeat_pages
@@ -30,67 +28,16 @@ from worker.runtime import Runtime, runtime
 log = structlog.get_logger("escalera.worker")
 
 
-@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
-    name=APPLY_EVENT,
-    acks_late=True,
-    autoretry_for=(OperationalError, DBAPIError),  # database down or restarting: retry, never drop
-    retry_backoff=True,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=None,
-)
+@app.task(name=APPLY_EVENT, acks_late=True)  # type: ignore[untyped-decorator]
 def apply_event_task(event: dict[str, Any]) -> str:
-    """Apply one canonical event (at-least-once delivery, idempotent on (source, event_id)).
+    """One event message that Celery itself consumed (a worker started with ``-Q events``).
 
-    A database error propagates and is retried. Anything else (a bug in evaluation) would make
-    Celery ack and drop the message, so the event is dead-lettered with the error instead:
-    never lost, and retryable with ``escalera dead-letters --retry``.
+    The worker's applier normally drains the events queue in batches (`worker.applier`); this
+    applies the same way: a database outage is retried, a failing event is dead-lettered.
     """
-    parsed = Event.model_validate(event)
-    rt = runtime()
-    try:
-        with rt.sessions.begin() as session:
-            result = apply_event(session, rt.policies, parsed, datetime.now(UTC))
-    except (OperationalError, DBAPIError):
-        raise
-    except Exception as exc:
-        log.exception(
-            "event_failed",
-            source=parsed.source,
-            ticket_id=parsed.ticket_id,
-            event_id=parsed.event_id,
-        )
-        with rt.sessions.begin() as session:
-            result = dead_letter(session, parsed, f"{type(exc).__name__}: {exc}")
-    _index(rt.timers, result)
-    log.info(
-        "event_applied",
-        source=parsed.source,
-        ticket_id=parsed.ticket_id,
-        event_id=parsed.event_id,
-        type=parsed.type.value,
-        outcome=result.outcome.value,
-        checkpoints_added=len(result.changes.added),
-        checkpoints_moved=len(result.changes.moved),
-        checkpoints_cancelled=len(result.changes.cancelled),
-        error=result.error,
-    )
-    return result.outcome.value
-
-
-def _index(timers: TimerIndex, result: Applied) -> None:
-    """After the commit: the timer index follows the re-planned checkpoints.
-
-    Redis failing here loses nothing: the database holds every armed checkpoint, and reconcile
-    re-arms what the index is missing.
-    """
-    changes = result.changes
-    try:
-        timers.arm([(row.id, row.due_at) for row in changes.added])
-        timers.arm([(row.id, row.due_at) for row, _old in changes.moved])
-        timers.disarm([row.id for row in changes.cancelled])
-    except RedisError:
-        log.warning("timer_index_unavailable", source=result.source, ticket_id=result.ticket_id)
+    results = make_applier(runtime()).apply_events([Event.model_validate(event)])
+    assert results is not None  # without a stop signal it returns only once committed
+    return results[0].outcome.value
 
 
 @app.task(  # type: ignore[untyped-decorator]  # celery is untyped

@@ -8,6 +8,11 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from shared.events import Event
+from worker.applier import make_applier
+from worker.apply import Applied
+from worker.runtime import runtime
+
 PG_ADMIN_URL = os.environ.get(
     "ESCALERA_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -46,3 +51,10 @@ def truncate(url: str) -> None:
         conn.execute(
             "TRUNCATE notifications, checkpoints, events, dead_letters, tickets RESTART IDENTITY CASCADE"
         )
+
+
+def apply_now(*events: Event) -> list[Applied]:
+    """Apply events as the worker's applier does (commit, then arm the timer index)."""
+    results = make_applier(runtime()).apply_events(list(events))
+    assert results is not None
+    return results

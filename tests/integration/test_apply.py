@@ -16,7 +16,7 @@ from shared.db.engine import make_engine, session_factory
 from shared.db.models import Checkpoint, DeadLetter, StoredEvent, Ticket
 from shared.events import Event
 from tests.support import PRESETS, event
-from worker.apply import Applied, Outcome, apply_event
+from worker.apply import Applied, Outcome, apply_event, apply_events
 from worker.policies import PolicyBook
 
 MX = ZoneInfo("America/Mexico_City")
@@ -191,6 +191,53 @@ def test_any_order_or_duplication_leaves_the_same_stored_state(
     for ev in scrambled:
         apply(ordered, policies, ev)
     assert stored_state(ordered) == expected
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_batches_of_any_size_store_what_one_by_one_does(
+    database_url: str, policies: PolicyBook, seed: int
+) -> None:
+    """The worker applies whatever the queue holds at once: batching must not change the result."""
+    streams = lifecycle("B-1") + lifecycle("B-2", 7) + lifecycle("B-3", 45)
+    poison = event("priority_changed", START + timedelta(minutes=3), "B-2", priority="Gravísimo")
+    sessions = session_factory(make_engine(database_url))
+    for ev in [*streams, poison]:
+        apply(sessions, policies, ev)
+    expected = stored_state(sessions)
+    _wipe(sessions)
+    rng = random.Random(seed)
+    scrambled = [*streams, poison, *rng.sample(streams, k=10)]
+    rng.shuffle(scrambled)
+    outcomes: list[Outcome] = []
+    while scrambled:
+        size = rng.randint(1, 12)
+        batch, scrambled = scrambled[:size], scrambled[size:]
+        with sessions.begin() as session:
+            results = apply_events(session, policies, batch, NOW)
+        assert [r.event_id for r in results] == [e.event_id for e in batch]
+        outcomes += [r.outcome for r in results]
+    assert stored_state(sessions) == expected
+    assert outcomes.count(Outcome.DEAD_LETTERED) == 1
+    assert outcomes.count(Outcome.DUPLICATE) == 10
+
+
+def test_a_batch_holding_a_ticket_twice_evaluates_it_once_with_every_event(
+    sessions: sessionmaker[Session], policies: PolicyBook
+) -> None:
+    """Created and the first reply in one batch: the first response is met, nothing left armed."""
+    created = event("created", START, "B-4", priority="P1")
+    reply = event("agent_replied", START + timedelta(minutes=10), "B-4")
+    with sessions.begin() as session:
+        results = apply_events(
+            session, policies, [reply, created, reply], START + timedelta(minutes=10)
+        )
+    assert [r.outcome for r in results] == [Outcome.APPLIED, Outcome.APPLIED, Outcome.DUPLICATE]
+    assert not results[0].changes and results[1].changes  # the ticket's changes ride on its last
+    keys = {c.key for c in results[1].changes.added}
+    assert "first_response:breach" not in keys and "escalation:tier2" in keys
+    with sessions() as s:
+        sla = s.scalars(select(Ticket.sla).where(Ticket.ticket_id == "B-4")).one()
+    assert sla is not None and sla["metrics"]["first_response"]["state"] == "met"
 
 
 def _wipe(sessions: sessionmaker[Session]) -> None:

@@ -14,9 +14,8 @@ from sqlalchemy import select
 
 from shared.db.migrate import alembic_config
 from shared.db.models import Checkpoint, DeadLetter, Ticket
-from tests.integration.services import REDIS_URL
+from tests.integration.services import REDIS_URL, apply_now
 from tests.support import PRESETS, ROOT, event
-from worker import tasks
 from worker.apply import apply_event
 from worker.cli import main
 from worker.runtime import runtime
@@ -110,9 +109,7 @@ def test_timers_reconcile_rearms_what_redis_lost(
     configured: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """After Redis loses its timers, `escalera timers reconcile` arms every armed checkpoint again."""
-    tasks.apply_event_task.run(
-        event("created", START, "Z-1", priority="P1").model_dump(mode="json")
-    )
+    apply_now(event("created", START, "Z-1", priority="P1"))
     timers = runtime().timers
     assert timers.count() == (3, 0)
     redis.Redis.from_url(REDIS_URL).delete(timers.keys.due)  # a restart without persistence

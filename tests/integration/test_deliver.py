@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from shared.db.models import Notification
+from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink, SmtpSink
 from tests.support import event
-from worker import tasks
 from worker.fire import fire_checkpoints
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery, channel_urls, scheme
 from worker.runtime import runtime
@@ -42,9 +42,7 @@ def breach_notification(policy_dir: Path, configured: None) -> int:
     preset = policy_dir / "soporte-completo.yaml"
     preset.write_text(preset.read_text() + ROUTES)
     runtime.cache_clear()
-    tasks.apply_event_task.run(
-        event("created", START, "N-1", priority="P1", customer="acme").model_dump(mode="json")
-    )
+    apply_now(event("created", START, "N-1", priority="P1", customer="acme"))
     ids = runtime().timers.claim(START + timedelta(minutes=30))
     with runtime().sessions.begin() as session:
         fire_checkpoints(session, runtime().policies, ids, START + timedelta(minutes=30))

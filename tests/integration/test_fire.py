@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
 from shared.db.models import Checkpoint, Notification
+from tests.integration.services import apply_now
 from tests.support import event
 from worker import tasks
 from worker.fire import fire_checkpoints
@@ -36,9 +37,7 @@ def routed(policy_dir: Path, configured: None) -> None:
 
 
 def _created(ticket: str = "F-1") -> None:
-    tasks.apply_event_task.run(
-        event("created", START, ticket, priority="P1").model_dump(mode="json")
-    )
+    apply_now(event("created", START, ticket, priority="P1"))
 
 
 def _checkpoints() -> dict[str, int]:
@@ -76,9 +75,7 @@ def test_a_checkpoint_met_after_its_claim_does_not_fire(routed: None) -> None:
     """A reply that lands just before the fire task runs cancels the breach: nobody is paged."""
     _created()
     breach = _checkpoints()["first_response:breach"]
-    tasks.apply_event_task.run(
-        event("agent_replied", START + timedelta(minutes=29), "F-1").model_dump(mode="json")
-    )
+    apply_now(event("agent_replied", START + timedelta(minutes=29), "F-1"))
     result = _fire([breach], START + timedelta(minutes=30))
     assert (result.fired, result.skipped) == ([], [breach])
 

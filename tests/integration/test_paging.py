@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from shared.config import settings
 from shared.db.models import Notification
+from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
-from worker import tasks
 from worker.fire import fire_checkpoints
 from worker.ingest.app import create_app
 from worker.ingest.service import services
@@ -49,9 +49,7 @@ def page(policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch) ->
     preset.write_text(preset.read_text() + ROUTES)
     settings.cache_clear()
     runtime.cache_clear()
-    tasks.apply_event_task.run(
-        event("created", START, "P-1", priority="P1").model_dump(mode="json")
-    )
+    apply_now(event("created", START, "P-1", priority="P1"))
     breach = [cid for cid in runtime().timers.claim(START + timedelta(minutes=30))]
     with runtime().sessions.begin() as session:
         fire_checkpoints(session, runtime().policies, breach, START + timedelta(minutes=30))

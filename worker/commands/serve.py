@@ -43,7 +43,12 @@ def ingest_command(args: argparse.Namespace) -> int:
 def worker_command(args: argparse.Namespace) -> int:
     _prepare()
     config = settings()
-    queues = args.queues or f"{config.events_queue},{config.fire_queue}"
+    queues = args.queues or config.fire_queue
+    if args.apply:
+        from worker.applier_step import ApplierStep  # noqa: PLC0415 - only where a worker runs
+
+        ApplierStep.batch = args.batch
+        celery_app.steps["worker"].add(ApplierStep)
     celery_app.worker_main(
         [
             "worker",

@@ -1,0 +1,166 @@
+"""The worker's applier: events on the queue reach the database once, whatever fails meanwhile."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from celery import Celery
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from shared.celery_app import queue_key
+from shared.config import settings
+from shared.db.models import Checkpoint, DeadLetter, StoredEvent
+from shared.events import Event
+from tests.support import event
+from worker import applier as applier_module
+from worker.applier import Applier, make_applier
+from worker.apply import Applied, apply_events
+from worker.ingest.publisher import QueuePublisher
+from worker.policies import PolicyBook
+from worker.runtime import runtime
+
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+CREATED = event("created", START, "K-1", priority="P1")
+REPLY = event("agent_replied", START + timedelta(minutes=10), "K-1")
+
+
+def _messages(*events: Event) -> list[str]:
+    """The queue messages the ingest service writes for these events."""
+    from shared.celery_app import app  # noqa: PLC0415 - the process's app, after `configured`
+
+    publisher = QueuePublisher(app, None, settings().events_queue)  # type: ignore[arg-type]
+    return publisher.messages(events)
+
+
+def _enqueue(*events: Event) -> None:
+    rt = runtime()
+    rt.redis.lpush(queue_key(rt.settings, rt.settings.events_queue), *_messages(*events))
+
+
+def _drain(applier: Applier) -> None:
+    """One round as the worker does it: take what is queued, apply, acknowledge."""
+    batch = applier.queue.take(applier.batch, block_s=0)
+    assert applier.apply(batch, threading.Event())
+    applier.queue.ack()
+
+
+def _stored() -> list[str]:
+    with runtime().sessions() as s:
+        return sorted(s.scalars(select(StoredEvent.event_id)))
+
+
+def _dead() -> list[tuple[str, str]]:
+    with runtime().sessions() as s:
+        return [
+            (d.event_id, d.error) for d in s.scalars(select(DeadLetter).order_by(DeadLetter.id))
+        ]
+
+
+def test_queued_events_are_applied_in_one_round_and_their_timers_armed(configured: None) -> None:
+    """Created and its reply are applied together; the timer index holds what is armed."""
+    _enqueue(CREATED, REPLY, CREATED)  # the portal retried the created webhook
+    applier = make_applier(runtime())
+    _drain(applier)
+    assert _stored() == sorted([CREATED.event_id, REPLY.event_id])
+    with runtime().sessions() as s:
+        armed = s.scalars(select(Checkpoint.key).where(Checkpoint.state == "armed")).all()
+    assert "first_response:breach" not in armed and "escalation:tier2" in armed
+    assert runtime().timers.count() == (len(armed), 0)
+    assert applier.queue.depth() == 0 and applier.queue.in_hand() == []
+
+
+def test_a_bug_dead_letters_only_the_event_that_hits_it(
+    configured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that raises is applied event by event: the failing one is kept with the error."""
+    other = event("created", START, "K-2", priority="P2")
+
+    def buggy(
+        session: Session, policies: PolicyBook, events: Sequence[Event], now: datetime
+    ) -> list[Applied]:
+        if any(e.ticket_id == "K-2" for e in events):
+            raise ZeroDivisionError("a bug")
+        return apply_events(session, policies, events, now)
+
+    monkeypatch.setattr(applier_module, "apply_events", buggy)
+    _enqueue(CREATED, other, REPLY)
+    _drain(make_applier(runtime()))
+    assert _stored() == sorted([CREATED.event_id, REPLY.event_id])
+    assert _dead() == [(other.event_id, "ZeroDivisionError: a bug")]
+
+
+def test_a_database_outage_is_waited_out_not_dead_lettered(
+    configured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refuses twice; the batch stays in hand and is applied on the third try."""
+    refusals = iter([True, True])
+
+    def flaky(
+        session: Session, policies: PolicyBook, events: Sequence[Event], now: datetime
+    ) -> list[Applied]:
+        if next(refusals, False):
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        return apply_events(session, policies, events, now)
+
+    monkeypatch.setattr(applier_module, "apply_events", flaky)
+    _enqueue(CREATED)
+    applier = make_applier(runtime())
+    applier.retry_first_s = 0
+    _drain(applier)
+    assert _stored() == [CREATED.event_id]
+    assert _dead() == []
+
+
+def test_stopping_during_an_outage_hands_the_batch_back(
+    configured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker stopped while the database is down puts its events back on the queue."""
+
+    def down(*_args: object) -> list[Applied]:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(applier_module, "apply_events", down)
+    _enqueue(CREATED, REPLY)
+    applier = make_applier(runtime())
+    applier.queue.join()
+    stop = threading.Event()
+    stop.set()
+    assert not applier.apply(applier.queue.take(10, block_s=0), stop)
+    applier.queue.leave()
+    assert applier.queue.depth() == 2 and _stored() == []
+
+
+def test_a_dead_workers_batch_is_applied_by_another_once(configured: None) -> None:
+    """kill -9 after taking a batch: when its heartbeat lapses, another worker applies it."""
+    _enqueue(CREATED, REPLY)
+    dead, alive = make_applier(runtime()), make_applier(runtime())
+    dead.queue.join()
+    assert len(dead.queue.take(10, block_s=0)) == 2  # ... and the process is killed here
+    alive.queue.join()
+    assert alive.queue.reap() == 0  # its heartbeat has not lapsed yet: nothing is taken from it
+    runtime().redis.delete(dead.queue.keys.alive())  # the heartbeat lapses
+    assert alive.queue.reap() == 2
+    _drain(alive)
+    assert _stored() == sorted([CREATED.event_id, REPLY.event_id])
+    assert alive.queue.reap() == 0
+
+
+def test_an_unreadable_message_is_dead_lettered_and_other_tasks_are_passed_on(
+    configured: None,
+) -> None:
+    """Nothing on the queue is dropped: junk is kept for an operator, other tasks forwarded."""
+    rt = runtime()
+    celery = Celery("other", broker="memory://")
+    stray = QueuePublisher(celery, None, "events")  # type: ignore[arg-type]
+    message = stray.messages([CREATED])[0].replace("escalera.apply_event", "escalera.reconcile")
+    rt.redis.lpush(queue_key(rt.settings, rt.settings.events_queue), b"{not json", message)
+    _drain(make_applier(rt))
+    assert [error.split(":")[0] for _id, error in _dead()] == ["unreadable queue message"]
+    assert rt.redis.lrange(queue_key(rt.settings, rt.settings.fire_queue), 0, -1) == [
+        message.encode()
+    ]

@@ -1,0 +1,229 @@
+"""The worker's event applier: drains the events queue in batches into the database.
+
+Each round takes whatever the queue holds (up to ``batch``), applies it in one transaction
+(`worker.apply.apply_events`), re-arms the timer index after the commit, then acknowledges the
+batch. A database outage keeps the batch in hand and retries it with backoff; a batch that fails
+for any other reason is applied one event at a time, and an event that still fails is
+dead-lettered with the error: never dropped, never blocking the others.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from shared.celery_app import APPLY_EVENT, queue_key
+from shared.db.models import DeadLetter
+from shared.events import Event
+from worker.apply import Applied, apply_events, dead_letter
+from worker.event_queue import EventQueue, consumer_id
+from worker.runtime import Runtime
+
+log = structlog.get_logger("escalera.applier")
+
+BATCH = 500  # events per transaction at most; the queue's backlog decides how many are taken
+REAP_EVERY_S = 5.0
+_TRANSIENT = (OperationalError, InterfaceError)  # the database is down or restarting
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A queue message: an event to apply, another task's message, or something unreadable."""
+
+    event: Event | None = None
+    other_task: str | None = None
+    error: str | None = None
+
+
+def decode(raw: bytes) -> Decoded:
+    """Read a Celery (protocol 2) ``apply_event`` message as the ingest service writes it."""
+    try:
+        envelope = json.loads(raw)
+        task = envelope["headers"]["task"]
+        if task != APPLY_EVENT:
+            return Decoded(other_task=task)
+        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        return Decoded(event=Event.model_validate(args[0]))
+    except (ValueError, KeyError, TypeError, IndexError, ValidationError) as exc:
+        return Decoded(error=f"unreadable queue message: {type(exc).__name__}: {exc}")
+
+
+class Applier:
+    def __init__(
+        self,
+        rt: Runtime,
+        queue: EventQueue,
+        forward: Callable[[bytes], object],
+        batch: int = BATCH,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_first_s: float = 0.5,
+    ) -> None:
+        self.rt, self.queue, self.forward, self.batch, self.clock = rt, queue, forward, batch, clock
+        self.retry_first_s = retry_first_s  # the first wait for a database that is down
+
+    def run(self, stop: threading.Event) -> None:
+        """Apply until ``stop`` is set; a clean stop hands any unfinished batch back."""
+        backoff = _Backoff()
+        last_reap = 0.0
+        joined = unsure = False
+        while not stop.is_set():
+            try:
+                if not joined:
+                    self.queue.join()
+                    joined = True
+                if time.monotonic() - last_reap >= REAP_EVERY_S:
+                    if returned := self.queue.reap():
+                        log.warning("events_requeued_from_dead_worker", events=returned)
+                    last_reap = time.monotonic()
+                # After a Redis error the last batch may still be in hand: finish it first.
+                batch = self.queue.in_hand() if unsure else []
+                batch = batch or self.queue.take(self.batch, block_s=1)
+                unsure = False
+                if batch and self.apply(batch, stop):
+                    self.queue.ack()
+                backoff.reset()
+            except RedisError as exc:
+                unsure = True
+                log.warning("queue_unavailable", error=str(exc), retry_in_s=backoff.delay)
+                stop.wait(backoff.next())
+        try:
+            self.queue.leave()
+        except RedisError:  # its heartbeat expires and another worker reaps the batch
+            log.warning("queue_unavailable_at_stop")
+
+    def apply(self, raw: Sequence[bytes], stop: threading.Event) -> bool:
+        """Apply one batch; False if stopped before it could be committed (it stays in hand)."""
+        events: list[Event] = []
+        for message, decoded in zip(raw, map(decode, raw), strict=True):
+            if decoded.event is not None:
+                events.append(decoded.event)
+            elif decoded.other_task is not None:  # another task routed here: send it on
+                self.forward(message)
+            else:
+                self._unreadable(message, decoded.error or "unreadable")
+        return self.apply_events(events, stop) is not None
+
+    def apply_events(
+        self, events: list[Event], stop: threading.Event | None = None
+    ) -> list[Applied] | None:
+        """Commit, index and log ``events``; None if stopped while the database was down."""
+        backoff = _Backoff(self.retry_first_s)
+        while True:
+            try:
+                results = self._commit(events)
+                break
+            except _TRANSIENT as exc:
+                log.warning(
+                    "database_unavailable",
+                    events=len(events),
+                    error=type(exc).__name__,
+                    retry_in_s=backoff.delay,
+                )
+                self.queue.beat()
+                if (stop or threading.Event()).wait(backoff.next()):
+                    return None
+        self._index(results)
+        for result in results:
+            log.info(
+                "event_applied",
+                source=result.source,
+                ticket_id=result.ticket_id,
+                event_id=result.event_id,
+                outcome=result.outcome.value,
+                checkpoints_added=len(result.changes.added),
+                checkpoints_moved=len(result.changes.moved),
+                checkpoints_cancelled=len(result.changes.cancelled),
+                error=result.error,
+            )
+        return results
+
+    def _commit(self, events: list[Event]) -> list[Applied]:
+        sessions, now = self.rt.sessions, self.clock()
+        try:
+            with sessions.begin() as session:
+                return apply_events(session, self.rt.policies, events, now)
+        except _TRANSIENT:
+            raise
+        except Exception:
+            log.exception("batch_failed", events=len(events))
+        results = []
+        for event in events:  # find the event that fails; the others apply
+            try:
+                with sessions.begin() as session:
+                    results += apply_events(session, self.rt.policies, [event], now)
+            except _TRANSIENT:
+                raise
+            except Exception as exc:
+                log.exception(
+                    "event_failed",
+                    source=event.source,
+                    ticket_id=event.ticket_id,
+                    event_id=event.event_id,
+                )
+                with sessions.begin() as session:
+                    results.append(dead_letter(session, event, f"{type(exc).__name__}: {exc}"))
+        return results
+
+    def _index(self, results: list[Applied]) -> None:
+        """After the commit: the timer index follows the re-planned checkpoints.
+
+        Redis failing here loses nothing: the database holds every armed checkpoint, and
+        reconcile re-arms what the index is missing.
+        """
+        arm = [(c.id, c.due_at) for r in results for c in r.changes.added]
+        arm += [(c.id, c.due_at) for r in results for c, _old in r.changes.moved]
+        gone = [c.id for r in results for c in r.changes.cancelled]
+        try:
+            self.rt.timers.arm(arm)
+            self.rt.timers.disarm(gone)
+        except RedisError:
+            log.warning("timer_index_unavailable", armed=len(arm), disarmed=len(gone))
+
+    def _unreadable(self, message: bytes, error: str) -> None:
+        """Kept as a dead letter (an operator can read it), never silently dropped."""
+        digest = hashlib.sha256(message).hexdigest()[:16]
+        log.error("queue_message_unreadable", digest=digest, error=error)
+        text = message.decode("utf-8", "replace")
+        with self.rt.sessions.begin() as session:
+            session.add(
+                DeadLetter(
+                    source="?",
+                    event_id=digest,
+                    ticket_id="?",
+                    payload={"unreadable_message": text},
+                    error=error,
+                )
+            )
+
+
+class _Backoff:
+    def __init__(self, first: float = 0.5, most: float = 30.0) -> None:
+        self.first, self.most, self.delay = first, most, first
+
+    def next(self) -> float:
+        delay, self.delay = self.delay, min(self.delay * 2, self.most)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
+def make_applier(rt: Runtime, batch: int = BATCH) -> Applier:
+    """An applier of the events queue as the ingest service fills it (Celery's list)."""
+    config = rt.settings
+    queue = EventQueue(
+        rt.redis, queue_key(config, config.events_queue), config.redis_prefix, consumer_id()
+    )
+    fire_queue = queue_key(config, config.fire_queue)
+    return Applier(rt, queue, lambda message: rt.redis.lpush(fire_queue, message), batch)

@@ -1,0 +1,57 @@
+"""The applier inside ``escalera worker``: a Celery bootstep running it on a thread of its own.
+
+Celery's prefork pool runs the firing and delivery tasks; the worker's main process, otherwise
+idle, applies events. Pool processes forked later get a runtime of their own (never a
+connection the applier holds).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import structlog
+from celery import bootsteps
+from celery.signals import worker_process_init
+
+from worker.applier import BATCH, make_applier
+from worker.runtime import runtime
+
+log = structlog.get_logger("escalera.applier")
+
+
+class ApplierStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is untyped
+    requires = ("celery.worker.components:Pool",)
+    batch = BATCH
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, parent: Any) -> None:
+        self._thread = threading.Thread(target=self._run, name="escalera-applier", daemon=True)
+        self._thread.start()
+
+    def stop(self, parent: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        applier = make_applier(runtime(), self.batch)
+        log.info("applier_started", consumer=applier.queue.keys.consumer, batch=self.batch)
+        while not self._stop.is_set():
+            try:
+                applier.run(self._stop)
+            except Exception:  # a bug must not silently stop applying: log it, start again
+                log.exception("applier_crashed")
+                self._stop.wait(1)
+        log.info("applier_stopped", consumer=applier.queue.keys.consumer)
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _own_runtime(**_: Any) -> None:
+    """A forked pool process must not share the parent's database connections."""
+    runtime().engine.dispose(close=False)
+    runtime.cache_clear()

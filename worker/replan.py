@@ -1,0 +1,138 @@
+"""Bringing stored checkpoints in line with evaluated SLAs, for many tickets in a few statements.
+
+New checkpoints are armed, moved ones re-timed, vanished ones deleted; fired ones stay fired.
+A cancelled checkpoint that never fired is deleted rather than kept: it means nothing to anyone,
+and keeping it would make the stored state depend on the order events arrived in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from scheduler.sla import Checkpoint as Planned
+from shared.db.models import Checkpoint, CheckpointState
+
+_TABLE = cast(Table, Checkpoint.__table__)
+_ARMED = CheckpointState.ARMED.value
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint row as re-planning sees (and leaves) it; the timer index follows these."""
+
+    id: int
+    key: str
+    due_at: datetime
+    state: str = _ARMED
+
+
+@dataclass
+class CheckpointChanges:
+    """What re-planning did to a ticket's checkpoints."""
+
+    added: list[StoredCheckpoint] = field(default_factory=list)
+    moved: list[tuple[StoredCheckpoint, datetime]] = field(default_factory=list)  # (row, old due)
+    cancelled: list[StoredCheckpoint] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.moved or self.cancelled)
+
+
+@dataclass
+class Diff:
+    """The pure difference between a ticket's stored and planned checkpoints."""
+
+    new: list[Planned] = field(default_factory=list)
+    moved: list[tuple[StoredCheckpoint, datetime]] = field(default_factory=list)  # (row, new due)
+    cancelled: list[StoredCheckpoint] = field(default_factory=list)
+
+
+def diff(stored: Iterable[StoredCheckpoint], planned: Sequence[Planned]) -> Diff:
+    by_key = {row.key: row for row in stored}
+    result = Diff()
+    for checkpoint in planned:
+        row = by_key.pop(checkpoint.key, None)
+        if row is None:
+            result.new.append(checkpoint)
+        elif row.state == _ARMED and row.due_at != checkpoint.due_at:
+            result.moved.append((row, checkpoint.due_at))
+    result.cancelled = [row for row in by_key.values() if row.state == _ARMED]
+    return result
+
+
+def load(session: Session, ticket_pks: Sequence[int]) -> dict[int, list[StoredCheckpoint]]:
+    """The stored checkpoints of each ticket (tickets without any are absent)."""
+    found: dict[int, list[StoredCheckpoint]] = defaultdict(list)
+    if ticket_pks:
+        query = select(
+            _TABLE.c.ticket_pk, _TABLE.c.id, _TABLE.c.key, _TABLE.c.due_at, _TABLE.c.state
+        ).where(_TABLE.c.ticket_pk.in_(ticket_pks))
+        for pk, cid, key, due_at, state in session.execute(query):
+            found[pk].append(StoredCheckpoint(cid, key, due_at, state))
+    return found
+
+
+def write(
+    session: Session, diffs: Mapping[int, Diff], now: datetime
+) -> dict[int, CheckpointChanges]:
+    """Apply every ticket's diff with one INSERT, one UPDATE batch and one DELETE."""
+    changes = {pk: CheckpointChanges() for pk in diffs}
+    _insert(session, diffs, changes, now)
+    moves = [
+        {"b_id": row.id, "b_due": due, "b_now": now} for d in diffs.values() for row, due in d.moved
+    ]
+    if moves:
+        statement = (
+            update(_TABLE)
+            .where(_TABLE.c.id == bindparam("b_id"))
+            .values(due_at=bindparam("b_due"), updated_at=bindparam("b_now"))
+        )
+        session.execute(statement, moves)
+    gone = [row.id for d in diffs.values() for row in d.cancelled]
+    if gone:
+        session.execute(delete(_TABLE).where(_TABLE.c.id.in_(gone)))
+    for pk, d in diffs.items():
+        changes[pk].moved = [
+            (StoredCheckpoint(row.id, row.key, due), row.due_at) for row, due in d.moved
+        ]
+        changes[pk].cancelled = list(d.cancelled)
+    return changes
+
+
+def _insert(
+    session: Session,
+    diffs: Mapping[int, Diff],
+    changes: dict[int, CheckpointChanges],
+    now: datetime,
+) -> None:
+    rows = [
+        {
+            "ticket_pk": pk,
+            "key": c.key,
+            "metric": c.metric,
+            "kind": c.kind.value,
+            "percent": c.percent,
+            "tier": c.tier,
+            "due_at": c.due_at,
+            "state": _ARMED,
+            "updated_at": now,
+        }
+        for pk, d in diffs.items()
+        for c in d.new
+    ]
+    if not rows:
+        return
+    statement = (
+        insert(_TABLE)
+        .values(rows)
+        .returning(_TABLE.c.ticket_pk, _TABLE.c.id, _TABLE.c.key, _TABLE.c.due_at)
+    )
+    for pk, cid, key, due_at in session.execute(statement):
+        changes[pk].added.append(StoredCheckpoint(cid, key, due_at))
