@@ -1,4 +1,4 @@
-"""Throughput of applying events to PostgreSQL: ``apply_event`` in-process and a real worker.
+"""Throughput of applying events to PostgreSQL: ``apply_events`` in-process and a real worker.
 
 Run from the repository root (PostgreSQL and Redis must answer on 127.0.0.1)::
 
@@ -12,21 +12,20 @@ the agent updates, resolved. The tickets' events are interleaved (event 1 of eve
 event 2 of every ticket, ...), as a desk with many open tickets sends them. N is chosen from the
 warm-up's rate so that (a) takes about ``--seconds`` (default 10 s), unless ``--tickets`` is given.
 
-1. (a) in-process: a fresh migrated database ``escalera_bench_apply_<run>_a``; ``apply_event``
-   called in a loop, one transaction each (``sessions.begin()``, as ``worker/tasks.py`` does),
+1. (a) in-process: a fresh migrated database ``escalera_bench_apply_<run>_a``; ``apply_events``
+   called in a loop on batches of 500, one transaction each, as the worker's applier does,
    after a warm-up on 20 other tickets;
 2. the raw ceiling, in the same database: the same number of rows with the same payloads inserted
    with psycopg into a table shaped like ``events`` (same columns, unique key and index), 10 rows
    (one ticket) per multi-row INSERT, one transaction each - the ceiling the ratio is given
-   against - and, for context, 1 row per transaction (one transaction per event, as
-   ``apply_event`` does) and 1,000 rows per transaction; best of 3;
+   against - and, for context, 1 row per transaction and 1,000 rows per transaction; best of 3;
 3. (b) one worker process: a fresh database ``..._b``; all the events are put on a Celery queue of
    our own with the ingest service's publisher (``CeleryPublisher``), then ``python -m worker.cli
    worker --concurrency 1`` is started and timed from its start until every event is in the
    ``events`` table (and, separately, from the first stored event: the steady rate);
 4. profiles (``--profile-tickets``, default 40% of N, each on a fresh database): cProfile of the
-   in-process loop (time per step of ``apply_event``, top functions by own time) and, if py-spy
-   is installed, py-spy of a real worker's pool process (where its wall time goes, by layer);
+   in-process loop (time per step of ``apply_events``, top functions by own time) and, if py-spy
+   is installed, py-spy of a real worker's applier thread (where its wall time goes, by layer);
 5. drops every database, deletes every Redis key under its prefix, stops every process.
 
 Bar (the issue): at least 1,000 events/s applied by one worker process, (b) from its start. The
@@ -94,7 +93,8 @@ from shared.celery_app import make_celery
 from shared.config import Settings
 from shared.db.engine import make_engine, session_factory
 from shared.events import Event
-from worker.apply import Outcome, apply_event
+from worker.applier import BATCH
+from worker.apply import Outcome, apply_events
 from worker.ingest.publisher import QueuePublisher
 from worker.policies import PolicyBook, load_folder
 
@@ -142,9 +142,17 @@ class InProcess:
 
 
 def apply_loop(
-    url: str, events: list[Event], *, timeout: float, profiler: cProfile.Profile | None = None
+    url: str,
+    events: list[Event],
+    *,
+    timeout: float,
+    profiler: cProfile.Profile | None = None,
+    batch: int = BATCH,
 ) -> tuple[float, list[float]]:
-    """Apply ``events``, one transaction each; (seconds, latency of each in ms)."""
+    """Apply ``events``, ``batch`` per transaction as the worker's applier does.
+
+    (seconds, each event's latency in ms: from its batch's start to its commit).
+    """
     engine = make_engine(url)
     sessions = session_factory(engine)
     book = policies()
@@ -155,12 +163,13 @@ def apply_loop(
         if profiler is not None:
             profiler.enable()
         started = time.perf_counter()
-        for event in events:
+        for i in range(0, len(events), batch):
+            chunk = events[i : i + batch]
             sent = time.perf_counter()
             with sessions.begin() as session:
-                result = apply_event(session, book, event, datetime.now(UTC))
-            latencies.append((time.perf_counter() - sent) * 1000)
-            outcomes[result.outcome.value] += 1
+                results = apply_events(session, book, chunk, datetime.now(UTC))
+            latencies += [(time.perf_counter() - sent) * 1000] * len(chunk)
+            outcomes.update(result.outcome.value for result in results)
             if time.monotonic() > deadline:
                 raise Broken(f"the in-process loop took longer than {timeout:g} s")
         seconds = time.perf_counter() - started
@@ -368,24 +377,28 @@ def _row(event: Event, ticket_pk: int, now: datetime) -> tuple[Any, ...]:
 
 
 # -- profiles ------------------------------------------------------------------------------------
-# (label, file suffix, function name): cumulative time of the steps of apply_event.
+# (label, file suffix, function name): cumulative time of the steps of apply_events.
 STEPS: list[tuple[str, str, str]] = [
-    ("apply_event, all of it", "worker/apply.py", "apply_event"),
-    ("  _lock_ticket: INSERT..ON CONFLICT, SELECT..FOR UPDATE", "worker/apply.py", "_lock_ticket"),
-    ("  check_event", "scheduler/timeline.py", "check_event"),
-    ("  _insert_event: model_dump, INSERT..RETURNING", "worker/apply.py", "_insert_event"),
-    ("  session.begin_nested: SAVEPOINT", "sqlalchemy/orm/session.py", "begin_nested"),
-    ("  reevaluate", "worker/apply.py", "reevaluate"),
+    ("apply_events, all of it", "worker/apply.py", "apply_events"),
     (
-        "    stored_events: SELECT payloads, Event.model_validate",
+        "  _lock_tickets: INSERT..ON CONFLICT, SELECT..FOR UPDATE",
         "worker/apply.py",
-        "stored_events",
+        "_lock_tickets",
     ),
+    ("  check_event", "scheduler/timeline.py", "check_event"),
+    ("  _insert_events: model_dump, INSERT..RETURNING", "worker/apply.py", "_insert_events"),
+    ("  settle", "worker/apply.py", "settle"),
+    (
+        "    _histories: SELECT payloads, Event.model_validate",
+        "worker/apply.py",
+        "_histories",
+    ),
+    ("    replan.load: SELECT checkpoints", "worker/replan.py", "load"),
     ("    evaluate: the pure SLA core", "scheduler/evaluate.py", "evaluate"),
     ("      Policy.target_for (priority_named -> fold)", "shared/policy.py", "target_for"),
-    ("    _snapshot: sla.to_json into the ticket row", "worker/apply.py", "_snapshot"),
-    ("    _replan: autoflush (ticket UPDATE), checkpoints", "worker/apply.py", "_replan"),
-    ("transaction commits (savepoint, outer, flushes)", "sqlalchemy/orm/session.py", "commit"),
+    ("    _snapshot: sla.to_json", "worker/apply.py", "_snapshot"),
+    ("    replan.write: INSERT, UPDATE, DELETE checkpoints", "worker/replan.py", "write"),
+    ("transaction commits", "sqlalchemy/orm/session.py", "commit"),
     ("all SQLAlchemy Session.flush (unit of work)", "sqlalchemy/orm/session.py", "flush"),
     ("all psycopg Cursor.execute (round trips, server time)", "psycopg/cursor.py", "execute"),
     ("  of which waiting for the server (Connection.wait)", "psycopg/connection.py", "wait"),
@@ -431,15 +444,18 @@ def _where(path: str, line: int, function: str) -> str:
     return f"{short}:{line}({function})"
 
 
-# Where a worker's pool process spends its wall time (py-spy --idle; deepest matching frame wins).
+# Where the worker's applier thread spends its wall time (py-spy --idle; deepest frame wins).
 LAYERS = [
-    ("Celery/billiard/kombu: task dispatch, tracing, ack, IPC", r"\((celery|billiard|kombu)/"),
-    ("logging: celery's task lines, structlog event_applied", r"\((logging|structlog)/"),
-    ("worker/tasks.py: Event.model_validate of the message", r"\(worker/tasks\.py\)"),
-    ("worker/apply.py: our own lines", r"\(worker/apply\.py\)"),
+    ("Redis: taking batches (BLMOVE waits when the queue is empty), ack", r"\(redis/"),
+    ("logging: structlog event_applied", r"\((logging|structlog)/"),
+    (
+        "worker/applier.py, event_queue.py: decoding, our own lines",
+        r"\(worker/(applier|event_queue)",
+    ),
+    ("worker/apply.py, replan.py: our own lines", r"\(worker/(apply|replan)\.py\)"),
     ("SLA core: scheduler/, shared/policy.py, shared/names.py", r"\((scheduler/|shared/)"),
     ("pydantic: Event validation and dumps", r"\(pydantic"),
-    ("SQLAlchemy: statements, compile, ORM unit of work", r"\(sqlalchemy/"),
+    ("SQLAlchemy: statements, compile", r"\(sqlalchemy/"),
     ("psycopg, Python side: adapt, send, parse rows", r"\(psycopg/"),
     ("waiting for PostgreSQL: round trips, server time", r"^Connection\.wait \(psycopg/"),
 ]
@@ -447,30 +463,27 @@ LAYERS = [
 
 # The same samples by step (deepest matching frame wins: our step functions are the deepest).
 STEP_FRAMES = [
-    (
-        "Celery/billiard: dispatch, tracing, waiting for the next task",
-        r"\((celery|billiard|kombu)/",
-    ),
-    ("logging: celery's task lines, structlog event_applied", r"\((logging|structlog)/"),
-    ("task wrapper: Event.model_validate of the message", r"^apply_event_task "),
-    (
-        "commits: RELEASE SAVEPOINT; flush ticket UPDATE + COMMIT",
-        r"^(Session|SessionTransaction)\.(commit|__exit__) ",
-    ),
-    ("_lock_ticket: checkout+pre-ping, BEGIN, upsert, SELECT..FOR UPDATE", r"^_lock_ticket "),
+    ("take: the queue (Redis)", r"^take \(worker/event_queue"),
+    ("ack, heartbeat, reap (Redis)", r"^(ack|beat|reap|reap_one) \(worker/event_queue"),
+    ("decode: the queue messages", r"^decode \(worker/applier"),
+    ("logging: event_applied", r"\((logging|structlog)/"),
+    ("_index: arm the timer index (Redis)", r"^_index \(worker/applier"),
+    ("commit", r"^(Session|SessionTransaction)\.(commit|__exit__) "),
+    ("_lock_tickets: upsert, SELECT..FOR UPDATE", r"^_lock_tickets "),
     ("check_event", r"^check_event "),
-    ("_insert_event: INSERT..ON CONFLICT..RETURNING", r"^_insert_event "),
-    ("begin_nested: SAVEPOINT", r"begin_nested"),
-    ("stored_events: SELECT payloads, Event.model_validate", r"^stored_events "),
+    ("_insert_events: INSERT..ON CONFLICT..RETURNING", r"^_insert_events "),
+    ("_histories: SELECT payloads, Event.model_validate", r"^_histories "),
+    ("replan.load: SELECT checkpoints", r"^load \(worker/replan"),
     ("evaluate: the pure SLA core", r"^evaluate \(scheduler/"),
     ("_snapshot: sla.to_json", r"^_snapshot "),
-    ("_replan: autoflush ticket UPDATE, SELECT, write checkpoints", r"^_replan "),
+    ("replan.write: INSERT, UPDATE, DELETE checkpoints", r"^write \(worker/replan"),
+    ("settle: the tickets' UPDATE", r"^settle "),
 ]
 
 
-def _pool_child(frames: list[str]) -> bool:
-    """Stacks of the worker's pool process (py-spy nests a child under its parent)."""
-    return len(frames) > 1 and frames[1].startswith("process ")
+def _applier_thread(frames: list[str]) -> bool:
+    """Stacks of the worker's applier thread (its frames pass through worker/applier.py)."""
+    return any("worker/applier.py" in frame for frame in frames)
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -536,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, value, counts in (
         ("(b) worker --concurrency 1, from its start", b.per_s, True),
         ("(b) worker, steady (first to last stored event)", b.steady_per_s, False),
-        ("(a) in-process apply_event loop", a.per_s, False),
+        ("(a) in-process apply_events loop", a.per_s, False),
     ):
         verdict = "PASS" if value >= BAR_EVENTS_PER_S else "FAIL"
         note = "" if counts else " (information only)"
@@ -599,7 +612,7 @@ def _report(a: InProcess, b: WorkerRun, ceilings: list[Ceiling]) -> None:
     print("\nresults:\n")
     rows = [
         [
-            "(a) in-process apply_event loop",
+            "(a) in-process apply_events loop",
             a.events,
             f"{a.seconds:.2f}",
             fmt_rate(a.per_s),
@@ -632,8 +645,8 @@ def _report(a: InProcess, b: WorkerRun, ceilings: list[Ceiling]) -> None:
         f"\n  (b): publishing the {b.events} events beforehand took {b.publish_seconds:.2f} s "
         f"({fmt_rate(b.events / b.publish_seconds)} events/s, not counted); the worker stored its"
         f"\n  first event {b.startup_seconds:.2f} s after it was started. CPU: the worker's "
-        "processes (celery main + pool child),\n  all of PostgreSQL's and the rest of the "
-        "machine's (others), over the steady part."
+        "processes (celery main with the applier, pool child),\n  all of PostgreSQL's and the "
+        "rest of the machine's (others), over the steady part."
     )
     means = "  ".join(f"#{k} {sum(v) / len(v):.1f}" for k, v in sorted(a.by_position.items()))
     print(f"  (a) mean ms per event by its place in the ticket's life: {means}")
@@ -682,14 +695,14 @@ def _report_spy(run: WorkerRun) -> None:
     if run.spy is None:
         print("\n(py-spy wrote no profile of the worker: ptrace not permitted?)")
         return
-    samples, shares, top = classify(run.spy, LAYERS, keep=_pool_child)
+    samples, shares, top = classify(run.spy, LAYERS, keep=_applier_thread)
     print(
-        f"\nprofile of (b) (py-spy --idle on a worker's pool process, {run.events} events at "
+        f"\nprofile of (b) (py-spy --idle on a worker's applier thread, {run.events} events at "
         f"{fmt_rate(run.steady_per_s)} events/s steady, {samples} samples of wall time):\n"
     )
     rows = [[name, f"{share:.1f}%"] for name, share in shares]
     print(table(["layer (deepest matching frame of each sample)", "share"], rows))
-    _, steps, _ = classify(run.spy, STEP_FRAMES, keep=_pool_child)
+    _, steps, _ = classify(run.spy, STEP_FRAMES, keep=_applier_thread)
     print()
     print(
         table(

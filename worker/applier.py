@@ -66,6 +66,7 @@ class Applier:
         queue: EventQueue,
         forward: Callable[[bytes], object],
         batch: int = BATCH,
+        *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retry_first_s: float = 0.5,
     ) -> None:

@@ -22,7 +22,7 @@ from scheduler.evaluate import evaluate
 from scheduler.sla import TicketSla
 from scheduler.timeline import check_event
 from shared.db.models import DeadLetter, StoredEvent, Ticket
-from shared.db.statements import insert_ignore_many
+from shared.db.statements import among, insert_ignore_many
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
 from worker import replan
@@ -189,25 +189,39 @@ class _Batch:
         self, events: Sequence[Event], loaded: Sequence[LoadedPolicy]
     ) -> dict[tuple[str, str], int]:
         """Every touched ticket's row, created if new, locked until the transaction ends."""
-        rows = {
-            (e.source, e.ticket_id): {
-                "source": e.source,
-                "ticket_id": e.ticket_id,
-                "policy": policy.name,
-                "waiting": True,
-                "version": 0,
-                "updated_at": self.now,
-            }
-            for e, policy in zip(events, loaded, strict=True)
-        }
-        insert_ignore_many(self.session, _TICKETS, list(rows.values()), ["source", "ticket_id"])
+        policies = {(e.source, e.ticket_id): p.name for e, p in zip(events, loaded, strict=True)}
+        pks = self._lock(list(policies))
+        missing = [key for key in policies if key not in pks]
+        if missing:
+            rows = [
+                {
+                    "source": source,
+                    "ticket_id": ticket_id,
+                    "policy": policies[(source, ticket_id)],
+                    "waiting": True,
+                    "version": 0,
+                    "updated_at": self.now,
+                }
+                for source, ticket_id in missing
+            ]
+            insert_ignore_many(self.session, _TICKETS, rows, ["source", "ticket_id"])
+            pks.update(self._lock(missing))
+        return pks
+
+    def _lock(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Lock the tickets (in id order: concurrent batches never deadlock); key -> id."""
         query = (
             select(_TICKETS.c.id, _TICKETS.c.source, _TICKETS.c.ticket_id)
-            .where(tuple_(_TICKETS.c.source, _TICKETS.c.ticket_id).in_(list(rows)))
+            .where(
+                among(self.session, _TICKETS.c.ticket_id, sorted({t for _s, t in keys})),
+                among(self.session, _TICKETS.c.source, sorted({s for s, _t in keys})),
+            )
             .order_by(_TICKETS.c.id)
             .with_for_update()
         )
-        return {(source, ticket_id): pk for pk, source, ticket_id in self.session.execute(query)}
+        wanted = set(keys)
+        rows = self.session.execute(query)
+        return {(s, t): pk for pk, s, t in rows if (s, t) in wanted}
 
     def _insert_events(
         self, events: Sequence[Event], valid: list[int], pks: dict[tuple[str, str], int]
@@ -216,6 +230,8 @@ class _Batch:
         first: dict[tuple[str, str], int] = {}
         for i in valid:
             first.setdefault((events[i].source, events[i].event_id), i)
+        for key in self._stored_already(list(first)):
+            del first[key]
         rows = [
             {
                 "source": events[i].source,
@@ -228,18 +244,27 @@ class _Batch:
             }
             for i in first.values()
         ]
-        new = insert_ignore_many(
-            self.session, _EVENTS, rows, ["source", "event_id"], returning=("source", "event_id")
+        # Holding the tickets' locks, no other transaction stores events of these tickets; the
+        # ON CONFLICT only guards a portal reusing an event id on another ticket.
+        insert_ignore_many(self.session, _EVENTS, rows, ["source", "event_id"])
+        return first
+
+    def _stored_already(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        if not keys:
+            return []
+        query = select(_EVENTS.c.source, _EVENTS.c.event_id).where(
+            among(self.session, _EVENTS.c.event_id, sorted({e for _s, e in keys})),
+            among(self.session, _EVENTS.c.source, sorted({s for s, _e in keys})),
         )
-        keys = [(str(row.source), str(row.event_id)) for row in new]
-        return {key: first[key] for key in keys}
+        wanted = set(keys)
+        return [(s, e) for s, e in self.session.execute(query) if (s, e) in wanted]
 
     def _histories(self, pks: list[int]) -> dict[int, list[Event]]:
         histories: dict[int, list[Event]] = {pk: [] for pk in pks}
         if pks:
             query = (
                 select(_EVENTS.c.ticket_pk, _EVENTS.c.payload)
-                .where(_EVENTS.c.ticket_pk.in_(pks))
+                .where(among(self.session, _EVENTS.c.ticket_pk, pks))
                 .order_by(_EVENTS.c.id)
             )
             for pk, payload in self.session.execute(query):

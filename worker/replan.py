@@ -11,13 +11,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.sla import Checkpoint as Planned
 from shared.db.models import Checkpoint, CheckpointState
+from shared.db.statements import among, next_ids
 
 _TABLE = cast(Table, Checkpoint.__table__)
 _ARMED = CheckpointState.ARMED.value
@@ -73,7 +74,7 @@ def load(session: Session, ticket_pks: Sequence[int]) -> dict[int, list[StoredCh
     if ticket_pks:
         query = select(
             _TABLE.c.ticket_pk, _TABLE.c.id, _TABLE.c.key, _TABLE.c.due_at, _TABLE.c.state
-        ).where(_TABLE.c.ticket_pk.in_(ticket_pks))
+        ).where(among(session, _TABLE.c.ticket_pk, ticket_pks))
         for pk, cid, key, due_at, state in session.execute(query):
             found[pk].append(StoredCheckpoint(cid, key, due_at, state))
     return found
@@ -97,7 +98,7 @@ def write(
         session.execute(statement, moves)
     gone = [row.id for d in diffs.values() for row in d.cancelled]
     if gone:
-        session.execute(delete(_TABLE).where(_TABLE.c.id.in_(gone)))
+        session.execute(delete(_TABLE).where(among(session, _TABLE.c.id, gone)))
     for pk, d in diffs.items():
         changes[pk].moved = [
             (StoredCheckpoint(row.id, row.key, due), row.due_at) for row, due in d.moved
@@ -129,10 +130,18 @@ def _insert(
     ]
     if not rows:
         return
-    statement = (
-        insert(_TABLE)
-        .values(rows)
-        .returning(_TABLE.c.ticket_pk, _TABLE.c.id, _TABLE.c.key, _TABLE.c.due_at)
-    )
-    for pk, cid, key, due_at in session.execute(statement):
+    ids = next_ids(session, _TABLE, len(rows))
+    if ids is not None:  # PostgreSQL: ids first, then one executemany without RETURNING
+        for row, cid in zip(rows, ids, strict=True):
+            row["id"] = cid
+        session.execute(insert(_TABLE), rows)
+        added: list[tuple[Any, ...]] = [
+            (row["ticket_pk"], row["id"], row["key"], row["due_at"]) for row in rows
+        ]
+    else:
+        statement = insert(_TABLE).returning(
+            _TABLE.c.ticket_pk, _TABLE.c.id, _TABLE.c.key, _TABLE.c.due_at
+        )
+        added = [(pk, cid, key, due) for pk, cid, key, due in session.execute(statement, rows)]
+    for pk, cid, key, due_at in added:
         changes[pk].added.append(StoredCheckpoint(cid, key, due_at))

@@ -1,14 +1,26 @@
-"""Statements both databases need in their own dialect."""
+"""Statements both databases need in their own dialect.
+
+On PostgreSQL the worker's batch statements keep their SQL text short and fixed: a list of
+values travels as one array parameter (``= ANY(:values)``) and many rows as an executemany of
+one statement. psycopg parses a statement's text in Python each time unless it is short, so a
+multi-row VALUES or a long IN list cost more than the database's own work
+(bench/apply_bench.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Table
+from sqlalchemy import ColumnElement, Table, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def insert_ignore(
@@ -16,7 +28,7 @@ def insert_ignore(
 ) -> int | None:
     """INSERT … ON CONFLICT (keys) DO NOTHING; the new row's id, or None if it existed."""
     assert isinstance(table, Table)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if is_postgresql(session) else sqlite_insert
     statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     # rowcount is -1 under psycopg's implicit RETURNING: ask for the row instead
     row = session.execute(statement.returning(table.c.id)).first()
@@ -24,19 +36,29 @@ def insert_ignore(
 
 
 def insert_ignore_many(
-    session: Session,
-    table: Any,
-    rows: Sequence[dict[str, Any]],
-    keys: list[str],
-    returning: Sequence[str] = (),
-) -> list[Row[Any]]:
-    """One multi-row INSERT … ON CONFLICT (keys) DO NOTHING; ``returning`` of the new rows."""
+    session: Session, table: Any, rows: Sequence[dict[str, Any]], keys: list[str]
+) -> None:
+    """INSERT … ON CONFLICT (keys) DO NOTHING of many rows, as one executemany."""
     assert isinstance(table, Table)
-    if not rows:
-        return []
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
-    if not returning:
-        session.execute(statement)
-        return []
-    return list(session.execute(statement.returning(*(table.c[name] for name in returning))))
+    if rows:
+        insert = pg_insert if is_postgresql(session) else sqlite_insert
+        # inline(): no RETURNING of the new ids, which would make psycopg parse long SQL
+        statement = insert(table).inline().on_conflict_do_nothing(index_elements=keys)
+        session.execute(statement, list(rows))
+
+
+def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values``: one array parameter on PostgreSQL, a plain IN list elsewhere."""
+    if is_postgresql(session):
+        array = bindparam(None, list(values), type_=ARRAY(column.type))
+        return column == any_(array)  # type: ignore[no-any-return]
+    return column.in_(list(values))  # type: ignore[no-any-return]
+
+
+def next_ids(session: Session, table: Any, count: int) -> list[int] | None:
+    """``count`` fresh ids from the table's sequence (PostgreSQL), or None: let INSERT pick."""
+    if not is_postgresql(session) or count == 0:
+        return None
+    sequence = func.pg_get_serial_sequence(table.name, "id")
+    query = select(func.nextval(sequence)).select_from(func.generate_series(1, count))
+    return [int(row[0]) for row in session.execute(query)]
