@@ -23,20 +23,24 @@ log = structlog.get_logger("escalera.applier")
 class ApplierStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is untyped
     requires = ("celery.worker.components:Pool",)
     batch = BATCH
+    # Two appliers overlap one's Python work with the other's wait for the database.
+    threads = 2
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def start(self, parent: Any) -> None:
-        self._thread = threading.Thread(target=self._run, name="escalera-applier", daemon=True)
-        self._thread.start()
+        for n in range(self.threads):
+            thread = threading.Thread(target=self._run, name=f"escalera-applier-{n}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, parent: Any) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=30)
 
     def _run(self) -> None:
         applier = make_applier(runtime(), self.batch)

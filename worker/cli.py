@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
         default=500,
         help="events applied per transaction at most (default: 500)",
     )
+    worker.add_argument(
+        "--appliers",
+        type=int,
+        default=2,
+        help="threads applying events, each its own batches (default: 2)",
+    )
     worker.set_defaults(run=_lazy("serve", "worker_command"))
 
     beat = commands.add_parser("beat", help="hand due checkpoints to the fire queue (celery beat)")

@@ -48,6 +48,8 @@ def worker_command(args: argparse.Namespace) -> int:
         from worker.applier_step import ApplierStep  # noqa: PLC0415 - only where a worker runs
 
         ApplierStep.batch = args.batch
+        # SQLite has one writer at a time: a second applier would only wait for the first.
+        ApplierStep.threads = 1 if config.database_url.startswith("sqlite") else args.appliers
         celery_app.steps["worker"].add(ApplierStep)
     celery_app.worker_main(
         [
