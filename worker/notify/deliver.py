@@ -63,7 +63,11 @@ class AppriseSender:
         target = apprise.Apprise()
         if not target.add(_with_dedupe_header(url, dedupe_key)):
             return f"not an Apprise URL ({scheme(url)}://…)"
-        result = target.notify(title=message.title, body=message.body)
+        # plain text: e-mail keeps its line breaks (left unsaid, Apprise would send the text as
+        # HTML, and every line of the message would run into one)
+        result = target.notify(
+            title=message.title, body=message.body, body_format=apprise.NotifyFormat.TEXT
+        )
         if result.status == apprise.AppriseResultStatus.SUCCESS:
             return None
         return f"{scheme(url)}: {result.status.name.lower()}"
@@ -197,7 +201,7 @@ class Deliverer:
             metric=checkpoint.metric,
             percent=checkpoint.percent,
             tier=checkpoint.tier,
-            due_at=checkpoint.due_at,
+            due_at=_deadline(session, checkpoint),
             tz=loaded.calendars.get(plan_calendar, zone_name).tz,
             link=link.format(ticket_id=ticket.ticket_id) if link else None,
             dedupe_key=notification.dedupe_key,
@@ -210,3 +214,17 @@ class Deliverer:
         base, secret = self.ack_links
         signature = ack_signature(secret, notification_id)
         return f"{base.rstrip('/')}/v1/notifications/{notification_id}/ack?sig={signature}"
+
+
+def _deadline(session: Session, checkpoint: Checkpoint) -> datetime:
+    """The instant the message is about: a warning or a reminder is about its clock's breach
+    (the 75 % mark is not the deadline), a breach or an escalation about its own instant."""
+    if checkpoint.kind not in ("warning", "reminder"):
+        return checkpoint.due_at
+    clock = checkpoint.key.split(":", 1)[0]  # first_response, update#2, resolution
+    breach = session.scalars(
+        select(Checkpoint.due_at).where(
+            Checkpoint.ticket_pk == checkpoint.ticket_pk, Checkpoint.key == f"{clock}:breach"
+        )
+    ).first()
+    return breach or checkpoint.due_at

@@ -94,7 +94,8 @@ def render(language: str, facts: MessageFacts, now: datetime) -> Message:
     )
     title = f"[{facts.priority}] {facts.source}/{facts.ticket_id}: {headline}"
     left = facts.due_at - now
-    when = words["left" if left >= timedelta(0) else "overdue"].format(span=_span(abs(left)))
+    # at the deadline itself the clock is used up: overdue, not "0m left"
+    when = words["left" if left > timedelta(0) else "overdue"].format(span=_span(abs(left)))
     lines = [
         f"{words['ticket']}: {facts.source}/{facts.ticket_id} ({facts.plan})",
         f"{words['customer']}: {facts.customer or '—'}",

@@ -1,17 +1,19 @@
 """Paging semantics: an unacknowledged page repeats on its route's interval; a person's
-acknowledgement stops it (as PagerDuty and Opsgenie do)."""
+acknowledgement stops it (as PagerDuty and Opsgenie do), and so does the end of what it pages
+about: the ticket resolved, the clock it warned about met, the tier it escalated to reached."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.db.models import Notification
+from shared.db.models import Checkpoint, Notification, Ticket
 from shared.policy_routes import RouteSpec
 from worker.notify.outbox import write_notification
 
@@ -33,7 +35,7 @@ def repeat_pages(session: Session, ids: Sequence[int], now: datetime) -> list[in
     for page in session.scalars(
         select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
     ):
-        if _acknowledged(session, page):
+        if _acknowledged(session, page) or not _still_stands(session, page):
             continue
         new_id = write_notification(
             session,
@@ -79,3 +81,49 @@ def _acknowledged(session: Session, page: Notification) -> bool:
         Notification.acknowledged_at.is_not(None),
     )
     return session.scalars(query).first() is not None
+
+
+_DONE = frozenset({"solved", "closed"})
+
+
+def page_stands(
+    kind: str,
+    key: str,
+    tier: int | None,
+    *,
+    status: str | None,
+    sla: Mapping[str, Any],
+    latest_update: int | None,
+) -> bool:
+    """Whether a page is still about something open, from its checkpoint and its ticket's last
+    evaluation (``sla``, the `TicketSla` JSON; ``latest_update``, the ticket's last update
+    cycle). Pure."""
+    if status in _DONE:
+        return False
+    if kind == "escalation":
+        return tier is None or int(sla.get("tier", 1)) < tier
+    clock = key.split(":", 1)[0]  # first_response, update#2, resolution
+    if clock.startswith("update#"):
+        if int(clock.removeprefix("update#")) != latest_update:
+            return False  # a reply began a later cycle: this one was met
+        clock = "update"
+    return sla.get("metrics", {}).get(clock, {}).get("completed_at") is None
+
+
+def _still_stands(session: Session, page: Notification) -> bool:
+    checkpoint = session.get_one(Checkpoint, page.checkpoint_id)
+    ticket = session.get_one(Ticket, checkpoint.ticket_pk)
+    cycles = session.scalars(
+        select(Checkpoint.key).where(
+            Checkpoint.ticket_pk == ticket.id, Checkpoint.key.like("update#%")
+        )
+    )
+    latest = max((int(k.split(":", 1)[0].removeprefix("update#")) for k in cycles), default=None)
+    return page_stands(
+        checkpoint.kind,
+        checkpoint.key,
+        checkpoint.tier,
+        status=ticket.status,
+        sla=ticket.sla or {},
+        latest_update=latest,
+    )
