@@ -20,6 +20,7 @@ from redis import Redis
 from shared.config import Settings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+QUEUE_DEPTH = "escalera_queue_depth"
 # kombu's Redis transport keeps priorities 3, 6 and 9 in lists of their own beside the queue's
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
