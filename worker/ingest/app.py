@@ -73,6 +73,7 @@ def create_app(services: Services) -> FastAPI:
             metrics.request_refused(source, exc.status)
         log.info(
             "request_refused",
+            source=source,
             path=request.url.path,
             status=exc.status,
             reason=exc.reason,
