@@ -107,3 +107,15 @@ def test_prometheus_scrapes_each_process_group_on_its_metrics_port(
             for target in static["targets"]
         ]
         assert found == [int(port)], job
+
+
+def test_the_image_copies_what_exists_and_puts_the_policies_where_it_says() -> None:
+    """Every COPY source is in the repository; ESCALERA_POLICY_DIR is where the presets go."""
+    lines = (DEPLOY / "Dockerfile").read_text().splitlines()
+    copies = [line.split()[1:] for line in lines if line.startswith("COPY ")]
+    for *sources, _target in copies:
+        for source in sources:
+            assert (DEPLOY.parent / source).exists(), source
+    assert ["deploy/policies", "/etc/escalera/policies"] in copies
+    assert any("ESCALERA_POLICY_DIR=/etc/escalera/policies" in line for line in lines)
+    assert 'ENTRYPOINT ["escalera"]' in lines
