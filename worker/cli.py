@@ -88,7 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         process.add_argument(
             "--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port"
         )
-        process.add_argument("--metrics-host", default="127.0.0.1", help="... on this address")
+        process.add_argument(
+            "--metrics-host", default="127.0.0.1", help="address for --metrics-port"
+        )
 
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
