@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from scheduler.redis_keys import CLAIM_BATCH
 from scheduler.timer_index import TimerIndex
+from shared import metrics
 
 # Look again at least this often (a checkpoint armed by a worker meanwhile is then at most this
 # late), and never spin faster than the minimum when something is due right now.
@@ -50,6 +51,7 @@ class Dispatcher:
             while batch := index.claim(now, limit=CLAIM_BATCH):
                 send(batch)
                 claimed += len(batch)
+        metrics.beat_ticked(claimed, reaped, now)
         # a long tick (a burst) must not sleep through timers that fell due while it ran
         return Pass(
             claimed, reaped, self._sleep(now + timedelta(seconds=time.monotonic() - started))

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from shared import metrics
 from shared.celery_app import APPLY_EVENT, queue_key
 from shared.db.models import DeadLetter
 from shared.events import Event
@@ -136,6 +137,7 @@ class Applier:
                     return None
         self._index(results)
         for result in results:
+            metrics.event_applied(result.source, result.outcome.value, result.changes.added)
             log.info(
                 "event_applied",
                 source=result.source,

@@ -104,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
 
     beat = commands.add_parser("beat", help="hand due checkpoints to the fire queue (celery beat)")
     beat.set_defaults(run=_lazy("serve", "beat_command"))
+    for process in (worker, beat):  # ingest serves /metrics on its own port
+        process.add_argument(
+            "--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port"
+        )
+        process.add_argument(
+            "--metrics-host", default="127.0.0.1", help="address for --metrics-port"
+        )
 
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")

@@ -32,6 +32,7 @@ class StoredCheckpoint:
     key: str
     due_at: datetime
     state: str = _ARMED
+    kind: str = ""  # known for the rows re-planning adds (metrics count them by kind)
 
 
 @dataclass
@@ -136,12 +137,12 @@ def _insert(
             row["id"] = cid
         session.execute(insert(_TABLE), rows)
         added: list[tuple[Any, ...]] = [
-            (row["ticket_pk"], row["id"], row["key"], row["due_at"]) for row in rows
+            (row["ticket_pk"], row["id"], row["key"], row["due_at"], row["kind"]) for row in rows
         ]
     else:
         statement = insert(_TABLE).returning(
-            _TABLE.c.ticket_pk, _TABLE.c.id, _TABLE.c.key, _TABLE.c.due_at
+            _TABLE.c.ticket_pk, _TABLE.c.id, _TABLE.c.key, _TABLE.c.due_at, _TABLE.c.kind
         )
-        added = [(pk, cid, key, due) for pk, cid, key, due in session.execute(statement, rows)]
-    for pk, cid, key, due_at in added:
-        changes[pk].added.append(StoredCheckpoint(cid, key, due_at))
+        added = [tuple(row) for row in session.execute(statement, rows)]
+    for pk, cid, key, due_at, kind in added:
+        changes[pk].added.append(StoredCheckpoint(cid, key, due_at, kind=kind))

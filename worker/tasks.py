@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
+from shared import metrics
 from shared.celery_app import (
     APPLY_EVENT,
     DELIVER_NOTIFICATION,
@@ -17,10 +19,11 @@ from shared.celery_app import (
     REPEAT_PAGES,
     app,
 )
+from shared.db.models import Checkpoint, Notification, Ticket
 from shared.events import Event
 from worker.applier import make_applier
 from worker.fire import fire_checkpoints
-from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.notify.deliver import AppriseSender, Deliverer, Delivery, channel_urls, scheme
 from worker.notify.paging import repeat_pages
 from worker.reconcile import reconcile_timers
 from worker.runtime import Runtime, runtime
@@ -50,13 +53,19 @@ def apply_event_task(event: dict[str, Any]) -> str:
 )
 def fire_checkpoints_task(ids: list[int]) -> int:
     """Fire a claimed batch (at-least-once; each checkpoint fires once), then end the leases."""
-    rt = runtime()
+    rt, now = runtime(), datetime.now(UTC)
     with rt.sessions.begin() as session:
-        result = fire_checkpoints(session, rt.policies, ids, datetime.now(UTC))
+        result = fire_checkpoints(session, rt.policies, ids, now)
+        fired = [_Fired.of(session.get_one(Checkpoint, cid), session) for cid in result.fired]
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     rt.timers.release(ids)
     for notification_id in result.notifications:
         deliver_notification_task.apply_async(args=[notification_id])
+    for one in fired:
+        metrics.checkpoint_fired(one.kind, one.due_at, now)
+        log.info(
+            "checkpoint_fired", **one.log_fields(), lateness_s=(now - one.due_at).total_seconds()
+        )
     log.info(
         "checkpoints_fired",
         fired=result.fired,
@@ -82,11 +91,14 @@ def deliver_notification_task(self: Any, notification_id: int) -> str:
     deliverer = Deliverer(rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt))
     with rt.sessions.begin() as session:
         outcome = deliverer.deliver(session, notification_id, datetime.now(UTC))
+        target = _Target.of(session, notification_id)
     if outcome.repeat_at is not None:
         rt.repeats.arm([(notification_id, outcome.repeat_at)])
+    metrics.notification_delivered(target.scheme, outcome.delivery.value)
     log.info(
         "notification_delivery",
         notification_id=notification_id,
+        **target.log_fields(),
         outcome=outcome.delivery.value,
         error=outcome.error,
     )  # errors name a channel's scheme and variable, never its URL
@@ -125,6 +137,55 @@ def repeat_pages_task(ids: list[int]) -> int:
         deliver_notification_task.apply_async(args=[notification_id])
     log.info("pages_repeated", repeated=len(created), acknowledged=len(ids) - len(created))
     return len(created)
+
+
+class _Fired(NamedTuple):
+    """What the logs and metrics say of a fired checkpoint."""
+
+    checkpoint: int
+    key: str
+    kind: str
+    due_at: datetime
+    source: str
+    ticket_id: str
+
+    @classmethod
+    def of(cls, row: Checkpoint, session: Session) -> _Fired:
+        ticket = session.get_one(Ticket, row.ticket_pk)  # loaded by the fire query: no round trip
+        return cls(row.id, row.key, row.kind, row.due_at, ticket.source, ticket.ticket_id)
+
+    def log_fields(self) -> dict[str, Any]:
+        return {**self._asdict(), "due_at": self.due_at.isoformat()}
+
+
+class _Target(NamedTuple):
+    """Whom a notification was for: its checkpoint, ticket and channel (the scheme, no URL)."""
+
+    checkpoint: int | None
+    source: str | None
+    ticket_id: str | None
+    channel: str | None
+    scheme: str
+
+    @classmethod
+    def of(cls, session: Session, notification_id: int) -> _Target:
+        notification = session.get(Notification, notification_id)  # loaded by the deliverer
+        if notification is None:
+            return cls(None, None, None, None, "none")
+        ticket = session.get_one(
+            Ticket, session.get_one(Checkpoint, notification.checkpoint_id).ticket_pk
+        )
+        schemes = sorted({scheme(url) for url in channel_urls(notification.channel, os.environ)})
+        return cls(
+            notification.checkpoint_id,
+            ticket.source,
+            ticket.ticket_id,
+            notification.channel,
+            "+".join(schemes) or "none",
+        )
+
+    def log_fields(self) -> dict[str, Any]:
+        return self._asdict()
 
 
 def _ack_links(rt: Runtime) -> tuple[str, str] | None:

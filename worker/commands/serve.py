@@ -1,14 +1,19 @@
-"""Long-running processes: ``ingest`` (uvicorn) and ``worker`` (celery)."""
+"""Long-running processes: ``ingest`` (uvicorn), ``worker`` and ``beat`` (celery)."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
 from shared.celery_app import app as celery_app
 from shared.config import settings
 from shared.db.migrate import upgrade
+from shared.errors import EscaleraError
 from shared.logging import configure_logging, log
 from worker.runtime import runtime
 
@@ -26,7 +31,43 @@ def _prepare() -> None:
     rt.engine.dispose()  # connections are not shared with forked children
 
 
+@contextmanager
+def _metrics_files(command: str, *, several_processes: bool) -> Iterator[None]:
+    """A fresh ``PROMETHEUS_MULTIPROC_DIR`` for this process group, removed when it stops.
+
+    Processes that fork or spawn share their samples through files there; a private folder per
+    group means no stale samples from a previous run and no mixing with another service's.
+    prometheus_client picks its storage when imported, so this runs before anything imports it.
+    """
+    if not several_processes:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix=f"escalera-{command}-metrics-") as folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        from prometheus_client import values  # noqa: PLC0415 - only after the variable is set
+
+        if values.ValueClass is values.MutexValue:
+            raise EscaleraError("prometheus_client was imported before its folder was chosen")
+        yield
+
+
+def _serve_metrics(args: argparse.Namespace) -> None:
+    """``--metrics-port``: /metrics of this process group and the queue depths."""
+    if args.metrics_port is None:
+        return
+    from worker.metrics_export import QueueDepth, scrape_registry, serve_metrics  # noqa: PLC0415
+
+    registry = scrape_registry(QueueDepth.from_settings(settings()))
+    serve_metrics(args.metrics_port, registry, host=args.metrics_host)
+    log.info("metrics_served", port=args.metrics_port, host=args.metrics_host)
+
+
 def ingest_command(args: argparse.Namespace) -> int:
+    with _metrics_files("ingest", several_processes=args.workers > 1):
+        return _ingest(args)
+
+
+def _ingest(args: argparse.Namespace) -> int:
     _prepare()
     uvicorn.run(
         "worker.ingest.service:app_from_settings",
@@ -41,7 +82,14 @@ def ingest_command(args: argparse.Namespace) -> int:
 
 
 def worker_command(args: argparse.Namespace) -> int:
+    # prefork: tasks run in child processes, so their samples go through files
+    with _metrics_files("worker", several_processes=args.metrics_port is not None):
+        return _worker(args)
+
+
+def _worker(args: argparse.Namespace) -> int:
     _prepare()
+    _serve_metrics(args)
     config = settings()
     queues = args.queues or config.fire_queue
     if args.apply:
@@ -67,9 +115,10 @@ def worker_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def beat_command(_args: argparse.Namespace) -> int:
+def beat_command(args: argparse.Namespace) -> int:
     """Celery beat with Escalera's scheduler: claims due checkpoints every tick (<= 1 s)."""
     _prepare()
+    _serve_metrics(args)
     from scheduler.beat import EscaleraScheduler  # noqa: PLC0415 - beat's class only where beat runs
 
     celery_app.Beat(scheduler=EscaleraScheduler, max_interval=1, loglevel="INFO").run()

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.evaluate import evaluate
 from scheduler.timeline import check_event
 from scheduler.timer_index import TimerIndex
+from shared import metrics
 from shared.config import Settings
 from shared.db.models import Ticket
 from shared.errors import EvaluationError, TicketNotCreated
@@ -31,6 +33,7 @@ from worker.ingest.body import parse_json, read_body
 from worker.ingest.problems import problem
 from worker.ingest.publisher import Publisher
 from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
+from worker.metrics_export import QueueDepth, scrape_registry
 from worker.notify.paging import ack_signature_valid, acknowledge
 from worker.policies import PolicyBook
 
@@ -52,6 +55,7 @@ class Services:
     webhooks: Mapping[str, Webhook]
     redis_ping: Any  # () -> bool
     repeats: TimerIndex | None = None  # acknowledged pages stop repeating
+    queue_depth: QueueDepth | None = None  # reported by /metrics
 
 
 def create_app(services: Services) -> FastAPI:
@@ -61,11 +65,15 @@ def create_app(services: Services) -> FastAPI:
         description="Ticket events in (canonical or portal webhooks); SLA state out.",
     )
     config = services.settings
+    registry = scrape_registry(services.queue_depth)
 
     @app.exception_handler(RejectedRequest)
     async def _refused(request: Request, exc: RejectedRequest) -> JSONResponse:
+        if source := _ingest_source(request, services.webhooks):
+            metrics.request_refused(source, exc.status)
         log.info(
             "request_refused",
+            source=source,
             path=request.url.path,
             status=exc.status,
             reason=exc.reason,
@@ -80,6 +88,7 @@ def create_app(services: Services) -> FastAPI:
         events = _canonical_events(parse_json(request, body), config.max_batch)
         _check_against_policies(services.policies, events)
         await services.publisher.publish(events)
+        metrics.events_ingested(events)
         log.debug("events_accepted", source="api", count=len(events))
         return _accepted(len(events))
 
@@ -102,6 +111,7 @@ def create_app(services: Services) -> FastAPI:
         events = webhook.adapter.to_events(parse_json(request, body), received)
         _check_against_policies(services.policies, events)
         await services.publisher.publish(events)
+        metrics.events_ingested(events)
         # the worker logs every applied event; per-request lines here are for debugging
         log.debug(
             "events_accepted",
@@ -146,6 +156,10 @@ def create_app(services: Services) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/metrics", summary="Prometheus metrics of every ingest process, and queue depths")
+    def metrics_text() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/readyz", summary="Readiness: the database and Redis answer")
     def readyz() -> Response:
         checks = {
@@ -156,6 +170,16 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
 
     return app
+
+
+def _ingest_source(request: Request, webhooks: Mapping[str, Webhook]) -> str | None:
+    """The source label of a refused ingest request (bounded: a path names any source)."""
+    if request.url.path == "/v1/events":
+        return "api"
+    if request.url.path.startswith("/v1/webhooks/"):
+        source = request.path_params.get("source")
+        return source if source in webhooks else "unknown"
+    return None  # not an ingest request (an acknowledgement)
 
 
 def _accepted(count: int) -> Response:

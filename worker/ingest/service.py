@@ -15,6 +15,7 @@ from worker.adapters.jira import JiraAdapter
 from worker.adapters.zendesk import ZendeskAdapter
 from worker.ingest.app import Services, Webhook, create_app
 from worker.ingest.publisher import QueuePublisher
+from worker.metrics_export import QueueDepth
 from worker.runtime import Runtime, runtime
 
 
@@ -38,6 +39,7 @@ def services(rt: Runtime) -> Services:
         webhooks=webhooks(rt.settings),
         redis_ping=client.ping,
         repeats=rt.repeats,
+        queue_depth=QueueDepth.from_settings(rt.settings),
     )
 
 

@@ -1,0 +1,101 @@
+"""Every Prometheus metric Escalera exports, defined once; call sites are one line each.
+
+Labels are bounded: a source, an outcome, a checkpoint kind, a channel's URL *scheme* (never
+the URL: it holds webhook keys). Processes that fork or spawn (uvicorn workers, Celery prefork)
+write their samples to ``PROMETHEUS_MULTIPROC_DIR``; `worker.metrics_export` reads them back at
+scrape time (docs/operations.md says which process is scraped where).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared.events import Event
+
+EVENTS_INGESTED = Counter(
+    "escalera_events_ingested", "Events accepted by ingest and put on the queue", ["source"]
+)
+REQUESTS_REFUSED = Counter(
+    "escalera_ingest_refused",
+    "Ingest requests refused whole (nothing queued), by source and reason",
+    ["source", "reason"],
+)
+EVENTS_APPLIED = Counter(
+    "escalera_events_applied", "Events the worker applied, by outcome", ["source", "outcome"]
+)
+CHECKPOINTS_ARMED = Counter(
+    "escalera_checkpoints_armed", "Checkpoints newly planned (armed) by the worker", ["kind"]
+)
+CHECKPOINTS_FIRED = Counter("escalera_checkpoints_fired", "Checkpoints fired", ["kind"])
+FIRING_LATENESS = Histogram(
+    "escalera_checkpoint_firing_lateness_seconds",
+    "From a checkpoint's due instant to its firing (beat's hand-off, the fire queue, the task)",
+    ["kind"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
+)
+NOTIFICATIONS = Counter(
+    "escalera_notifications",
+    "Delivery attempts by channel scheme: sent; failed (will retry); dead (fallback told)",
+    ["scheme", "outcome"],
+)
+TIMERS_CLAIMED = Counter("escalera_timers_claimed", "Due timers beat handed to the fire queues")
+LEASES_REAPED = Counter(
+    "escalera_timer_leases_reaped", "Claims whose fire task never finished, handed out again"
+)
+BEAT_TICK = Gauge(
+    "escalera_beat_last_tick_timestamp_seconds",
+    "When beat last claimed due timers (alert if it stops moving)",
+    multiprocess_mode="mostrecent",
+)
+
+
+class _Planned(Protocol):
+    @property
+    def kind(self) -> str: ...
+
+
+# HTTP status of a refusal -> its reason label (the detail text is for people, not labels)
+_REASONS = {
+    400: "malformed",
+    401: "unauthorized",
+    404: "not_found",
+    413: "too_large",
+    415: "media_type",
+    422: "invalid",
+}
+
+
+def events_ingested(events: Iterable[Event]) -> None:
+    for event in events:
+        EVENTS_INGESTED.labels(event.source).inc()
+
+
+def request_refused(source: str, status: int) -> None:
+    REQUESTS_REFUSED.labels(source, _REASONS.get(status, str(status))).inc()
+
+
+def event_applied(source: str, outcome: str, armed: Iterable[_Planned]) -> None:
+    """One applied event and the checkpoints it newly armed (moved ones are not counted)."""
+    EVENTS_APPLIED.labels(source, outcome).inc()
+    for checkpoint in armed:
+        CHECKPOINTS_ARMED.labels(checkpoint.kind).inc()
+
+
+def checkpoint_fired(kind: str, due_at: datetime, fired_at: datetime) -> None:
+    CHECKPOINTS_FIRED.labels(kind).inc()
+    FIRING_LATENESS.labels(kind).observe(max(0.0, (fired_at - due_at).total_seconds()))
+
+
+def notification_delivered(scheme: str, delivery: str) -> None:
+    """``delivery`` is the deliver step's outcome: sent, retry (counted as failed) or dead."""
+    NOTIFICATIONS.labels(scheme, "failed" if delivery == "retry" else delivery).inc()
+
+
+def beat_ticked(claimed: int, reaped: int, now: datetime) -> None:
+    TIMERS_CLAIMED.inc(claimed)
+    LEASES_REAPED.inc(reaped)
+    BEAT_TICK.set(now.astimezone(UTC).timestamp())
