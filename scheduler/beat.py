@@ -18,7 +18,7 @@ from redis import Redis
 
 from scheduler.dispatch import Dispatcher
 from scheduler.timer_index import TimerIndex
-from shared.celery_app import FIRE_CHECKPOINTS, REPEAT_PAGES
+from shared.celery_app import FIRE_CHECKPOINTS, RECONCILE_TIMERS, REPEAT_PAGES
 from shared.config import settings
 
 
@@ -37,6 +37,11 @@ class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
 
     def _sender(self, task: str) -> Callable[[Sequence[int]], None]:
         return lambda ids: self.app.send_task(task, args=[list(ids)])
+
+    def setup_schedule(self) -> None:
+        super().setup_schedule()
+        # At start: a Redis that lost its timers while beat was down is refilled at once.
+        self.app.send_task(RECONCILE_TIMERS)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         delay = float(super().tick(*args, **kwargs))

@@ -16,6 +16,7 @@ FIRE_CHECKPOINTS = "escalera.fire_checkpoints"
 DELIVER_NOTIFICATION = "escalera.deliver_notification"
 RECONCILE_TIMERS = "escalera.reconcile_timers"
 REPEAT_PAGES = "escalera.repeat_pages"
+RECONCILE_EVERY_S = 60.0
 
 
 def key_prefix(config: Settings) -> str:
@@ -41,6 +42,11 @@ def make_celery(config: Settings) -> Celery:
         # ingested events never delays a page.
         task_default_queue=config.fire_queue,
         task_routes={APPLY_EVENT: {"queue": config.events_queue}},
+        # Re-arm every armed checkpoint Redis lost (a restart, a FLUSHALL); beat also sends
+        # one at start (scheduler/beat.py).
+        beat_schedule={
+            "reconcile-timers": {"task": RECONCILE_TIMERS, "schedule": RECONCILE_EVERY_S}
+        },
         worker_prefetch_multiplier=8,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"global_keyprefix": key_prefix(config)},
