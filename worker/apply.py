@@ -22,6 +22,7 @@ from shared.db.statements import insert_ignore
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
 from worker.policies import LoadedPolicy, PolicyBook
+from worker.report.allowance_check import check_allowance
 
 
 class Outcome(StrEnum):
@@ -69,6 +70,7 @@ def apply_event(session: Session, policies: PolicyBook, event: Event, now: datet
         savepoint.rollback()
         return dead_letter(session, event, str(exc))
     savepoint.commit()
+    check_allowance(session, loaded, event, now)  # returns notification ids to deliver
     return result
 
 
