@@ -49,7 +49,7 @@ class Entry:
     at: datetime
     kind: str  # event, pause, resume, checkpoint, notification
     what: str
-    detail: dict[str, Any]
+    detail: dict[str, Any]  # plain values and datetimes (shown in the ticket's zone)
 
 
 def ticket_timeline(
@@ -72,9 +72,10 @@ def _events(policy: Policy, events: Sequence[Event], at: datetime) -> Iterator[E
         if event.occurred_at > at:
             continue
         detail = event.model_dump(
-            mode="json", exclude={"event_id", "source", "ticket_id", "type", "occurred_at"}
+            mode="json",
+            exclude={"event_id", "source", "ticket_id", "type", "occurred_at"},
+            exclude_defaults=True,
         )
-        detail = {k: v for k, v in detail.items() if v is not None}
         if authorized(policy, event.customer or customer, event.requester) is False:
             detail["unauthorized_contact"] = True
         yield Entry(
@@ -102,10 +103,8 @@ def _pause_when(policy: Policy, plan: str, phase: Phase) -> list[Any]:
 
 
 def _checkpoint(c: StoredCheckpoint) -> Entry:
-    at = c.fired_at or c.due_at
-    return Entry(
-        at, "checkpoint", c.key, {"kind": c.kind, "due_at": c.due_at.isoformat(), "state": c.state}
-    )
+    detail = {"checkpoint_kind": c.kind, "state": c.state, "fired_at": c.fired_at}
+    return Entry(c.due_at, "checkpoint", c.key, detail)
 
 
 def _notification(n: StoredNotification, checkpoint: str) -> Entry:
@@ -116,8 +115,8 @@ def _notification(n: StoredNotification, checkpoint: str) -> Entry:
         "repeat": n.repeat,
         "status": n.status,
         "attempts": n.attempts,
-        "delivered_at": n.delivered_at.isoformat() if n.delivered_at else None,
-        "acknowledged_at": n.acknowledged_at.isoformat() if n.acknowledged_at else None,
+        "delivered_at": n.delivered_at,
+        "acknowledged_at": n.acknowledged_at,
         "error": n.last_error,
     }
     return Entry(n.created_at, "notification", f"{n.route} → {n.channel}", detail)

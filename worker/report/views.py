@@ -169,7 +169,7 @@ def timeline_sections(ticket: ReportTicket, entries: Sequence[Entry]) -> list[Se
     rows = Section(
         "Timeline",
         ("at", "kind", "what", "detail"),
-        [(clock(e.at, zone), e.kind, e.what, _detail(e.detail)) for e in entries],
+        [(clock(e.at, zone), e.kind, e.what, _detail(e.detail, zone)) for e in entries],
     )
     return [rows, metrics]
 
@@ -180,13 +180,20 @@ def timeline_json(ticket: ReportTicket, entries: Sequence[Entry]) -> dict[str, A
         **ticket.sla.to_json(),
         "customer": ticket.customer,
         "timeline": [
-            {"at": iso(e.at, zone), "kind": e.kind, "what": e.what, **e.detail} for e in entries
+            {
+                "at": iso(e.at, zone),
+                "kind": e.kind,
+                "what": e.what,
+                **{k: iso(v, zone) if isinstance(v, datetime) else v for k, v in e.detail.items()},
+            }
+            for e in entries
         ],
     }
 
 
-def _detail(detail: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in detail.items() if v is not None and k != "event_id")
+def _detail(detail: dict[str, Any], zone: ZoneInfo) -> str:
+    shown = {k: clock(v, zone) if isinstance(v, datetime) else v for k, v in detail.items()}
+    return ", ".join(f"{k}={v}" for k, v in shown.items() if v is not None and k != "event_id")
 
 
 # -- allowances --------------------------------------------------------------------------------
