@@ -132,7 +132,7 @@ def test_timeline_shows_events_pause_checkpoints_and_delivered_notifications(
     monkeypatch.setenv("COLUMNS", "200")  # rich folds long cells on a narrow terminal
     assert main(["report", "timeline", "api/T-1", "--at", AT.isoformat()]) == 0
     table = capsys.readouterr().out
-    assert "first_response:breach" in table and "desk → desk" in table and "pending" in table
+    assert "first_response:warning:75" in table and "desk → desk" in table and "pending" in table
 
 
 def test_timeline_of_an_unknown_ticket_names_it(

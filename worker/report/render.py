@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 Cell = str | int | float | None
 FORMATS = ("table", "json", "csv")
@@ -26,11 +27,13 @@ class Section:
 
 def print_table(sections: Sequence[Section], console: Console) -> None:
     for section in sections:
-        table = Table(title=section.title, title_justify="left")
+        # Text, not str: a key like "update#1:warning:75" or a customer named "[b]" is shown
+        # as written, never read as rich markup or an emoji code
+        table = Table(title=Text(section.title), title_justify="left")
         for header in section.headers:
             table.add_column(header, overflow="fold")
         for row in section.rows:
-            table.add_row(*("—" if cell is None else str(cell) for cell in row))
+            table.add_row(*(Text("—" if cell is None else str(cell)) for cell in row))
         console.print(table)
 
 
