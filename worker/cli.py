@@ -123,13 +123,15 @@ def _add_report(commands: Any) -> None:
     )
     _period_options(compliance, "from (default: 30 days before --to)")
     compliance.add_argument("--every", choices=("day", "week", "month"), default="week")
-    compliance.add_argument("--worst", type=int, default=10, help="offenders listed (default 10)")
+    compliance.add_argument(
+        "--worst", type=_count, default=10, help="offenders listed (default 10)"
+    )
     compliance.add_argument("--plot", type=_png, metavar="FILE.png", help="draw it over time")
     compliance.set_defaults(run=_lazy("report", "compliance_command"))
 
     risk = kinds.add_parser("at-risk", help="open tickets by time left to their next checkpoint")
     _report_options(risk)
-    risk.add_argument("--limit", type=int, default=None)
+    risk.add_argument("--limit", type=_count, default=None, help="list at most N tickets")
     risk.set_defaults(run=_lazy("report", "at_risk_command"))
 
     timeline = kinds.add_parser(
@@ -179,6 +181,12 @@ def _day_or_instant(text: str) -> date | datetime:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
     return _instant(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(text)
 
 
 def _png(text: str) -> str:

@@ -60,7 +60,7 @@ def reports_router(
         end: Annotated[str | None, Query(alias="to")] = None,
         at: str | None = None,
         every: str = "week",
-        worst: int = 10,
+        worst: Annotated[int, Query(ge=0)] = 10,
         format: Format = "json",
     ) -> Response:
         authorize(request)
@@ -78,7 +78,7 @@ def reports_router(
         *,
         policy_name: Annotated[str | None, Query(alias="policy")] = None,
         at: str | None = None,
-        limit: int | None = None,
+        limit: Annotated[int | None, Query(ge=1)] = None,
         format: Format = "json",
     ) -> Response:
         authorize(request)
