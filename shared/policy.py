@@ -134,11 +134,26 @@ class PrioritySpec(_Strict):
     description: str | None = None
 
 
+def _allowance_levels(values: list[int]) -> list[int]:
+    if len(set(values)) != len(values):
+        raise ValueError("each warning percentage once")
+    return sorted(values)
+
+
 class Allowance(_Strict):
-    """A plan's contract limits (seed 004): reported on, never enforced by the clocks."""
+    """A plan's contract limits (seed 004): reported on, never enforced by the clocks.
+
+    Tickets count per customer per allowance year; those created in the first ``grace_months``
+    after the customer's ``go_live`` do not. ``warn_at``: a notification when that share of
+    ``tickets_per_year`` is used.
+    """
 
     tickets_per_year: Annotated[int, Field(gt=0)] | None = None
     authorized_contacts: Annotated[int, Field(gt=0)] | None = None
+    warn_at: Annotated[
+        list[Annotated[int, Field(gt=0, le=100)]], AfterValidator(_allowance_levels)
+    ] = [80, 100]
+    grace_months: Annotated[int, Field(ge=0, le=24)] = 2
 
 
 class PlanSpec(_Strict):
@@ -150,6 +165,12 @@ class PlanSpec(_Strict):
 class CustomerSpec(_Strict):
     plan: Name | None = None
     timezone: TimeZoneName | None = None
+    # Contract allowances (seed 004): the go-live date starts the grace months; the allowance
+    # year runs from each anniversary of ``contract_start`` (default: January 1); ``contacts``
+    # lists who may report incidents (matched ignoring case; left out: nobody is flagged).
+    go_live: date | None = None
+    contract_start: date | None = None
+    contacts: list[Annotated[str, Field(min_length=1, max_length=256)]] | None = None
 
 
 class Metric(StrEnum):

@@ -38,6 +38,10 @@ def parse_policy(text: str, name: str = "<policy>") -> Policy:
         raise PolicyError(
             name, [Problem(line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]
         ) from exc
+    except ValueError as exc:  # a scalar YAML reads as a date that does not exist: 2026-02-30
+        raise PolicyError(
+            name, list(_bad_dates(root, ())) or [Problem(None, "", str(exc))]
+        ) from exc
     if not isinstance(data, dict):
         raise PolicyError(
             name, [Problem(1, "", "a policy file is a YAML mapping (name:, calendars:, ...)")]
@@ -72,6 +76,20 @@ def _duplicate_keys(node: yaml.Node | None, path: Path) -> Iterator[Problem]:
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _duplicate_keys(item, (*path, index))
+
+
+def _bad_dates(node: yaml.Node | None, path: Path) -> Iterator[Problem]:
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+        try:
+            yaml.SafeLoader("").construct_yaml_timestamp(node)
+        except ValueError as exc:
+            yield Problem(node.start_mark.line + 1, _dotted(path), f"{node.value!r}: {exc}")
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            yield from _bad_dates(value, (*path, str(key.value)))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _bad_dates(item, (*path, index))
 
 
 def _problem(root: yaml.Node | None, loc: Path, message: str) -> Problem:

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared import metrics
-from shared.celery_app import APPLY_EVENT, queue_key
+from shared.celery_app import APPLY_EVENT, DELIVER_NOTIFICATION, app, queue_key
 from shared.db.models import DeadLetter
 from shared.events import Event
 from worker.apply import Applied, apply_events, dead_letter
@@ -136,6 +136,8 @@ class Applier:
                 if (stop or threading.Event()).wait(backoff.next()):
                     return None
         self._index(results)
+        for notification_id in (n for result in results for n in result.notifications):
+            app.send_task(DELIVER_NOTIFICATION, args=[notification_id])
         for result in results:
             metrics.event_applied(result.source, result.outcome.value, result.changes.added)
             log.info(

@@ -28,6 +28,7 @@ from shared.events import Event
 from worker import replan
 from worker.policies import LoadedPolicy, PolicyBook
 from worker.replan import CheckpointChanges
+from worker.report.allowance_check import check_allowance
 
 _TICKETS = cast(Table, Ticket.__table__)
 _EVENTS = cast(Table, StoredEvent.__table__)
@@ -50,6 +51,7 @@ class Applied:
     event_id: str = ""
     changes: CheckpointChanges = field(default_factory=CheckpointChanges)
     error: str | None = None
+    notifications: list[int] = field(default_factory=list)  # to deliver after the commit
 
 
 def apply_event(session: Session, policies: PolicyBook, event: Event, now: datetime) -> Applied:
@@ -140,6 +142,13 @@ class _Batch:
         self.settle(work)
         for ticket in work.values():
             self._report(ticket, events, results)
+            for i in ticket.new:  # a new ticket may use up its customer's yearly allowance
+                if (
+                    result := results[i]
+                ) is not None and result.outcome is not Outcome.DEAD_LETTERED:
+                    result.notifications = check_allowance(
+                        self.session, ticket.loaded, events[i], self.now
+                    )
         return [r for r in results if r is not None]
 
     def settle(self, work: dict[int, _TicketWork]) -> None:

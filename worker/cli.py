@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from importlib import import_module
+from typing import Any
 
 from shared.errors import EscaleraError
 
@@ -135,7 +136,58 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--ticket", help="one ticket: SOURCE/ID or ID")
     which.add_argument("--all-open", action="store_true", help="every ticket not solved or closed")
     recompute.set_defaults(run=_lazy("maintenance", "recompute_command"))
+    _add_report(commands)
     return parser
+
+
+def _add_report(commands: Any) -> None:
+    report = commands.add_parser(
+        "report", help="compliance, the at-risk queue, a ticket's timeline, allowances"
+    )
+    kinds = report.add_subparsers(required=True, metavar="REPORT")
+    compliance = kinds.add_parser(
+        "compliance", help="share of promises kept per metric, priority, plan and customer"
+    )
+    _period_options(compliance, "from (default: 30 days before --to)")
+    compliance.add_argument("--every", choices=("day", "week", "month"), default="week")
+    compliance.add_argument(
+        "--worst", type=_count, default=10, help="offenders listed (default 10)"
+    )
+    compliance.add_argument("--plot", type=_png, metavar="FILE.png", help="draw it over time")
+    compliance.set_defaults(run=_lazy("report", "compliance_command"))
+
+    risk = kinds.add_parser("at-risk", help="open tickets by time left to their next checkpoint")
+    _report_options(risk)
+    risk.add_argument("--limit", type=_count, default=None, help="list at most N tickets")
+    risk.set_defaults(run=_lazy("report", "at_risk_command"))
+
+    timeline = kinds.add_parser(
+        "timeline", help="a ticket's events, pauses, checkpoints and notifications"
+    )
+    timeline.add_argument("ticket", help="SOURCE/ID (or ID, for source api)")
+    timeline.add_argument("--at", type=_instant, default=None, help="as of (default: now)")
+    timeline.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    timeline.set_defaults(run=_lazy("report", "timeline_command"))
+
+    allowances = kinds.add_parser(
+        "allowances", help="tickets per customer against the yearly allowance; unknown contacts"
+    )
+    _period_options(allowances, "from (default: January 1 of --to's year)")
+    allowances.set_defaults(run=_lazy("report", "allowances_command"))
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", help="policy name (default: ESCALERA_DEFAULT_POLICY)")
+    parser.add_argument(
+        "--at", type=_instant, default=None, help="evaluate as of this ISO time (default: now)"
+    )
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+
+def _period_options(parser: argparse.ArgumentParser, from_help: str) -> None:
+    _report_options(parser)
+    parser.add_argument("--from", dest="from_", type=_day_or_instant, help=from_help)
+    parser.add_argument("--to", type=_day_or_instant, help="until, exclusive (default: --at)")
 
 
 def _instant(text: str) -> datetime:
@@ -146,6 +198,28 @@ def _instant(text: str) -> datetime:
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset: write e.g. {text}+01:00")
     return value
+
+
+def _day_or_instant(text: str) -> date | datetime:
+    """``2026-03-01`` (midnight in the policy's zone) or an ISO time with its offset."""
+    if len(text) == 10:
+        try:
+            return date.fromisoformat(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
+    return _instant(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(text)
+
+
+def _png(text: str) -> str:
+    if not text.lower().endswith(".png"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the plot is a PNG file (name it FILE.png)")
+    return text
 
 
 if __name__ == "__main__":

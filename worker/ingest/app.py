@@ -32,6 +32,7 @@ from worker.apply import stored_events
 from worker.ingest.body import parse_json, read_body
 from worker.ingest.problems import problem
 from worker.ingest.publisher import Publisher
+from worker.ingest.reports import reports_router
 from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
 from worker.metrics_export import QueueDepth, scrape_registry
 from worker.notify.paging import ack_signature_valid, acknowledge
@@ -66,6 +67,7 @@ def create_app(services: Services) -> FastAPI:
     )
     config = services.settings
     registry = scrape_registry(services.queue_depth)
+    app.include_router(reports_router(config, services.policies, services.sessions))
 
     @app.exception_handler(RejectedRequest)
     async def _refused(request: Request, exc: RejectedRequest) -> JSONResponse:

@@ -1,0 +1,164 @@
+"""``GET /v1/reports/...``: the reports of ``escalera report``, as JSON (or CSV).
+
+Reports name customers and their contacts, so they need an API token like every write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import Settings
+from worker.adapters.base import RejectedRequest
+from worker.ingest.problems import problem
+from worker.ingest.signatures import verify_bearer
+from worker.policies import LoadedPolicy, PolicyBook
+from worker.report import service
+from worker.report.render import to_csv
+from worker.report.tickets import Period
+from worker.report.trend import EVERY
+
+DEFAULT_DAYS = 30
+Format = Annotated[str, Query(pattern="^(json|csv)$")]
+
+
+class BadQuery(RejectedRequest):
+    """A query parameter that cannot be read: 400, naming it."""
+
+
+def reports_router(
+    settings: Settings, policies: PolicyBook, sessions: sessionmaker[Session]
+) -> APIRouter:
+    router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+    def authorize(request: Request) -> None:
+        verify_bearer(
+            {k.lower(): v for k, v in request.headers.items()},
+            [token.get_secret_value() for token in settings.api_tokens],
+        )
+
+    def policy(name: str | None) -> LoadedPolicy:
+        try:
+            return policies.named(name or settings.default_policy)
+        except KeyError:
+            raise BadQuery(f"no policy named {name!r}", field="policy") from None
+
+    @router.get(
+        "/compliance", summary="Share of promises kept, by metric, priority, plan, customer"
+    )
+    def compliance(
+        request: Request,
+        *,
+        policy_name: Annotated[str | None, Query(alias="policy")] = None,
+        start: Annotated[str | None, Query(alias="from")] = None,
+        end: Annotated[str | None, Query(alias="to")] = None,
+        at: str | None = None,
+        every: str = "week",
+        worst: Annotated[int, Query(ge=0)] = 10,
+        format: Format = "json",
+    ) -> Response:
+        authorize(request)
+        if every not in EVERY:
+            raise BadQuery(f"every is one of {', '.join(EVERY)}", field="every")
+        loaded = policy(policy_name)
+        period = _period(loaded, start, end, at, lambda e: e - timedelta(days=DEFAULT_DAYS))
+        with sessions() as session:
+            output, _ = service.compliance_report(session, loaded, period, every=every, worst=worst)
+        return _respond(output, format)
+
+    @router.get("/at-risk", summary="Open tickets by time left to their next checkpoint")
+    def at_risk(
+        request: Request,
+        *,
+        policy_name: Annotated[str | None, Query(alias="policy")] = None,
+        at: str | None = None,
+        limit: Annotated[int | None, Query(ge=1)] = None,
+        format: Format = "json",
+    ) -> Response:
+        authorize(request)
+        loaded = policy(policy_name)
+        instant = _instant(at, "at", ZoneInfo(loaded.policy.default_timezone))
+        with sessions() as session:
+            output = service.at_risk_report(session, loaded, instant, limit=limit)
+        return _respond(output, format)
+
+    @router.get(
+        "/timeline/{source}/{ticket_id}",
+        summary="A ticket's events, pauses, checkpoints and notifications",
+    )
+    def timeline(request: Request, source: str, ticket_id: str, at: str | None = None) -> Response:
+        authorize(request)
+        instant = _instant(at, "at", ZoneInfo("UTC"))
+        with sessions() as session:
+            try:
+                output = service.timeline_report(session, policies, source, ticket_id, instant)
+            except service.ReportNotFound as exc:
+                return problem(404, str(exc))
+        return JSONResponse(output.document)
+
+    @router.get("/allowances", summary="Tickets per customer against the yearly allowance")
+    def allowances(
+        request: Request,
+        *,
+        policy_name: Annotated[str | None, Query(alias="policy")] = None,
+        start: Annotated[str | None, Query(alias="from")] = None,
+        end: Annotated[str | None, Query(alias="to")] = None,
+        at: str | None = None,
+        format: Format = "json",
+    ) -> Response:
+        authorize(request)
+        loaded = policy(policy_name)
+        zone = ZoneInfo(loaded.policy.default_timezone)
+
+        def year_start(e: datetime) -> datetime:
+            return datetime.combine(date(e.astimezone(zone).year, 1, 1), time(0), tzinfo=zone)
+
+        period = _period(loaded, start, end, at, year_start)
+        with sessions() as session:
+            output = service.allowance_report(session, loaded, period)
+        return _respond(output, format)
+
+    return router
+
+
+def _respond(output: service.Output, format: str) -> Response:
+    if format == "csv":
+        return Response(to_csv(output.sections[0]), media_type="text/csv; charset=utf-8")
+    return JSONResponse(output.document)
+
+
+def _period(
+    loaded: LoadedPolicy,
+    start: str | None,
+    end: str | None,
+    at: str | None,
+    default_start: Callable[[datetime], datetime],
+) -> Period:
+    zone = ZoneInfo(loaded.policy.default_timezone)
+    instant = _instant(at, "at", zone)
+    until = _instant(end, "to", zone) if end else instant
+    since = _instant(start, "from", zone) if start else default_start(until)
+    if until <= since:
+        raise BadQuery("`from` must be before `to`", field="from")
+    return Period(since, until, instant)
+
+
+def _instant(text: str | None, field: str, zone: ZoneInfo) -> datetime:
+    """Absent: now; ``2026-03-01``: its midnight in the policy's zone; else ISO with offset."""
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), tzinfo=zone)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadQuery(f"`{field}` is not a date or an ISO 8601 time", field=field) from None
+    if value.tzinfo is None:
+        raise BadQuery(f"`{field}` needs a UTC offset, e.g. {text}+01:00", field=field)
+    return value

@@ -1,0 +1,122 @@
+"""A ticket's timeline: every event, pause, checkpoint and notification, in order. Pure.
+
+The inputs are plain records (queries.py reads them from the database): the stored events, the
+ticket's checkpoint rows and their notifications with each delivery's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from scheduler.timeline import Phase, build_timeline
+from shared.events import Event, EventType
+from shared.policy import Policy
+from worker.report.allowances import authorized
+
+# Within one instant: what happened, then what it paused, then what Escalera did about it.
+_ORDER = {"event": 0, "pause": 1, "resume": 1, "checkpoint": 2, "notification": 3}
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    id: int
+    key: str
+    kind: str
+    due_at: datetime
+    state: str  # armed or fired
+    fired_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredNotification:
+    checkpoint_id: int
+    route: str
+    channel: str
+    repeat: int
+    status: str  # pending, sent, dead
+    attempts: int
+    created_at: datetime
+    delivered_at: datetime | None
+    acknowledged_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: datetime
+    kind: str  # event, pause, resume, checkpoint, notification
+    what: str
+    detail: dict[str, Any]  # plain values and datetimes (shown in the ticket's zone)
+
+
+def ticket_timeline(
+    policy: Policy,
+    events: Sequence[Event],
+    checkpoints: Sequence[StoredCheckpoint],
+    notifications: Sequence[StoredNotification],
+    at: datetime,
+) -> list[Entry]:
+    entries = [*_events(policy, events, at), *_pauses(policy, events, at)]
+    entries += [_checkpoint(c) for c in checkpoints]
+    keys = {c.id: c.key for c in checkpoints}
+    entries += [_notification(n, keys.get(n.checkpoint_id, "?")) for n in notifications]
+    return sorted(entries, key=lambda e: (e.at, _ORDER[e.kind]))
+
+
+def _events(policy: Policy, events: Sequence[Event], at: datetime) -> Iterator[Entry]:
+    customer = next((e.customer for e in events if e.type is EventType.CREATED), None)
+    for event in events:
+        if event.occurred_at > at:
+            continue
+        detail = event.model_dump(
+            mode="json",
+            exclude={"event_id", "source", "ticket_id", "type", "occurred_at"},
+            exclude_defaults=True,
+        )
+        if authorized(policy, event.customer or customer, event.requester) is False:
+            detail["unauthorized_contact"] = True
+        yield Entry(
+            event.occurred_at, "event", event.type.value, {"event_id": event.event_id, **detail}
+        )
+
+
+def _pauses(policy: Policy, events: Sequence[Event], at: datetime) -> Iterator[Entry]:
+    """Where the clocks stopped for a pausing status, and where they ran again."""
+    timeline = build_timeline(policy, events, at)
+    paused = False
+    for phase in timeline.phases:
+        now_paused = not phase.resolved and phase.status in _pause_when(
+            policy, timeline.plan, phase
+        )
+        if now_paused != paused:
+            kind = "pause" if now_paused else "resume"
+            yield Entry(phase.start, kind, phase.status.value, {"status": phase.status.value})
+        paused = now_paused
+
+
+def _pause_when(policy: Policy, plan: str, phase: Phase) -> list[Any]:
+    target = policy.target_for(plan, phase.priority)
+    return list((target.pause_when if target else None) or policy.pause_when)
+
+
+def _checkpoint(c: StoredCheckpoint) -> Entry:
+    detail = {"checkpoint_kind": c.kind, "state": c.state, "fired_at": c.fired_at}
+    return Entry(c.due_at, "checkpoint", c.key, detail)
+
+
+def _notification(n: StoredNotification, checkpoint: str) -> Entry:
+    detail = {
+        "checkpoint": checkpoint,
+        "route": n.route,
+        "channel": n.channel,
+        "repeat": n.repeat,
+        "status": n.status,
+        "attempts": n.attempts,
+        "delivered_at": n.delivered_at,
+        "acknowledged_at": n.acknowledged_at,
+        "error": n.last_error,
+    }
+    return Entry(n.created_at, "notification", f"{n.route} → {n.channel}", detail)

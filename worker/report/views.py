@@ -1,0 +1,321 @@
+"""Each report as sections (for the table and CSV) and as one JSON document."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from worker.report.allowances import ContactEvent, Usage
+from worker.report.at_risk import AtRisk
+from worker.report.compliance import Compliance, ComplianceRow
+from worker.report.render import Section, clock, iso, percent, span
+from worker.report.tickets import Period, ReportTicket
+from worker.report.timeline import Entry
+from worker.report.trend import TrendPoint
+
+# -- compliance --------------------------------------------------------------------------------
+
+
+def compliance_sections(report: Compliance, zone: ZoneInfo) -> list[Section]:
+    rows = Section(
+        f"Compliance of tickets created {_period(report.period, zone)}",
+        ("by", "group", "metric", "met", "breached", "open", "share", "commitment", "kept"),
+        [_compliance_cells(r) for r in report.rows],
+    )
+    customers = Section(
+        "Customers with the most breaches",
+        ("customer", "tickets", "breaches"),
+        [(c.customer, c.tickets, c.breaches) for c in report.worst_customers],
+    )
+    tickets = Section(
+        "Tickets with the most breaches",
+        ("ticket", "customer", "priority", "breached", "first breach"),
+        [
+            (
+                o.ticket.name,
+                o.ticket.customer,
+                o.ticket.sla.priority,
+                ", ".join(o.breaches),
+                clock(min(o.breaches.values()), zone) if o.breaches else None,
+            )
+            for o in report.worst_tickets
+        ],
+    )
+    return [rows, customers, tickets]
+
+
+def _compliance_cells(row: ComplianceRow) -> tuple[Any, ...]:
+    kept = None if row.kept is None else ("yes" if row.kept else "NO")
+    commitment = None if row.commitment is None else f"{row.commitment:g} %"
+    return (
+        row.dimension,
+        row.group,
+        row.metric,
+        row.met,
+        row.breached,
+        row.open,
+        percent(row.share),
+        commitment,
+        kept,
+    )
+
+
+def compliance_json(
+    report: Compliance, trend: Sequence[TrendPoint], zone: ZoneInfo
+) -> dict[str, Any]:
+    return {
+        "period": _period_json(report.period, zone),
+        "rows": [
+            {
+                "dimension": r.dimension,
+                "group": r.group,
+                "metric": r.metric,
+                "met": r.met,
+                "breached": r.breached,
+                "open": r.open,
+                "share": _round(r.share),
+                "commitment": r.commitment,
+                "kept": r.kept,
+            }
+            for r in report.rows
+        ],
+        "worst_customers": [
+            {"customer": c.customer, "tickets": c.tickets, "breaches": c.breaches}
+            for c in report.worst_customers
+        ],
+        "worst_tickets": [
+            {
+                **_ticket_json(o.ticket),
+                "breaches": {m: iso(at, zone) for m, at in o.breaches.items()},
+            }
+            for o in report.worst_tickets
+        ],
+        "trend": [
+            {
+                "bucket": p.bucket.isoformat(),
+                "metric": p.metric,
+                "met": p.met,
+                "breached": p.breached,
+                "share": _round(p.share),
+            }
+            for p in trend
+        ],
+    }
+
+
+# -- at risk -----------------------------------------------------------------------------------
+
+
+def at_risk_sections(queue: Sequence[AtRisk], at: datetime, zone: ZoneInfo) -> list[Section]:
+    return [
+        Section(
+            f"Open tickets by time left to their next checkpoint, as of {clock(at, zone)}",
+            ("ticket", "customer", "plan", "priority", "status", "next", "due", "left", "breached"),
+            [
+                (
+                    r.ticket.name,
+                    r.ticket.customer,
+                    r.ticket.sla.plan,
+                    r.ticket.sla.priority,
+                    r.ticket.sla.status,
+                    r.checkpoint.key,
+                    clock(r.checkpoint.due_at, zone),
+                    span(r.left),
+                    ", ".join(r.breached) or None,
+                )
+                for r in queue
+            ],
+        )
+    ]
+
+
+def at_risk_json(queue: Sequence[AtRisk], at: datetime, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "at": iso(at, zone),
+        "tickets": [
+            {
+                **_ticket_json(r.ticket),
+                "status": r.ticket.sla.status,
+                "next_checkpoint": r.checkpoint.to_json(),
+                "left_seconds": int(r.left.total_seconds()),
+                "breached": list(r.breached),
+            }
+            for r in queue
+        ],
+    }
+
+
+# -- timeline ----------------------------------------------------------------------------------
+
+
+def timeline_sections(ticket: ReportTicket, entries: Sequence[Entry]) -> list[Section]:
+    zone = ticket.sla.tz
+    metrics = Section(
+        f"{ticket.name} ({ticket.customer or 'no customer'}, {ticket.sla.plan}, "
+        f"{ticket.sla.priority}, {ticket.sla.status})",
+        ("metric", "state", "due", "elapsed"),
+        [
+            (
+                name,
+                m.state.value,
+                clock(m.due_at, zone) if m.due_at else None,
+                span(m.elapsed),
+            )
+            for name, m in ticket.sla.metrics.items()
+        ],
+    )
+    rows = Section(
+        "Timeline",
+        ("at", "kind", "what", "detail"),
+        [(clock(e.at, zone), e.kind, e.what, _detail(e.detail, zone)) for e in entries],
+    )
+    return [rows, metrics]
+
+
+def timeline_json(ticket: ReportTicket, entries: Sequence[Entry]) -> dict[str, Any]:
+    zone = ticket.sla.tz
+    return {
+        **ticket.sla.to_json(),
+        "customer": ticket.customer,
+        "timeline": [
+            {
+                "at": iso(e.at, zone),
+                "kind": e.kind,
+                "what": e.what,
+                **{k: iso(v, zone) if isinstance(v, datetime) else v for k, v in e.detail.items()},
+            }
+            for e in entries
+        ],
+    }
+
+
+def _detail(detail: dict[str, Any], zone: ZoneInfo) -> str:
+    shown = {k: clock(v, zone) if isinstance(v, datetime) else v for k, v in detail.items()}
+    return ", ".join(f"{k}={v}" for k, v in shown.items() if v is not None and k != "event_id")
+
+
+# -- allowances --------------------------------------------------------------------------------
+
+
+def allowance_sections(
+    usage: Sequence[Usage], flagged: Sequence[ContactEvent], zone: ZoneInfo
+) -> list[Section]:
+    used = Section(
+        "Tickets used against the yearly allowance",
+        (
+            "customer",
+            "plan",
+            "year",
+            "counted",
+            "allowance",
+            "used",
+            "warned at",
+            "grace",
+            "contacts",
+        ),
+        [
+            (
+                u.customer,
+                u.plan,
+                f"{u.year_start} – {u.year_end}",
+                u.counted,
+                u.allowance,
+                percent(u.share),
+                ", ".join(f"{p} %" for p in u.levels) or None,
+                u.excluded,
+                _contacts(u),
+            )
+            for u in usage
+        ],
+    )
+    contacts = Section(
+        "Events from contacts not authorized for the customer",
+        ("at", "ticket", "customer", "event", "requester"),
+        [
+            (
+                clock(e.occurred_at, zone),
+                f"{e.source}/{e.ticket_id}",
+                e.customer,
+                e.type,
+                e.requester,
+            )
+            for e in flagged
+        ],
+    )
+    return [used, contacts]
+
+
+def allowance_json(
+    usage: Sequence[Usage], flagged: Sequence[ContactEvent], zone: ZoneInfo
+) -> dict[str, Any]:
+    return {
+        "usage": [
+            {
+                "customer": u.customer,
+                "plan": u.plan,
+                "year_start": u.year_start.isoformat(),
+                "year_end": u.year_end.isoformat(),
+                "counted": u.counted,
+                "excluded_grace": u.excluded,
+                "allowance": u.allowance,
+                "share": _round(u.share),
+                "levels_reached": list(u.levels),
+                "contacts": u.contacts,
+                "contacts_allowed": u.contacts_allowed,
+            }
+            for u in usage
+        ],
+        "unauthorized": [
+            {
+                "at": iso(e.occurred_at, zone),
+                "source": e.source,
+                "ticket_id": e.ticket_id,
+                "event_id": e.event_id,
+                "type": e.type,
+                "customer": e.customer,
+                "requester": e.requester,
+            }
+            for e in flagged
+        ],
+    }
+
+
+def _contacts(u: Usage) -> str | None:
+    if u.contacts is None:
+        return None
+    limit = f" of {u.contacts_allowed}" if u.contacts_allowed is not None else ""
+    over = " (over)" if u.contacts_allowed is not None and u.contacts > u.contacts_allowed else ""
+    return f"{u.contacts}{limit}{over}"
+
+
+# -- shared ------------------------------------------------------------------------------------
+
+
+def _ticket_json(ticket: ReportTicket) -> dict[str, Any]:
+    return {
+        "source": ticket.sla.source,
+        "ticket_id": ticket.sla.ticket_id,
+        "customer": ticket.customer,
+        "plan": ticket.sla.plan,
+        "priority": ticket.sla.priority,
+    }
+
+
+def _period(period: Period, zone: ZoneInfo) -> str:
+    return (
+        f"{clock(period.start, zone)} – {clock(period.end, zone)}, as of {clock(period.at, zone)}"
+    )
+
+
+def _period_json(period: Period, zone: ZoneInfo) -> dict[str, str | None]:
+    return {
+        "from": iso(period.start, zone),
+        "to": iso(period.end, zone),
+        "at": iso(period.at, zone),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
