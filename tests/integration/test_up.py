@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -197,3 +198,48 @@ def test_up_uses_the_redis_and_database_it_is_given(tmp_path: Path) -> None:
             client.delete(*keys)
     assert database.exists()
     assert not (tmp_path / ".escalera" / "demo").exists()
+
+
+def test_a_taken_port_is_named_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "worker.cli", "up", "--port", str(port)],
+            cwd=tmp_path,
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == f"escalera: port {port} is taken (Address already in use): choose another with --port\n"
+    )
+    assert not (tmp_path / ".escalera").exists()
+
+
+def test_asking_for_a_redis_server_that_is_not_installed_says_so(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worker.cli",
+            "up",
+            "--redis",
+            "redis-server",
+            "--port",
+            str(free_port()),
+        ],
+        cwd=tmp_path,
+        env=environment(PATH=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr == "escalera: --redis redis-server: no redis-server on the PATH\n"

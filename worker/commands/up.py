@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import sys
+import textwrap
 import threading
 import time
 import urllib.request
@@ -89,8 +90,9 @@ def up_command(args: argparse.Namespace) -> int:
     if demo_dir is not None:
         os.environ["DATABASE_URL"] = f"sqlite:///{(demo_dir / 'escalera.db').resolve()}"
     log_path = HOME / "up.log"
+    log_path.write_bytes(b"")
     stack = Stack()
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:  # appending: every child writes to it
         signals = _Signals(stack)
         try:
             return _run(args, signals, stack, log=log, log_path=log_path, demo_dir=demo_dir)
@@ -253,9 +255,9 @@ def _banner(
     lines = ["", "Escalera is up. Ctrl-C stops it.", ""]
     lines += [f"  {label:<16}{value}" for label, value in rows]
     if redis is not None and redis.warning:
-        lines += ["", f"  {redis.warning}"]
-    if demo_dir is not None:
-        lines += ["", f"  A ticket's SLA as the demo goes:  curl {api}/v1/tickets/api/MX-1002"]
+        lines += ["", textwrap.fill(redis.warning, 96, initial_indent="  ", subsequent_indent="  ")]
+    ticket = "api/MX-1002" if demo_dir is not None else "SOURCE/TICKET_ID"
+    lines += ["", f"  A ticket's SLA:  curl {api}/v1/tickets/{ticket}"]
     lines += ["", "Notifications follow as they fall due.", ""]
     _say("\n".join(lines))
 
