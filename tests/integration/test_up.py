@@ -243,3 +243,28 @@ def test_asking_for_a_redis_server_that_is_not_installed_says_so(tmp_path: Path)
     )
     assert done.returncode == 2
     assert done.stderr == "escalera: --redis redis-server: no redis-server on the PATH\n"
+
+
+def test_a_redis_url_nobody_answers_is_named_before_anything_starts(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with escalera_up(tmp_path, environment(REDIS_URL=url)) as terminal:
+        status = terminal.process.wait(timeout=60)
+        terminal.finish()
+    assert status == 2
+    assert terminal.errors.startswith(f"escalera: REDIS_URL {url} does not answer (")
+    assert terminal.errors.rstrip().endswith(
+        "start it, or unset REDIS_URL for a Redis of escalera up's own"
+    )
+    assert "Escalera is up" not in terminal.text()
+
+
+def test_a_database_url_nobody_answers_is_named(tmp_path: Path) -> None:
+    database = f"postgresql://escalera:secret@127.0.0.1:{free_port()}/nowhere"
+    env = environment(DATABASE_URL=database, REDIS_URL=REDIS_URL)
+    with escalera_up(tmp_path, env) as terminal:
+        status = terminal.process.wait(timeout=60)
+        terminal.finish()
+    assert status == 2
+    shown = database.replace("secret", "***")
+    assert terminal.errors.startswith(f"escalera: the database {shown} does not answer (")
+    assert "secret" not in terminal.errors + terminal.text()

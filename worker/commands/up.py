@@ -20,13 +20,16 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
 
+import redis
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from shared.config import settings
 from shared.db.migrate import upgrade
@@ -40,7 +43,8 @@ from worker.notify.deliver import scheme
 from worker.policies import load_folder
 
 HOME = Path(".escalera")  # up's own files, in the working directory
-READY_TIMEOUT_S = 90.0
+READY_TIMEOUT_S = 90.0  # for the API to answer at all (three processes importing at once)
+UNREADY_GRACE_S = 15.0  # for the database and Redis to answer once it does
 
 
 @dataclass
@@ -115,6 +119,8 @@ def _run(
         data_dir = None if demo_dir is not None else HOME / "redis"
         stack.redis = start_redis(args.redis, data_dir, log)
         os.environ["REDIS_URL"] = stack.redis.url
+    else:
+        _redis_answers(_env("REDIS_URL") or "")
     api = f"http://127.0.0.1:{args.port}"
     token, token_shown = _api_token()
     console = _console_channels()
@@ -123,7 +129,13 @@ def _run(
         os.environ["ESCALERA_ACK_SECRET"] = secrets.token_urlsafe(24)
     settings.cache_clear()
     config = settings()
-    upgrade(config.database_url)
+    try:
+        upgrade(config.database_url)
+    except OperationalError as exc:
+        raise EscaleraError(
+            f"the database {_shown(config.database_url)} does not answer ({exc.orig}): start it, "
+            "or unset DATABASE_URL for a SQLite file"
+        ) from exc
     terminal = os.dup(sys.stdout.fileno())  # the worker writes console notifications here
     os.environ[CONSOLE_FD_ENV] = str(terminal)
     for name, argv in (
@@ -136,16 +148,17 @@ def _run(
             0, children.start(name, children.escalera(argv), os.environ, log, pass_fds=fds)
         )
     os.close(terminal)
-    if not _wait_ready(api, stack, signals.stop):
-        if signals.stop.is_set():
-            return 0
-        _say(f"escalera up: a process did not start; its output is in {log_path}")
+    problem = _wait_ready(api, stack, signals.stop)
+    if signals.stop.is_set():
+        return 0
+    if problem is not None:
+        _failed(problem, log_path)
         return 1
     _banner(
         api,
         token=token if token_shown else None,
         channels=console,
-        redis=stack.redis,
+        embedded=stack.redis,
         log_path=log_path,
         demo_dir=demo_dir,
     )
@@ -158,7 +171,7 @@ def _run(
     while not signals.stop.wait(0.5):
         dead = [child.name for child in stack.processes if not child.running()]
         if dead:
-            _say(f"escalera up: {', '.join(dead)} stopped unexpectedly; see {log_path}")
+            _failed(f"{', '.join(dead)} exited", log_path)
             return 1
     _say("escalera up: stopping…")
     return 0
@@ -166,6 +179,24 @@ def _run(
 
 def _env(name: str) -> str | None:
     return os.environ.get(name) or os.environ.get(f"ESCALERA_{name}")
+
+
+def _shown(url: str) -> str:
+    """A URL as it may be printed: without its password."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _redis_answers(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise EscaleraError(
+            f"REDIS_URL {_shown(url)} does not answer ({exc}): start it, or unset REDIS_URL for "
+            "a Redis of escalera up's own"
+        ) from exc
+    finally:
+        client.close()
 
 
 def _demo_dir() -> Path:
@@ -205,7 +236,8 @@ def _console_channels() -> dict[str, str]:
     policies = load_folder(config.policy_dir)
     for loaded in policies.values():
         for name in loaded.policy.channels:
-            os.environ.setdefault(channel_env(name), f"{SCHEME}://{name}")
+            if not os.environ.get(channel_env(name)):
+                os.environ[channel_env(name)] = f"{SCHEME}://{name}"
     where: dict[str, str] = {}
     for policy in dict.fromkeys([config.default_policy, *config.source_policies.values()]):
         for name in policies[policy].policy.channels if policy in policies else ():
@@ -214,19 +246,30 @@ def _console_channels() -> dict[str, str]:
     return where
 
 
-def _wait_ready(api: str, stack: Stack, stop: threading.Event) -> bool:
+def _wait_ready(api: str, stack: Stack, stop: threading.Event) -> str | None:
+    """None once the API is ready (database and Redis answer); else what went wrong."""
     deadline = time.monotonic() + READY_TIMEOUT_S
+    last = "it did not answer"
     while time.monotonic() < deadline and not stop.is_set():
-        if not all(child.running() for child in stack.processes):
-            return False
+        dead = [child.name for child in stack.processes if not child.running()]
+        if dead:
+            return f"{', '.join(dead)} exited"
         try:
-            with urllib.request.urlopen(f"{api}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return True
+            with urllib.request.urlopen(f"{api}/readyz", timeout=2):
+                return None
+        except urllib.error.HTTPError as exc:  # 503: its checks say which service does not answer
+            last = f"{api}/readyz answered {exc.code} {exc.read().decode(errors='replace')}"
+            deadline = min(deadline, time.monotonic() + UNREADY_GRACE_S)
         except OSError:
             pass
         stop.wait(0.3)
-    return False
+    return "stopped" if stop.is_set() else f"the API is not ready: {last}"
+
+
+def _failed(problem: str, log_path: Path, lines: int = 20) -> None:
+    """Say what failed under the end of the children's log, where the reason usually is."""
+    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    _say(f"{tail}\nescalera up: {problem}. Above: the end of {log_path}.")
 
 
 def _banner(
@@ -234,15 +277,15 @@ def _banner(
     *,
     token: str | None,
     channels: dict[str, str],
-    redis: EmbeddedRedis | None,
+    embedded: EmbeddedRedis | None,
     log_path: Path,
     demo_dir: Path | None,
 ) -> None:
     config = settings()
-    database = make_url(config.database_url).render_as_string(hide_password=True)
+    database = _shown(config.database_url)
     if demo_dir is not None:
         database += " (a fresh one for each --demo)"
-    queue = redis.description if redis else make_url(config.redis_url).render_as_string()
+    queue = embedded.description if embedded else _shown(config.redis_url)
     rows = [
         ("API", f"{api}  (docs: {api}/docs)"),
         ("token", token if token else "the first of ESCALERA_API_TOKENS"),
@@ -254,8 +297,11 @@ def _banner(
     ]
     lines = ["", "Escalera is up. Ctrl-C stops it.", ""]
     lines += [f"  {label:<16}{value}" for label, value in rows]
-    if redis is not None and redis.warning:
-        lines += ["", textwrap.fill(redis.warning, 96, initial_indent="  ", subsequent_indent="  ")]
+    if embedded is not None and embedded.warning:
+        lines += [
+            "",
+            textwrap.fill(embedded.warning, 96, initial_indent="  ", subsequent_indent="  "),
+        ]
     ticket = "api/MX-1002" if demo_dir is not None else "SOURCE/TICKET_ID"
     lines += ["", f"  A ticket's SLA:  curl {api}/v1/tickets/{ticket}"]
     lines += ["", "Notifications follow as they fall due.", ""]
