@@ -7,6 +7,7 @@ SIGTERM if ``up`` dies without stopping it, so none outlives it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -35,8 +36,13 @@ class Child:
         try:
             return self.process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.kill()
             return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL to its whole process group: a worker's pool processes go with it."""
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 def start(

@@ -59,8 +59,7 @@ class Stack:
 
     def kill(self) -> None:
         for child in self._all():
-            if child.running():
-                child.process.kill()
+            child.kill()
 
     def _all(self) -> list[children.Child]:
         return [*self.processes, *([self.redis.child] if self.redis else [])]
