@@ -5,14 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-DEMO_POLICY := deploy/policies/soporte-completo.yaml
-DEMO_EVENTS := worker/demo/demo-day.jsonl
-DEMO_AT := 2026-03-02T18:00:00-06:00
-
 .PHONY: run test lint bench clean
 
 run: $(STAMP)
-	$(BIN)/escalera simulate --policy $(DEMO_POLICY) --events $(DEMO_EVENTS) --at $(DEMO_AT)
+	$(BIN)/escalera up --demo
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest

@@ -113,6 +113,22 @@ def _parser() -> argparse.ArgumentParser:
             "--metrics-host", default="127.0.0.1", help="address for --metrics-port"
         )
 
+    up = commands.add_parser(
+        "up", help="ingest, worker and beat together, with embedded defaults (Ctrl-C stops)"
+    )
+    up.add_argument("--port", type=int, default=8080, help="the HTTP API's port (default 8080)")
+    up.add_argument(
+        "--demo", action="store_true", help="post a morning of tickets, in a fresh database"
+    )
+    up.add_argument(
+        "--redis",
+        choices=("auto", "redis-server", "fakeredis"),
+        default="auto",
+        help="without REDIS_URL: a private redis-server if installed (auto), or fakeredis",
+    )
+    up.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+    up.set_defaults(run=_lazy("up", "up_command"))
+
     db = commands.add_parser("db", help="the database")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", help="apply migrations").set_defaults(

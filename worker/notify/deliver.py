@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, Notification, StoredEvent, Ticket
 from shared.policy_routes import RouteSpec, channel_env
+from worker.notify import console  # noqa: F401 - registers the console:// channel with Apprise
 from worker.notify.messages import Message, MessageFacts, render
 from worker.notify.outbox import write_notification
 from worker.notify.paging import ack_signature, next_repeat

@@ -1,0 +1,89 @@
+"""The `--demo` morning under the `soporte-completo` preset: pages within the first minute, and
+more for a quarter of an hour; never a page about history the demo did not mean to show.
+
+Each ticket is evaluated as the worker does: after each of its events arrives (nothing before its
+`created` event), a checkpoint falling due before the ticket's next event fires then.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from scheduler.evaluate import evaluate
+from shared.events import Event
+from tests.support import preset
+from worker.demo.feed import feed_line
+from worker.demo.morning import MORNING, morning_events
+
+START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+HORIZON = START + timedelta(minutes=40)
+
+
+def _schedule() -> list[tuple[float, str, str]]:
+    """(seconds after the start it fires, ticket, checkpoint key), in firing order."""
+    tickets: dict[str, list[tuple[datetime, Event]]] = defaultdict(list)
+    for posted, event, _step in morning_events(START):
+        tickets[event.ticket_id].append((posted, event))
+    fired: list[tuple[float, str, str]] = []
+    for ticket, arrivals in tickets.items():
+        seen: set[str] = set()
+        for i, (posted, _event) in enumerate(arrivals):
+            so_far = [event for _, event in arrivals[: i + 1]]
+            if not any(event.type.value == "created" for event in so_far):
+                continue  # kept until the ticket's creation arrives
+            following = arrivals[i + 1][0] if i + 1 < len(arrivals) else HORIZON
+            for checkpoint in evaluate(preset("soporte-completo"), so_far, posted).checkpoints:
+                if checkpoint.key not in seen and checkpoint.due_at < following:
+                    seen.add(checkpoint.key)
+                    at = max(checkpoint.due_at, posted)  # overdue on arrival: fires at once
+                    fired.append(((at - START).total_seconds(), ticket, checkpoint.key))
+    return sorted(fired)
+
+
+def test_pages_fall_due_in_the_first_minute() -> None:
+    first_minute = [(ticket, key) for at, ticket, key in _schedule() if at <= 60]
+    assert first_minute == [
+        ("MX-1002", "first_response:warning:75"),
+        ("MX-1002", "first_response:warning:90"),
+        ("MX-1005", "first_response:warning:75"),
+        ("MX-1001", "first_response:warning:75"),
+        ("MX-1003", "first_response:warning:75"),
+    ]
+
+
+def test_the_morning_keeps_paging_for_a_quarter_of_an_hour() -> None:
+    later = [(round(at), ticket, key) for at, ticket, key in _schedule() if 60 < at <= 900]
+    assert later == [
+        (70, "MX-1004", "escalation:tier2"),
+        (120, "MX-1002", "first_response:breach"),
+        (250, "MX-1004", "update#3:warning:75"),
+        (305, "MX-1001", "first_response:warning:90"),
+        (360, "MX-1007", "first_response:warning:75"),
+        (630, "MX-1007", "first_response:warning:90"),
+    ]
+
+
+def test_replies_beat_the_breaches_they_are_meant_to() -> None:
+    """MX-1001 and MX-1007 are answered before their breach; the history of MX-1004 (resent
+    with its creation last) raises nothing from the past."""
+    keys = {(ticket, key) for _at, ticket, key in _schedule()}
+    assert ("MX-1001", "first_response:breach") not in keys
+    assert ("MX-1007", "first_response:breach") not in keys
+    assert all(at >= 10 for at, ticket, _key in _schedule() if ticket == "MX-1004")
+
+
+def test_a_tag_makes_every_id_new() -> None:
+    """Into a database holding an earlier run, the feed starts tickets of its own."""
+    events = [event for _posted, event, _step in morning_events(START, tag="-a1")]
+    assert all(event.ticket_id.endswith("-a1") for event in events)
+    assert len({event.event_id for event in events}) == len(MORNING)
+
+
+def test_a_feed_line_says_which_ticket_what_and_why() -> None:
+    posted, event, step = next(morning_events(START))
+    assert posted == START
+    assert feed_line(event, step).endswith(
+        "  << api/MX-1002: created · urgent · transportes-lupita · 28 min ago"
+        " (terminals down since before 8; nobody has answered)"
+    )
