@@ -22,6 +22,7 @@ from redis import Redis
 from scheduler.redis_keys import CLAIM_BATCH, LEASE_SECONDS, TimerKeys
 
 _CHUNK = 1000
+REAP_BATCH = 1000
 T = TypeVar("T")
 
 # KEYS: due, inflight. ARGV: now, limit, lease deadline. Returns the claimed ids.
@@ -34,9 +35,9 @@ end
 return ids
 """
 
-# KEYS: inflight, due. ARGV: now. Expired leases go back to the due set, due at once.
+# KEYS: inflight, due. ARGV: now, limit. Expired leases go back to the due set, due at once.
 _REAP = """
-local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE')
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZADD', KEYS[2], tonumber(ARGV[1]), id)
@@ -50,13 +51,20 @@ return #ids
 # the later score back would fire it late. A too-early score is harmless: the fire task finds
 # the checkpoint not yet due and hands it back.
 _RECONCILE = """
+local ids = {}
+for i = 1, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
+local leased = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+local present = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+local add = {'LT'}
 local missing = 0
-for i = 1, #ARGV, 2 do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
-    if not redis.call('ZSCORE', KEYS[1], ARGV[i]) then missing = missing + 1 end
-    redis.call('ZADD', KEYS[1], 'LT', tonumber(ARGV[i + 1]), ARGV[i])
+for j = 1, #ids do
+  if not leased[j] then
+    if not present[j] then missing = missing + 1 end
+    add[#add + 1] = ARGV[2 * j]
+    add[#add + 1] = ids[j]
   end
 end
+if #add > 1 then redis.call('ZADD', KEYS[1], unpack(add)) end
 return missing
 """
 
@@ -97,9 +105,14 @@ class TimerIndex:
         if ids:
             self._redis.zrem(self.keys.inflight, *[str(cid) for cid in ids])
 
-    def reap(self, now: datetime) -> int:
-        """Return expired leases (a fire task that died) to the due set; how many."""
-        return int(self._reap(keys=[self.keys.inflight, self.keys.due], args=[now.timestamp()]))
+    def reap(self, now: datetime, limit: int = REAP_BATCH) -> int:
+        """Return expired leases (a fire task that died) to the due set; how many (<= limit).
+
+        Bounded, so a huge backlog never blocks Redis in one script; the rest comes back on the
+        following ticks.
+        """
+        keys = [self.keys.inflight, self.keys.due]
+        return int(self._reap(keys=keys, args=[now.timestamp(), limit]))
 
     def reconcile(self, armed: Iterable[tuple[int, datetime]]) -> int:
         """Make the index hold every armed checkpoint the database lists; how many were missing."""

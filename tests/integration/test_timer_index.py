@@ -68,6 +68,15 @@ def test_an_expired_lease_returns_to_the_due_set(index: TimerIndex) -> None:
     assert index.claim(T0 + timedelta(seconds=60)) == [9]
 
 
+def test_a_large_backlog_of_expired_leases_is_reaped_in_bounded_steps(index: TimerIndex) -> None:
+    """2,500 leases of a dead beat's fire tasks come back 1,000 per tick, none twice or lost."""
+    index.arm([(cid, T0) for cid in range(2500)])
+    assert len(index.claim(T0, limit=2500)) == 2500
+    later = T0 + timedelta(seconds=60)
+    assert [index.reap(later) for _ in range(4)] == [1000, 1000, 500, 0]
+    assert index.count() == (2500, 0)
+
+
 def test_concurrent_claimers_never_share_a_checkpoint(index: TimerIndex) -> None:
     """Three claimers racing over 5,000 due checkpoints take each exactly once between them."""
     index.arm([(n, T0) for n in range(5000)])
