@@ -18,11 +18,13 @@ from redis import Redis
 
 HEARTBEAT_MS = 15_000  # a consumer silent this long is dead; its batch goes back on the queue
 
-# Pop up to ARGV[1] messages from the queue's consuming end into the processing list.
+# Pop up to ARGV[1] messages from the queue's consuming end into the processing list; renew
+# the heartbeat and the registration (a consumer reaped while it was only slow registers again).
 _TAKE = """
 local items = redis.call('RPOP', KEYS[1], ARGV[1])
 if items then redis.call('LPUSH', KEYS[2], unpack(items)) else items = {} end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[3])
 return items
 """
 
@@ -77,18 +79,21 @@ class EventQueue:
         ``in_hand`` instead.
         """
         keys = self.keys
-        items: list[bytes] = self._take(
-            keys=[keys.queue, keys.processing(), keys.alive()], args=[limit, HEARTBEAT_MS]
-        )
+        items = self._take_now(limit)
         if items or block_s <= 0:
             return items
         first = self._redis.blmove(keys.queue, keys.processing(), block_s, "RIGHT", "LEFT")
         if not isinstance(first, bytes):
             return []
-        more: list[bytes] = self._take(
-            keys=[keys.queue, keys.processing(), keys.alive()], args=[limit - 1, HEARTBEAT_MS]
+        return [first, *self._take_now(limit - 1)]
+
+    def _take_now(self, limit: int) -> list[bytes]:
+        keys = self.keys
+        items: list[bytes] = self._take(
+            keys=[keys.queue, keys.processing(), keys.alive(), keys.registry],
+            args=[limit, HEARTBEAT_MS, keys.consumer],
         )
-        return [first, *more]
+        return items
 
     def in_hand(self) -> list[bytes]:
         """The unacknowledged batch (e.g. one a database outage interrupted)."""

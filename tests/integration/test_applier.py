@@ -148,6 +148,8 @@ def test_a_dead_workers_batch_is_applied_by_another_once(configured: None) -> No
     _drain(alive)
     assert _stored() == sorted([CREATED.event_id, REPLY.event_id])
     assert alive.queue.reap() == 0
+    dead.queue.take(10, block_s=0)  # it was only slow: taking again registers it again
+    assert dead.queue.keys.consumer.encode() in runtime().redis.smembers(dead.queue.keys.registry)
 
 
 def test_an_unreadable_message_is_dead_lettered_and_other_tasks_are_passed_on(
