@@ -59,21 +59,42 @@ class Reading:
 
 def reach(spans: Sequence[Span], percent: int) -> datetime | None:
     """The first instant at which ``percent`` of the target in force has been used up."""
+    return reach_all(spans, [percent])[percent]
+
+
+def reach_all(spans: Sequence[Span], percents: Sequence[int]) -> dict[int, datetime | None]:
+    """`reach` for several percents in one walk over the spans (a clock's marks, say).
+
+    A larger share is never used up before a smaller one, so the percents are met in ascending
+    order and each span is measured once, not once per percent.
+    """
+    pending = sorted(set(percents))
+    out: dict[int, datetime | None] = dict.fromkeys(pending)
     used = timedelta(0)
+    i = 0
     for span in spans:
+        if i == len(pending):
+            break
         if span.target is None:
             if span.end is None:
-                return None
+                break
             used += span.calendar.elapsed(span.start, span.end)
             continue
-        goal = (span.target // _US) * percent // 100 * _US
-        if used >= goal:
-            return span.start
-        candidate = span.calendar.add(span.start, goal - used)
-        if span.end is None or candidate <= span.end:
-            return candidate
-        used += span.calendar.elapsed(span.start, span.end)
-    return None
+        while i < len(pending):
+            goal = (span.target // _US) * pending[i] // 100 * _US
+            if used >= goal:
+                out[pending[i]] = span.start
+            else:
+                candidate = span.calendar.add(span.start, goal - used)
+                if span.end is not None and candidate > span.end:
+                    break
+                out[pending[i]] = candidate
+            i += 1
+        if i < len(pending):
+            if span.end is None:
+                break
+            used += span.calendar.elapsed(span.start, span.end)
+    return out
 
 
 def read(
@@ -97,12 +118,10 @@ def read(
         (s.calendar.elapsed(s.start, min(s.end or cutoff, cutoff)) for s in spans), timedelta(0)
     )
     projected = _projection(spans, running, completed_at, in_force)
-    breached_at = reach(projected, 100)
-    marks = {p: at for p in warn_at if (at := reach(projected, p)) is not None}
-    if breached_at is not None:
-        marks[100] = breached_at
-        if remind:
-            marks.update(_reminders(projected))
+    reminders = [100 * (k + 1) for k in range(1, REMINDERS + 1)] if remind else []
+    reached = reach_all(projected, [*warn_at, 100, *reminders])
+    breached_at = reached[100]
+    marks = {p: at for p, at in reached.items() if at is not None}
     if completed_at is not None:
         marks = {p: at for p, at in marks.items() if at < completed_at}
     state = _state(breached_at, completed_at, running, now)
@@ -156,14 +175,3 @@ def _state(
 # A missed update is reminded this many times, one update interval apart, then left to the
 # breach and escalation routes: a bounded set, planned ahead, never a flood on a late replay.
 REMINDERS = 3
-
-
-def _reminders(spans: Sequence[Span]) -> dict[int, datetime]:
-    """The instants 200 %, 300 % and 400 % of the target are used up."""
-    out: dict[int, datetime] = {}
-    for k in range(1, REMINDERS + 1):
-        at = reach(spans, 100 * (k + 1))
-        if at is None:
-            break
-        out[100 * (k + 1)] = at
-    return out

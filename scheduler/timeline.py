@@ -91,17 +91,17 @@ def order(events: Iterable[Event], now: datetime) -> list[Event]:
             previous = unique.get(event.key)
             if previous is None or _sort_key(event) < _sort_key(previous):
                 unique[event.key] = event
-    return sorted(unique.values(), key=_sort_key)
+    # Once repeats are gone (source, event_id) is unique: the content never breaks a tie.
+    return sorted(unique.values(), key=_order_key)
+
+
+def _order_key(event: Event) -> tuple[datetime, int, str, str]:
+    return (event.occurred_at, _TYPE_ORDER[event.type], event.source, event.event_id)
 
 
 def _sort_key(event: Event) -> tuple[datetime, int, str, str, str]:
-    return (
-        event.occurred_at,
-        _TYPE_ORDER[event.type],
-        event.source,
-        event.event_id,
-        event.model_dump_json(),
-    )
+    """Which of two deliveries of one event counts: the earlier, then by content."""
+    return (*_order_key(event), event.model_dump_json())
 
 
 def check_event(policy: Policy, event: Event) -> None:
