@@ -26,6 +26,7 @@ from shared.db.statements import among, insert_ignore_many
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
 from worker import replan
+from worker.parsed_events import PARSED
 from worker.policies import LoadedPolicy, PolicyBook
 from worker.replan import CheckpointChanges
 from worker.report.allowance_check import check_allowance
@@ -269,15 +270,30 @@ class _Batch:
         return [(s, e) for s, e in self.session.execute(query) if (s, e) in wanted]
 
     def _histories(self, pks: list[int]) -> dict[int, list[Event]]:
+        """Each ticket's stored events in storage order (payloads read only if not parsed yet)."""
         histories: dict[int, list[Event]] = {pk: [] for pk in pks}
-        if pks:
-            query = (
-                select(_EVENTS.c.ticket_pk, _EVENTS.c.payload)
-                .where(among(self.session, _EVENTS.c.ticket_pk, pks))
-                .order_by(_EVENTS.c.id)
+        if not pks:
+            return histories
+        query = (
+            select(_EVENTS.c.ticket_pk, _EVENTS.c.id, _EVENTS.c.source, _EVENTS.c.event_id)
+            .where(among(self.session, _EVENTS.c.ticket_pk, pks))
+            .order_by(_EVENTS.c.id)
+        )
+        rows = [(int(pk), int(row_id), (s, e)) for pk, row_id, s, e in self.session.execute(query)]
+        parsed = PARSED.get({row_id: key for _pk, row_id, key in rows})
+        missing = [row_id for _pk, row_id, _key in rows if row_id not in parsed]
+        if missing:
+            query = select(_EVENTS.c.id, _EVENTS.c.payload).where(
+                among(self.session, _EVENTS.c.id, missing)
             )
-            for pk, payload in self.session.execute(query):
-                histories[pk].append(Event.model_validate(payload))
+            read = {
+                int(row.id): Event.model_validate(row.payload)
+                for row in self.session.execute(query)
+            }
+            PARSED.put(read)
+            parsed.update(read)
+        for pk, row_id, _key in rows:
+            histories[pk].append(parsed[row_id])
         return histories
 
     def _evaluate(
