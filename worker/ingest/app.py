@@ -31,6 +31,7 @@ from worker.ingest.body import parse_json, read_body
 from worker.ingest.problems import problem
 from worker.ingest.publisher import Publisher
 from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
+from worker.ingest.window import EventWindow
 from worker.notify.paging import ack_signature_valid, acknowledge
 from worker.policies import PolicyBook
 
@@ -77,8 +78,9 @@ def create_app(services: Services) -> FastAPI:
     async def post_events(request: Request) -> Response:
         body = await read_body(request, config.max_body_bytes)
         _authenticate_api(config, body, request)
-        events = _canonical_events(parse_json(request, body), config.max_batch)
-        _check_against_policies(services.policies, events)
+        payload = parse_json(request, body)
+        events = _canonical_events(payload, config.max_batch)
+        _check_events(services, events, indexed=isinstance(payload, list))
         await services.publisher.publish(events)
         log.debug("events_accepted", source="api", count=len(events))
         return _accepted(len(events))
@@ -100,7 +102,7 @@ def create_app(services: Services) -> FastAPI:
             )
         webhook.adapter.verify(received, webhook.secret)
         events = webhook.adapter.to_events(parse_json(request, body), received)
-        _check_against_policies(services.policies, events)
+        _check_events(services, events, indexed=False)
         await services.publisher.publish(events)
         # the worker logs every applied event; per-request lines here are for debugging
         log.debug(
@@ -197,7 +199,7 @@ def _canonical_events(payload: Any, max_batch: int) -> list[Event]:
         except ValidationError as exc:
             errors += [
                 {
-                    "field": prefix + ".".join(str(p) for p in err["loc"]) or "body",
+                    "field": _field(prefix, err["loc"]),
                     "message": err["msg"].removeprefix("Value error, "),
                 }
                 for err in exc.errors()
@@ -208,10 +210,25 @@ def _canonical_events(payload: Any, max_batch: int) -> list[Event]:
     return events
 
 
+def _field(prefix: str, loc: tuple[int | str, ...]) -> str:
+    """``[3].occurred_at``; an error of the whole event names the event (``[3]``, ``body``)."""
+    path = ".".join(str(part) for part in loc)
+    return prefix + path if path else prefix.rstrip(".") or "body"
+
+
 class _Invalid(Unmappable):
     def __init__(self, reason: str, errors: list[dict[str, str]]) -> None:
         super().__init__(reason, field=errors[0]["field"])
         self.errors = errors
+
+
+def _check_events(services: Services, events: Sequence[Event], *, indexed: bool) -> None:
+    """Refuse at the door events dated out of bounds, or that the policy can never evaluate."""
+    window = EventWindow.from_settings(services.settings)
+    errors = window.problems(events, datetime.now(UTC), indexed=indexed)
+    if errors:
+        raise _Invalid(f"{errors[0]['field']}: {errors[0]['message']}", errors)
+    _check_against_policies(services.policies, events)
 
 
 def _check_against_policies(policies: PolicyBook, events: Sequence[Event]) -> None:
