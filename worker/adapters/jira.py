@@ -298,6 +298,8 @@ def _sent_at(raw: bytes) -> datetime:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise RejectedRequest("the body is not JSON") from error
+    except RecursionError as error:
+        raise RejectedRequest("the JSON is nested too deeply") from error
     stamp = _epoch_ms(value_at(body, "timestamp") if isinstance(body, Mapping) else None)
     if stamp is None:
         raise Unauthorized("missing or not epoch milliseconds: age unknown", field="timestamp")

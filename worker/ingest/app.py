@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select, text
@@ -28,7 +28,8 @@ from shared.events import Event
 from worker.adapters.base import Adapter, RejectedRequest, Unauthorized, Unmappable, WebhookRequest
 from worker.apply import stored_events
 from worker.ingest.body import parse_json, read_body
-from worker.ingest.problems import problem
+from worker.ingest.openapi import events_body, webhook_body
+from worker.ingest.problems import framework_refusals, problem
 from worker.ingest.publisher import Publisher
 from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
 from worker.ingest.window import EventWindow
@@ -36,6 +37,7 @@ from worker.notify.paging import ack_signature_valid, acknowledge
 from worker.policies import PolicyBook
 
 log = structlog.get_logger("escalera.ingest")
+MAX_ROW_ID = 2**63 - 1  # a BIGINT: a larger id is no row, and the database driver would raise
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ def create_app(services: Services) -> FastAPI:
         description="Ticket events in (canonical or portal webhooks); SLA state out.",
     )
     config = services.settings
+    framework_refusals(app)
 
     @app.exception_handler(RejectedRequest)
     async def _refused(request: Request, exc: RejectedRequest) -> JSONResponse:
@@ -74,7 +77,12 @@ def create_app(services: Services) -> FastAPI:
         )
         return problem(exc.status, exc.reason, field=exc.field, errors=getattr(exc, "errors", None))
 
-    @app.post("/v1/events", status_code=202, summary="Canonical events: one object or an array")
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        summary="Canonical events: one object or an array",
+        openapi_extra=events_body(config.max_batch),
+    )
     async def post_events(request: Request) -> Response:
         body = await read_body(request, config.max_body_bytes)
         _authenticate_api(config, body, request)
@@ -85,7 +93,12 @@ def create_app(services: Services) -> FastAPI:
         log.debug("events_accepted", source="api", count=len(events))
         return _accepted(len(events))
 
-    @app.post("/v1/webhooks/{source}", status_code=202, summary="A portal's own webhook payload")
+    @app.post(
+        "/v1/webhooks/{source}",
+        status_code=202,
+        summary="A portal's own webhook payload",
+        openapi_extra=webhook_body(),
+    )
     async def post_webhook(source: str, request: Request) -> Response:
         webhook = services.webhooks.get(source)
         if webhook is None:
@@ -124,7 +137,9 @@ def create_app(services: Services) -> FastAPI:
     )
     @app.get("/v1/notifications/{notification_id}/ack", include_in_schema=False)
     def acknowledge_page(
-        notification_id: int, request: Request, sig: str | None = None
+        notification_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+        request: Request,
+        sig: str | None = None,
     ) -> Response:
         if sig is not None:  # the signed link in the message
             secret = config.ack_secret.get_secret_value() if config.ack_secret else None
