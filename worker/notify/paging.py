@@ -69,7 +69,7 @@ def ack_signature(secret: str, notification_id: int) -> str:
 
 
 def ack_signature_valid(secret: str, notification_id: int, presented: str) -> bool:
-    """Constant-time; any text at all may be presented (compared as bytes: non-ASCII is no error)."""
+    """Constant-time; any text may be presented (compared as bytes: non-ASCII is no error)."""
     expected = ack_signature(secret, notification_id).encode()
     return hmac.compare_digest(expected, presented.encode("utf-8", "surrogatepass"))
 
