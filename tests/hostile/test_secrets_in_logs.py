@@ -262,5 +262,7 @@ def assert_clean(logs: Path) -> None:
         assert isinstance(record, dict) and "event" in record, f"{name}:{number}: {line}"
         if record["event"] in ("event_applied", "event_failed"):
             assert record.get("ticket_id") and record.get("source"), f"{name}:{number}: {line}"
-    applied = [line for _, _, line in lines if '"event_applied"' in line]
-    assert applied, "the worker logged no applied event"
+        if record["event"] == "request_refused":
+            assert record.get("source") and "field" in record, f"{name}:{number}: {line}"
+    events = {json.loads(line)["event"] for _, _, line in lines}
+    assert {"event_applied", "request_refused", "notification_delivery"} <= events

@@ -71,6 +71,7 @@ def create_app(services: Services) -> FastAPI:
         log.info(
             "request_refused",
             path=request.url.path,
+            source=request.path_params.get("source", "api"),
             status=exc.status,
             reason=exc.reason,
             field=exc.field,
