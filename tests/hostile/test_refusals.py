@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from shared.config import Settings
+from shared.events import Event
 from tests.hostile.conftest import MAX_BODY
 from tests.hostile.gate import Gate
 from tests.hostile.secrets import (
@@ -29,6 +30,7 @@ from tests.hostile.secrets import (
 )
 from tests.support import ROOT
 from worker.ingest.signatures import sign_escalera, sign_jira, sign_zendesk
+from worker.ingest.window import EventWindow
 
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 JSON = {"content-type": "application/json"}
@@ -312,17 +314,18 @@ def test_a_webhook_event_out_of_the_window_is_refused(gate: Gate) -> None:
     refused(post_zendesk(gate, zendesk_reply(old)), 422, "occurred_at", "days ago")
 
 
-def test_the_window_is_configurable(config: Settings) -> None:
-    """ESCALERA_MAX_EVENT_AGE_DAYS and ESCALERA_MAX_EVENT_LEAD_S set the bounds."""
-    import os  # noqa: PLC0415 - only this test reads the environment
-
-    os.environ.update(ESCALERA_MAX_EVENT_AGE_DAYS="30", ESCALERA_MAX_EVENT_LEAD_S="0")
-    try:
-        configured = Settings()
-    finally:
-        del os.environ["ESCALERA_MAX_EVENT_AGE_DAYS"], os.environ["ESCALERA_MAX_EVENT_LEAD_S"]
-    assert (configured.max_event_age_days, configured.max_event_lead_s) == (30, 0)
-    assert (config.max_event_age_days, config.max_event_lead_s) == (365, 300)
+def test_the_window_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ESCALERA_MAX_EVENT_AGE_DAYS=30 refuses a 31-day-old event; LEAD_S=0, one a second ahead."""
+    monkeypatch.setenv("ESCALERA_MAX_EVENT_AGE_DAYS", "30")
+    monkeypatch.setenv("ESCALERA_MAX_EVENT_LEAD_S", "0")
+    window = EventWindow.from_settings(Settings())
+    now = datetime.now(UTC)
+    dated = [
+        Event.model_validate(event(occurred_at=now - timedelta(days=days))) for days in (29, 31)
+    ] + [Event.model_validate(event(occurred_at=now + timedelta(seconds=1)))]
+    problems = window.problems(dated, now, indexed=True)
+    assert [p["field"] for p in problems] == ["[1].occurred_at", "[2].occurred_at"]
+    assert "more than 30 days ago" in problems[0]["message"]
 
 
 # --- parameters and paths ------------------------------------------------------------------------
