@@ -21,7 +21,8 @@ FULL_SPLIT = {
     "zendesk": 1200,
     "freshdesk": 1200,
     "jira": 1200,
-    "openapi": 2900,
+    "tickets": 500,
+    "openapi": 2400,
 }
 assert sum(FULL_SPLIT.values()) == 10_000
 

@@ -60,23 +60,30 @@ def config(tmp_path: Path, redis_prefix: str) -> Settings:
 
 
 @pytest.fixture
-def gate(config: Settings) -> Iterator[Gate]:
-    """The app as ``escalera ingest`` builds it, but SQLite and in-process."""
+def services(config: Settings) -> Services:
+    """The ingest app's services as ``escalera ingest`` builds them, but on SQLite."""
     celery = make_celery(config)
-    queue = AsyncRedis.from_url(config.redis_url, socket_timeout=5)
-    sync = redis.Redis.from_url(config.redis_url)
-    services = Services(
+    return Services(
         settings=config,
         policies=PolicyBook.from_settings(config),
-        publisher=QueuePublisher(celery, queue, config.events_queue),
+        publisher=QueuePublisher(
+            celery,
+            AsyncRedis.from_url(config.redis_url, socket_timeout=5),
+            config.events_queue,
+        ),
         sessions=session_factory(make_engine(config.database_url)),
         webhooks=webhooks(config),
-        redis_ping=sync.ping,
+        redis_ping=redis.Redis.from_url(config.redis_url).ping,
     )
-    key = celery.conf.broker_transport_options["global_keyprefix"] + config.events_queue
+
+
+@pytest.fixture
+def gate(config: Settings, services: Services) -> Iterator[Gate]:
+    """The app in-process, its real publisher pushing onto this test's queue on Redis."""
+    prefix = make_celery(config).conf.broker_transport_options["global_keyprefix"]
     # a crash raises here with its traceback; a returned 5xx fails the Gate
     with TestClient(create_app(services), raise_server_exceptions=True) as client:
-        yield Gate(client, sync, key)
+        yield Gate(client, redis.Redis.from_url(config.redis_url), prefix + config.events_queue)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -9,13 +9,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.events import Event
 from tests.hostile.budget import fuzz_settings
 from tests.hostile.gate import Gate
 from tests.hostile.secrets import HMAC_SECRET, TOKEN
-from tests.hostile.strategies import canonical_event, dumps, json_values, raw_bodies
+from tests.hostile.strategies import (
+    canonical_event,
+    dumps,
+    hostile_times,
+    json_values,
+    raw_bodies,
+    valid_times,
+)
+from worker.apply import apply_event
+from worker.ingest.app import Services
 from worker.ingest.signatures import sign_escalera
 
 JSON = "application/json"
@@ -83,3 +94,33 @@ def test_raw_bytes_never_break_the_ingest(
 ) -> None:
     """Invalid UTF-8, truncated or deeply nested JSON, wrong media types: a 4xx, never a 5xx."""
     post(gate, body, {"content-type": content_type, **data.draw(credentials(body))})
+
+
+@pytest.fixture
+def stored(services: Services) -> None:
+    """H-1 created an hour ago; H-2 has a reply but no created event yet."""
+    now = datetime.now(UTC)
+    for ticket, kind in (("H-1", "created"), ("H-2", "agent_replied")):
+        fields = {"priority": "P1"} if kind == "created" else {}
+        stored = Event.model_validate(
+            {
+                "event_id": f"{ticket}-{kind}",
+                "ticket_id": ticket,
+                "type": kind,
+                "occurred_at": now - timedelta(hours=1),
+                **fields,
+            }
+        )
+        with services.sessions.begin() as session:
+            apply_event(session, services.policies, stored, now)
+
+
+@fuzz_settings("tickets")
+@given(at=hostile_times | valid_times, ticket=st.sampled_from(["H-1", "H-2", "nope"]))
+def test_a_stored_tickets_sla_at_any_time_never_breaks(
+    gate: Gate, stored: None, at: Any, ticket: str
+) -> None:
+    """GET /v1/tickets/api/…?at=… for any `at` (year 1 to 9999, naive, garbage): 200 or a 4xx."""
+    response = gate.send("GET", f"/v1/tickets/api/{ticket}", params={"at": str(at)})
+    if ticket != "H-1":
+        assert response.status_code in (400, 404, 422), response.text
