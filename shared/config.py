@@ -46,6 +46,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 1024 * 1024
     max_batch: int = 1000
+    # An event dated further back or ahead of the server's clock than this is refused (422):
+    # a year covers any ticket still open and a portal's retries; five minutes, clock skew.
+    max_event_age_days: int = Field(365, ge=1)
+    max_event_lead_s: int = Field(300, ge=0)
     events_queue: str = "events"
     fire_queue: str = "fire"
 

@@ -298,17 +298,29 @@ def _sent_at(raw: bytes) -> datetime:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise RejectedRequest("the body is not JSON") from error
-    stamp = value_at(body, "timestamp") if isinstance(body, Mapping) else None
-    if isinstance(stamp, bool) or not isinstance(stamp, int):
+    except RecursionError as error:
+        raise RejectedRequest("the JSON is nested too deeply") from error
+    stamp = _epoch_ms(value_at(body, "timestamp") if isinstance(body, Mapping) else None)
+    if stamp is None:
         raise Unauthorized("missing or not epoch milliseconds: age unknown", field="timestamp")
-    return datetime.fromtimestamp(stamp / 1000, UTC)
+    return stamp
 
 
 def _timestamp(body: Mapping[str, Any]) -> datetime:
-    stamp = value_at(body, "timestamp")
-    if isinstance(stamp, bool) or not isinstance(stamp, int):
+    stamp = _epoch_ms(value_at(body, "timestamp"))
+    if stamp is None:
         raise Unmappable("missing or not epoch milliseconds", field="timestamp")
-    return datetime.fromtimestamp(stamp / 1000, UTC)
+    return stamp
+
+
+def _epoch_ms(stamp: Any) -> datetime | None:
+    """Epoch milliseconds as a time; None when not an integer or beyond years 1 to 9999."""
+    if isinstance(stamp, bool) or not isinstance(stamp, int):
+        return None
+    try:
+        return datetime.fromtimestamp(stamp / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _optional_time(body: Mapping[str, Any], path: str) -> datetime | None:

@@ -58,7 +58,10 @@ def iso_time(value: str, field: str) -> datetime:
         parsed = None
     if parsed is None or parsed.utcoffset() is None:
         raise Unmappable(f"{value!r} is not an ISO 8601 time with an offset", field=field)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable instant
+        raise Unmappable(f"{value!r} is out of range", field=field) from None
 
 
 def status_fields(previous: Status | None, current: Status) -> dict[str, Any]:

@@ -8,19 +8,22 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import celery.apps.worker as celery_worker_app
 import uvicorn
+from celery.signals import setup_logging
 
 from shared.celery_app import app as celery_app
 from shared.config import settings
 from shared.db.migrate import upgrade
 from shared.errors import EscaleraError
-from shared.logging import configure_logging, log
+from shared.logging import configure_logging, keep_celery_from_logging_setup, log, say_as_json
 from worker.runtime import runtime
 
 
 def _prepare() -> None:
     """Validate policies and reach the database before serving: a bad policy file stops here."""
     configure_logging()
+    setup_logging.connect(keep_celery_from_logging_setup, weak=False)  # every line stays JSON
     config = settings()
     if config.database_url.startswith("sqlite"):
         upgrade(config.database_url)  # the embedded default migrates itself
@@ -77,6 +80,7 @@ def _ingest(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="warning",
         access_log=False,
+        log_config=None,  # uvicorn's records go to the root logger: JSON, like ours
     )
     return 0
 
@@ -90,6 +94,7 @@ def worker_command(args: argparse.Namespace) -> int:
 def _worker(args: argparse.Namespace) -> int:
     _prepare()
     _serve_metrics(args)
+    celery_worker_app.safe_say = say_as_json  # its shutdown notices, as JSON lines too
     config = settings()
     queues = args.queues or config.fire_queue
     if args.apply:
@@ -101,6 +106,7 @@ def _worker(args: argparse.Namespace) -> int:
         celery_app.steps["worker"].add(ApplierStep)
     celery_app.worker_main(
         [
+            "--quiet",  # no banner: every line the process writes is a JSON log line
             "worker",
             "-Q",
             queues,
@@ -121,5 +127,5 @@ def beat_command(args: argparse.Namespace) -> int:
     _serve_metrics(args)
     from scheduler.beat import EscaleraScheduler  # noqa: PLC0415 - beat's class only where beat runs
 
-    celery_app.Beat(scheduler=EscaleraScheduler, max_interval=1, loglevel="INFO").run()
+    celery_app.Beat(scheduler=EscaleraScheduler, max_interval=1, loglevel="INFO", quiet=True).run()
     return 0

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Path, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
@@ -30,15 +30,18 @@ from shared.events import Event
 from worker.adapters.base import Adapter, RejectedRequest, Unauthorized, Unmappable, WebhookRequest
 from worker.apply import stored_events
 from worker.ingest.body import parse_json, read_body
-from worker.ingest.problems import problem
+from worker.ingest.openapi import events_body, webhook_body
+from worker.ingest.problems import framework_refusals, problem
 from worker.ingest.publisher import Publisher
 from worker.ingest.reports import reports_router
 from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
+from worker.ingest.window import EventWindow
 from worker.metrics_export import QueueDepth, scrape_registry
 from worker.notify.paging import ack_signature_valid, acknowledge
 from worker.policies import PolicyBook
 
 log = structlog.get_logger("escalera.ingest")
+MAX_ROW_ID = 2**63 - 1  # a BIGINT: a larger id is no row, and the database driver would raise
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,25 @@ class Services:
     queue_depth: QueueDepth | None = None  # reported by /metrics
 
 
+def _refusals(services: Services) -> Any:
+    """Every refusal: counted, logged (never with a secret) and answered as problem+json."""
+
+    async def refused(request: Request, exc: RejectedRequest) -> JSONResponse:
+        if source := _ingest_source(request, services.webhooks):
+            metrics.request_refused(source, exc.status)
+        log.info(
+            "request_refused",
+            source=request.path_params.get("source", "api"),
+            path=request.url.path,
+            status=exc.status,
+            reason=exc.reason,
+            field=exc.field,
+        )
+        return problem(exc.status, exc.reason, field=exc.field, errors=getattr(exc, "errors", None))
+
+    return refused
+
+
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(
         title="Escalera ingest",
@@ -68,33 +90,33 @@ def create_app(services: Services) -> FastAPI:
     config = services.settings
     registry = scrape_registry(services.queue_depth)
     app.include_router(reports_router(config, services.policies, services.sessions))
+    framework_refusals(app)
 
-    @app.exception_handler(RejectedRequest)
-    async def _refused(request: Request, exc: RejectedRequest) -> JSONResponse:
-        if source := _ingest_source(request, services.webhooks):
-            metrics.request_refused(source, exc.status)
-        log.info(
-            "request_refused",
-            source=source,
-            path=request.url.path,
-            status=exc.status,
-            reason=exc.reason,
-            field=exc.field,
-        )
-        return problem(exc.status, exc.reason, field=exc.field, errors=getattr(exc, "errors", None))
+    app.exception_handler(RejectedRequest)(_refusals(services))
 
-    @app.post("/v1/events", status_code=202, summary="Canonical events: one object or an array")
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        summary="Canonical events: one object or an array",
+        openapi_extra=events_body(config.max_batch),
+    )
     async def post_events(request: Request) -> Response:
         body = await read_body(request, config.max_body_bytes)
         _authenticate_api(config, body, request)
-        events = _canonical_events(parse_json(request, body), config.max_batch)
-        _check_against_policies(services.policies, events)
+        payload = parse_json(request, body)
+        events = _canonical_events(payload, config.max_batch)
+        _check_events(services, events, indexed=isinstance(payload, list))
         await services.publisher.publish(events)
         metrics.events_ingested(events)
         log.debug("events_accepted", source="api", count=len(events))
         return _accepted(len(events))
 
-    @app.post("/v1/webhooks/{source}", status_code=202, summary="A portal's own webhook payload")
+    @app.post(
+        "/v1/webhooks/{source}",
+        status_code=202,
+        summary="A portal's own webhook payload",
+        openapi_extra=webhook_body(),
+    )
     async def post_webhook(source: str, request: Request) -> Response:
         webhook = services.webhooks.get(source)
         if webhook is None:
@@ -111,7 +133,7 @@ def create_app(services: Services) -> FastAPI:
             )
         webhook.adapter.verify(received, webhook.secret)
         events = webhook.adapter.to_events(parse_json(request, body), received)
-        _check_against_policies(services.policies, events)
+        _check_events(services, events, indexed=False)
         await services.publisher.publish(events)
         metrics.events_ingested(events)
         # the worker logs every applied event; per-request lines here are for debugging
@@ -134,7 +156,9 @@ def create_app(services: Services) -> FastAPI:
     )
     @app.get("/v1/notifications/{notification_id}/ack", include_in_schema=False)
     def acknowledge_page(
-        notification_id: int, request: Request, sig: str | None = None
+        notification_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+        request: Request,
+        sig: str | None = None,
     ) -> Response:
         if sig is not None:  # the signed link in the message
             secret = config.ack_secret.get_secret_value() if config.ack_secret else None
@@ -223,7 +247,7 @@ def _canonical_events(payload: Any, max_batch: int) -> list[Event]:
         except ValidationError as exc:
             errors += [
                 {
-                    "field": prefix + ".".join(str(p) for p in err["loc"]) or "body",
+                    "field": _field(prefix, err["loc"]),
                     "message": err["msg"].removeprefix("Value error, "),
                 }
                 for err in exc.errors()
@@ -234,10 +258,25 @@ def _canonical_events(payload: Any, max_batch: int) -> list[Event]:
     return events
 
 
+def _field(prefix: str, loc: tuple[int | str, ...]) -> str:
+    """``[3].occurred_at``; an error of the whole event names the event (``[3]``, ``body``)."""
+    path = ".".join(str(part) for part in loc)
+    return prefix + path if path else prefix.rstrip(".") or "body"
+
+
 class _Invalid(Unmappable):
     def __init__(self, reason: str, errors: list[dict[str, str]]) -> None:
         super().__init__(reason, field=errors[0]["field"])
         self.errors = errors
+
+
+def _check_events(services: Services, events: Sequence[Event], *, indexed: bool) -> None:
+    """Refuse at the door events dated out of bounds, or that the policy can never evaluate."""
+    window = EventWindow.from_settings(services.settings)
+    errors = window.problems(events, datetime.now(UTC), indexed=indexed)
+    if errors:
+        raise _Invalid(f"{errors[0]['field']}: {errors[0]['message']}", errors)
+    _check_against_policies(services.policies, events)
 
 
 def _check_against_policies(policies: PolicyBook, events: Sequence[Event]) -> None:

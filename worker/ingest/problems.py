@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 _TITLES = {
     400: "Malformed request",
     401: "Unauthorized",
     404: "Not found",
+    405: "Method not allowed",
     413: "Body too large",
     415: "Unsupported media type",
     422: "Invalid events",
@@ -35,3 +40,31 @@ def problem(
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def framework_refusals(app: FastAPI) -> None:
+    """FastAPI's own refusals as problem documents too: a bad path or query parameter (422,
+    naming it), an unknown path (404), a method a path does not take (405)."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _where(error.get("loc", ())), "message": str(error.get("msg", "invalid"))}
+            for error in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "request", "message": "invalid"}
+        return problem(
+            422, f"{first['field']}: {first['message']}", field=first["field"], errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail))
+
+
+def _where(loc: Sequence[Any]) -> str:
+    """``("query", "at")`` -> ``at``: the parameter's name, without where it was sent."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in ("query", "path", "header", "body"):
+        parts = parts[1:]
+    return ".".join(parts) or "request"

@@ -71,7 +71,9 @@ def ack_signature(secret: str, notification_id: int) -> str:
 
 
 def ack_signature_valid(secret: str, notification_id: int, presented: str) -> bool:
-    return hmac.compare_digest(ack_signature(secret, notification_id), presented)
+    """Constant-time; any text may be presented (compared as bytes: non-ASCII is no error)."""
+    expected = ack_signature(secret, notification_id).encode()
+    return hmac.compare_digest(expected, presented.encode("utf-8", "surrogatepass"))
 
 
 def _acknowledged(session: Session, page: Notification) -> bool:
