@@ -73,6 +73,14 @@ _MB = 1024 * 1024
 _SUCCEEDED = re.compile(
     rf"Task {re.escape(RECONCILE_TIMERS)}\[[^\]]+\] succeeded in ([0-9.]+)s: (\d+)"
 )
+# ``--gc-freeze`` (an experiment, not what ``escalera worker`` does): the same command line, but
+# the main process moves every object it holds to the GC's permanent generation before the pool
+# forks, so a full collection in a child does not write to (and copy) the pages it shares.
+_GC_FREEZE = (
+    "import gc, sys; from celery.signals import worker_init; "
+    "worker_init.connect(lambda **_: gc.freeze(), weak=False); "
+    "from worker.cli import main; sys.exit(main())"
+)
 _FAILED = re.compile(rf"Task {re.escape(RECONCILE_TIMERS)}\[[^\]]+\] raised")
 
 
@@ -176,10 +184,12 @@ def _wait_for(
 
 
 def run_size(args: argparse.Namespace, run: str, size: int) -> Result:
+    """Fresh database and redis-server, N armed rows, then `measure` the real processes."""
     prefix = f"escalera-bench-{run}-{size}"
-    queue = f"{prefix}-fire"
     database = f"escalera_bench_rss_{run}_{size}"
-    logs = {name: Path(tempfile.gettempdir()) / f"{prefix}-{name}.log" for name in ("w", "b")}
+    logs = {
+        name: Path(tempfile.gettempdir()) / f"{prefix}-{name}.log" for name in ("worker", "beat")
+    }
     print(f"\n== {size:,} armed checkpoints ==")
     with ExitStack() as stack:
         rds = PrivateRedis()
@@ -192,73 +202,84 @@ def run_size(args: argparse.Namespace, run: str, size: int) -> Result:
         )
         print(f"  private redis-server {rds.version} on 127.0.0.1:{rds.port} (pid {rds.proc.pid})")
         env = escalera_env(
-            url, prefix, f"{prefix}-events", REDIS_URL=rds.url, ESCALERA_FIRE_QUEUE=queue
+            url, prefix, f"{prefix}-events", REDIS_URL=rds.url, ESCALERA_FIRE_QUEUE=f"{prefix}-fire"
         )
-        due_key = TimerKeys.under(prefix).due
-        worker_log, beat_log = logs["w"], logs["b"]
-        command = [sys.executable, "-m", "worker.cli"]
-
-        worker = start_process([*command, "worker"], env, worker_log)
-        stack.callback(stop, worker)
-        procs = {"worker": worker}
         try:
-            _wait_for(
-                "worker ready",
-                lambda: "ready" in worker_log.read_text(errors="replace"),
-                procs,
-                args.start_timeout,
-            )
-            time.sleep(args.settle)
-            (start_samples,) = sample([worker.pid], 3, 2.0)
-            print(f"  worker pid {worker.pid} ready; sampled before any reconcile")
-
-            beat = start_process([*command, "beat"], env, beat_log)
-            stack.callback(stop, beat)
-            procs["beat"] = beat
-            began = time.monotonic()
-            _wait_for(
-                f"{size:,} timers in Redis",
-                lambda: int(rds.client.zcard(due_key)) >= size,
-                procs,
-                args.timeout,
-            )
-            until_full_s = time.monotonic() - began
-
-            def reconciled() -> bool:
-                """Every reconcile that re-armed timers has finished (two may overlap)."""
-                text = worker_log.read_text(errors="replace")
-                if _FAILED.search(text):
-                    raise Broken(f"the reconcile task raised:\n{tail(worker_log)}")
-                return sum(int(n) for _, n in _SUCCEEDED.findall(text)) >= size
-
-            _wait_for("reconcile of every timer succeeded", reconciled, procs, args.timeout)
-            print(
-                f"  beat pid {beat.pid}: index full {until_full_s:.1f} s after beat started; "
-                f"sampling {args.samples} times over {args.sample_seconds:.0f} s"
-            )
-            worker_samples, beat_samples = sample(
-                [worker.pid, beat.pid], args.samples, args.sample_seconds
-            )
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    raise Broken(f"{name} exited while being sampled")
-            timers = int(rds.client.zcard(due_key))
-            done = _SUCCEEDED.findall(worker_log.read_text(errors="replace"))
+            due_key = TimerKeys.under(prefix).due
+            result = measure(args, size, stack=stack, rds=rds, due_key=due_key, env=env, logs=logs)
         except Exception:
             for name, log in logs.items():
-                print(f"  --- last lines of the {'worker' if name == 'w' else 'beat'} log ({log})")
+                print(f"  --- last lines of the {name} log ({log})")
                 print(tail(log))
             raise
     for log in logs.values():
         log.unlink(missing_ok=True)
+    result.fill_s = fill_s
+    return result
+
+
+def measure(
+    args: argparse.Namespace,
+    size: int,
+    *,
+    stack: ExitStack,
+    rds: PrivateRedis,
+    due_key: str,
+    env: dict[str, str],
+    logs: dict[str, Path],
+) -> Result:
+    """Worker alone (start samples), then beat; once every timer is re-armed, sample both."""
+    command = [sys.executable, "-m", "worker.cli"]
+    worker_command = [sys.executable, "-c", _GC_FREEZE] if args.gc_freeze else command
+    worker = start_process([*worker_command, "worker"], env, logs["worker"])
+    stack.callback(stop, worker)
+    procs = {"worker": worker}
+
+    def worker_log() -> str:
+        return logs["worker"].read_text(errors="replace")
+
+    _wait_for("worker ready", lambda: "ready" in worker_log(), procs, args.start_timeout)
+    time.sleep(args.settle)
+    (start_samples,) = sample([worker.pid], 3, 2.0)
+    print(f"  worker pid {worker.pid} ready; sampled before any reconcile")
+
+    beat = start_process([*command, "beat"], env, logs["beat"])
+    stack.callback(stop, beat)
+    procs["beat"] = beat
+    began = time.monotonic()
+    _wait_for(
+        f"{size:,} timers in Redis",
+        lambda: int(rds.client.zcard(due_key)) >= size,
+        procs,
+        args.timeout,
+    )
+    until_full_s = time.monotonic() - began
+
+    def reconciled() -> bool:
+        """Every reconcile that re-armed timers has finished (two may overlap)."""
+        text = worker_log()
+        if _FAILED.search(text):
+            raise Broken("the reconcile task raised (see the worker log)")
+        return sum(int(n) for _, n in _SUCCEEDED.findall(text)) >= size
+
+    _wait_for("reconcile of every timer succeeded", reconciled, procs, args.timeout)
+    print(
+        f"  beat pid {beat.pid}: index full {until_full_s:.1f} s after beat started; "
+        f"sampling {args.samples} times over {args.sample_seconds:.0f} s"
+    )
+    worker_samples, beat_samples = sample([worker.pid, beat.pid], args.samples, args.sample_seconds)
+    for name, proc in procs.items():
+        if proc.poll() is not None:
+            raise Broken(f"{name} exited while being sampled")
+    timers = int(rds.client.zcard(due_key))
     if timers != size:
         raise Broken(f"{timers:,} timers in Redis after the reconcile, not {size:,}")
     return Result(
         size=size,
         timers=timers,
-        fill_s=fill_s,
+        fill_s=0.0,
         until_full_s=until_full_s,
-        reconciles=[(float(seconds), int(n)) for seconds, n in done],
+        reconciles=[(float(sec), int(n)) for sec, n in _SUCCEEDED.findall(worker_log())],
         start=Memory.median(start_samples),
         after=Memory.median(worker_samples),
         beat=Memory.median(beat_samples),
@@ -319,6 +340,12 @@ def report(results: Sequence[Result]) -> bool:
         f"{mb(small.after.total)} MB, growth {mb(growth)} MB; rule: growth <= max("
         f"{FLAT_SHARE:.0%} of {mb(small.after.total)} MB, {FLAT_MB:.0f} MB) = {mb(allowed)} MB"
     )
+    pss_growth = large.after.pss - small.after.pss
+    print(
+        f"  (informational, not the verdict: worker total PSS after, {mb(large.after.pss)} vs "
+        f"{mb(small.after.pss)} MB, growth {mb(pss_growth)} MB; PSS also rises when a pool "
+        "child writes to pages it shared with the main process since the fork)"
+    )
     return flat
 
 
@@ -348,6 +375,12 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=3.0, help="after 'ready', before sampling")
     parser.add_argument("--start-timeout", type=float, default=120.0, help="worker ready, s")
     parser.add_argument("--timeout", type=float, default=900.0, help="index full/reconciled, s")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="experiment: gc.freeze() in the worker's main process before the pool forks "
+        "(celery's worker_init signal); escalera worker does not do this",
+    )
     args = parser.parse_args()
     run = run_id()
     print(f"command: {command_line()}")
@@ -361,6 +394,13 @@ def main() -> int:
             (
                 "processes",
                 "python -m worker.cli worker (default options), python -m worker.cli beat",
+            ),
+            (
+                "experiment",
+                "--gc-freeze: worker started as python -c <gc.freeze() at worker_init; "
+                "worker.cli.main()> worker"
+                if args.gc_freeze
+                else "none (the worker as escalera runs it)",
             ),
             ("sizes", ", ".join(f"{n:,}" for n in args.sizes)),
         ]
