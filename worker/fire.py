@@ -4,7 +4,9 @@ A claim can be stale: a reply may have met the metric (the row is gone) or a pau
 later a millisecond before the claim. So each checkpoint is re-read under a row lock, and only
 one still armed and due fires. Firing writes one notification per route and channel, keyed
 by `worker.notify.outbox`; the key is unique, so a fire task that runs twice for the
-same checkpoint (a redelivery) writes nothing the second time.
+same checkpoint (a redelivery) writes nothing the second time. A batch's notifications are
+written together, in one multi-row INSERT per 500 (a burst of 100,000 checkpoints is about a
+thousand statements, not a hundred thousand round trips).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, CheckpointState, Ticket
-from worker.notify.outbox import write_notification
+from worker.notify.outbox import Outgoing, write_notifications
 from worker.notify.routing import Fired, routes_for
 from worker.policies import PolicyBook
 
@@ -43,6 +45,7 @@ def fire_checkpoints(
         .with_for_update(of=Checkpoint)
     )
     found = set()
+    outgoing: list[Outgoing] = []
     for checkpoint, ticket in session.execute(query).all():
         found.add(checkpoint.id)
         if checkpoint.state != CheckpointState.ARMED.value:
@@ -50,22 +53,18 @@ def fire_checkpoints(
         elif checkpoint.due_at > now:
             result.later.append((checkpoint.id, checkpoint.due_at))
         else:
-            _fire(session, policies, checkpoint, ticket, now=now, result=result)
+            checkpoint.state, checkpoint.fired_at = CheckpointState.FIRED.value, now
+            result.fired.append(checkpoint.id)
+            outgoing += _outgoing(policies, checkpoint, ticket)
     result.skipped += [cid for cid in ids if cid not in found]
+    if outgoing:
+        session.flush()  # the state changes first, then the outbox rows
+        result.notifications = write_notifications(session, outgoing, now)
     return result
 
 
-def _fire(
-    session: Session,
-    policies: PolicyBook,
-    checkpoint: Checkpoint,
-    ticket: Ticket,
-    *,
-    now: datetime,
-    result: FireResult,
-) -> None:
-    checkpoint.state, checkpoint.fired_at = CheckpointState.FIRED.value, now
-    result.fired.append(checkpoint.id)
+def _outgoing(policies: PolicyBook, checkpoint: Checkpoint, ticket: Ticket) -> list[Outgoing]:
+    """One notification per route that takes this checkpoint and per channel of the route."""
     policy = policies.named(ticket.policy).policy
     fired = Fired(
         kind=checkpoint.kind,
@@ -74,15 +73,8 @@ def _fire(
         priority=ticket.priority or "",
         plan=ticket.plan or "",
     )
-    for route in routes_for(policy, fired):
-        for channel in route.channels:
-            new_id = write_notification(
-                session,
-                checkpoint_id=checkpoint.id,
-                route=route.name,
-                channel=channel,
-                repeat=0,
-                now=now,
-            )
-            if new_id is not None:
-                result.notifications.append(new_id)
+    return [
+        Outgoing(checkpoint.id, route.name, channel)
+        for route in routes_for(policy, fired)
+        for channel in route.channels
+    ]

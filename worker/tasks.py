@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +31,9 @@ from worker.reconcile import reconcile_timers
 from worker.runtime import Runtime, runtime
 
 log = structlog.get_logger("escalera.worker")
+# A batch of notifications to deliver: many ids in one task (shared.celery_app names the rest).
+DELIVER_NOTIFICATIONS = "escalera.deliver_notifications"
+DELIVER_BATCH = 500
 
 
 @app.task(  # type: ignore[untyped-decorator]  # celery is untyped
@@ -108,8 +114,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         result = fire_checkpoints(session, rt.policies, ids, datetime.now(UTC))
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     rt.timers.release(ids)
-    for notification_id in result.notifications:
-        deliver_notification_task.apply_async(args=[notification_id])
+    deliver_soon(rt, result.notifications)
     log.info(
         "checkpoints_fired",
         fired=result.fired,
@@ -121,33 +126,64 @@ def fire_checkpoints_task(ids: list[int]) -> int:
 
 
 @app.task(  # type: ignore[untyped-decorator]  # celery is untyped
-    name=DELIVER_NOTIFICATION,
-    bind=True,
+    name=DELIVER_NOTIFICATIONS,
     acks_late=True,
     autoretry_for=(OperationalError, DBAPIError),
     retry_backoff=True,
     retry_backoff_max=30,
     max_retries=None,
 )
-def deliver_notification_task(self: Any, notification_id: int) -> str:
-    """Deliver one notification; failed targets retry with backoff up to the route's limit."""
+def deliver_notifications_task(ids: list[int]) -> int:
+    """Deliver a batch (a storm on a channel becomes digests); how many were sent.
+
+    Notifications with failed targets go back on the queue in one task per second of backoff;
+    dead ones' fallbacks are delivered by a task of their own.
+    """
     rt = runtime()
     deliverer = Deliverer(rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt))
     with rt.sessions.begin() as session:
-        outcome = deliverer.deliver(session, notification_id, datetime.now(UTC))
-    if outcome.repeat_at is not None:
-        rt.repeats.arm([(notification_id, outcome.repeat_at)])
+        outcomes = deliverer.deliver_many(session, ids, datetime.now(UTC))
+    rt.repeats.arm([(nid, o.repeat_at) for nid, o in outcomes.items() if o.repeat_at is not None])
+    retries: dict[int, list[int]] = defaultdict(list)
+    for nid, outcome in outcomes.items():
+        if outcome.delivery is Delivery.RETRY and outcome.retry_in_s is not None:
+            retries[math.ceil(outcome.retry_in_s)].append(nid)
+        if outcome.error is not None:  # errors name a channel's scheme and variable, never its URL
+            log.warning(
+                "notification_failed",
+                notification_id=nid,
+                outcome=outcome.delivery.value,
+                error=outcome.error,
+            )
+    for countdown, retry_ids in sorted(retries.items()):
+        deliver_notifications_task.apply_async(
+            args=[retry_ids], countdown=countdown, queue=rt.settings.fire_queue
+        )
+    deliver_soon(rt, [o.fallback_id for o in outcomes.values() if o.fallback_id is not None])
+    counts = Counter(outcome.delivery.value for outcome in outcomes.values())
     log.info(
-        "notification_delivery",
-        notification_id=notification_id,
-        outcome=outcome.delivery.value,
-        error=outcome.error,
-    )  # errors name a channel's scheme and variable, never its URL
-    if outcome.delivery is Delivery.RETRY:
-        raise self.retry(countdown=outcome.retry_in_s, max_retries=None)
-    if outcome.fallback_id is not None:  # this channel is dead: tell the route's fallback
-        deliver_notification_task.apply_async(args=[outcome.fallback_id])
-    return outcome.delivery.value
+        "notifications_delivered",
+        asked=len(ids),
+        swept=len(outcomes) - len(ids),
+        sent=counts[Delivery.SENT.value],
+        retrying=counts[Delivery.RETRY.value],
+        dead=counts[Delivery.DEAD.value],
+    )
+    return counts[Delivery.SENT.value]
+
+
+@app.task(name=DELIVER_NOTIFICATION, acks_late=True)  # type: ignore[untyped-decorator]
+def deliver_notification_task(notification_id: int) -> int:
+    """One notification: what releases before batches queued (kept so none is dropped)."""
+    return int(deliver_notifications_task.run([notification_id]))
+
+
+def deliver_soon(rt: Runtime, ids: Sequence[int]) -> None:
+    """Queue delivery of ``ids`` on the fire queue (no event backlog delays a page), in batches."""
+    for start in range(0, len(ids), DELIVER_BATCH):
+        deliver_notifications_task.apply_async(
+            args=[list(ids[start : start + DELIVER_BATCH])], queue=rt.settings.fire_queue
+        )
 
 
 @app.task(name=RECONCILE_TIMERS, acks_late=True, expires=55)  # type: ignore[untyped-decorator]
@@ -174,8 +210,7 @@ def repeat_pages_task(ids: list[int]) -> int:
     with rt.sessions.begin() as session:
         created = repeat_pages(session, ids, datetime.now(UTC))
     rt.repeats.release(ids)
-    for notification_id in created:
-        deliver_notification_task.apply_async(args=[notification_id])
+    deliver_soon(rt, created)
     log.info("pages_repeated", repeated=len(created), acknowledged=len(ids) - len(created))
     return len(created)
 

@@ -1,4 +1,10 @@
-"""Delivering one notification to one channel through Apprise, recording each target's result.
+"""Delivering notifications through Apprise, in batches, recording each target's result.
+
+A batch is one transaction: its notifications are locked (a redelivered or concurrent batch
+waits, then finds them sent), other pending notifications of the same channels are swept in
+(``SKIP LOCKED``: never waited for), a storm on a channel becomes digests (`worker.notify.storm`),
+and the messages go out on a bounded thread pool. Each notification keeps its own attempts,
+per-target results, backoff, dead-letter and fallback, exactly as when sent alone.
 
 At-least-once: a read time-out may hide a delivery that happened, so every message carries its
 dedupe key (in the text, and as ``X-Escalera-Dedupe-Key`` on JSON webhooks) for the receiving
@@ -12,10 +18,12 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from functools import cache
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import apprise
@@ -24,13 +32,16 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, Notification, StoredEvent, Ticket
 from shared.policy_routes import RouteSpec, channel_env
-from worker.notify.messages import Message, MessageFacts, render
+from worker.notify.messages import Message, MessageFacts, render, render_digest
 from worker.notify.outbox import write_notification
 from worker.notify.paging import ack_signature, next_repeat
+from worker.notify.storm import Pending, Send, StormSettings, plan_sends
 from worker.policies import LoadedPolicy, PolicyBook
 
 _SPLIT = re.compile(r"[\s,]+")
 MAX_BACKOFF_S = 300
+SEND_THREADS = 8  # Apprise calls in flight at once per worker process
+SWEEP_MAX = 1000  # other pending notifications of a channel one batch may take along
 
 
 class Delivery(StrEnum):
@@ -90,44 +101,130 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
 
 
 @dataclass(frozen=True)
+class _Row:
+    """A notification with what sending it needs."""
+
+    notification: Notification
+    route: RouteSpec | None
+    language: str
+    urls: list[str]
+    facts: MessageFacts
+
+
+@dataclass(frozen=True)
 class Deliverer:
     policies: PolicyBook
     sender: Sender
     environ: Mapping[str, str]
     rng: random.Random = field(default_factory=random.Random)
     ack_links: tuple[str, str] | None = None  # (public URL, signing secret)
+    storm: StormSettings | None = None  # None: from the environment
 
     def deliver(self, session: Session, notification_id: int, now: datetime) -> Outcome:
-        """Try the notification's pending targets once (the caller commits)."""
-        notification = session.get(Notification, notification_id, with_for_update=True)
-        if notification is None or notification.status in (
-            Delivery.SENT.value,
-            Delivery.DEAD.value,
-        ):
-            return Outcome(Delivery(notification.status) if notification else Delivery.DEAD)
-        checkpoint = session.get_one(Checkpoint, notification.checkpoint_id)
-        ticket = session.get_one(Ticket, checkpoint.ticket_pk)
-        loaded = self.policies.named(ticket.policy)
-        route = next((r for r in loaded.policy.routes if r.name == notification.route), None)
-        urls = channel_urls(notification.channel, self.environ)
-        if not urls:
-            return self._dead(
-                session, notification, route, f"{channel_env(notification.channel)} is not set", now
+        """Try one notification's pending targets once (the caller commits)."""
+        return self.deliver_many(session, [notification_id], now, sweep=False)[notification_id]
+
+    def deliver_many(
+        self, session: Session, ids: Sequence[int], now: datetime, *, sweep: bool = True
+    ) -> dict[int, Outcome]:
+        """Try the pending targets of ``ids`` (and, with ``sweep``, of other pending
+        notifications of their channels) once; each one's outcome (the caller commits)."""
+        storm = self.storm or StormSettings.from_environ(self.environ)
+        locked = session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(ids))
+            .order_by(Notification.id)
+            .with_for_update()
+        ).all()
+        outcomes = {nid: Outcome(Delivery.DEAD) for nid in ids}  # no such notification
+        live = []
+        for notification in locked:
+            if notification.status in (Delivery.SENT.value, Delivery.DEAD.value):
+                outcomes[notification.id] = Outcome(Delivery(notification.status))
+            else:
+                live.append(notification)
+        if sweep and storm.enabled:
+            live += self._sweep(session, {n.channel for n in live}, ids)
+        rows = self._rows(session, live, now)
+        sendable = []
+        for row in rows:
+            if row.urls:
+                sendable.append(row)
+                continue
+            error = f"{channel_env(row.notification.channel)} is not set"
+            outcomes[row.notification.id] = self._dead(
+                session, row.notification, row.route, error, now
             )
-        done = notification.results or {}
-        pending = [i for i in range(len(urls)) if not done.get(str(i))]
-        facts = self._facts(session, notification, checkpoint, ticket, loaded)
-        errors = self.sender.send(
-            [urls[i] for i in pending],
-            render(loaded.policy.language, facts, now),
-            notification.dedupe_key,
-        )
+        outcomes.update(self._send_all(session, sendable, storm, now))
+        return outcomes
+
+    def _sweep(
+        self, session: Session, channels: set[str], ids: Sequence[int]
+    ) -> list[Notification]:
+        """Pending notifications of these channels no one else is sending: they join this batch."""
+        swept: list[Notification] = []
+        for channel in sorted(channels):
+            swept += session.scalars(
+                select(Notification)
+                .where(
+                    Notification.channel == channel,
+                    Notification.status == "pending",
+                    Notification.id.not_in(ids),
+                )
+                .order_by(Notification.id)
+                .limit(SWEEP_MAX)
+                .with_for_update(skip_locked=True)
+            ).all()
+        return swept
+
+    def _send_all(
+        self, session: Session, rows: Sequence[_Row], storm: StormSettings, now: datetime
+    ) -> dict[int, Outcome]:
+        by_id = {row.notification.id: row for row in rows}
+        pending = [
+            Pending(row.notification.id, row.notification.channel, row.language, _todo(row))
+            for row in rows
+        ]
+        sends = plan_sends(pending, storm)
+        jobs = [(send, target) for send in sends for target in send.targets]
+        messages = {send: self._message(send, by_id, now) for send in sends}
+
+        def one(job: tuple[Send, int]) -> str | None:
+            send, target = job
+            first = by_id[send.ids[0]]
+            message, key = messages[send]
+            return self.sender.send([first.urls[target]], message, key)[0]
+
+        # a lone page is sent right here: no hand-off to a thread
+        errors = list(_pool().map(one, jobs)) if len(jobs) > 1 else [one(job) for job in jobs]
+        results: dict[Send, dict[int, str | None]] = {send: {} for send in sends}
+        for (send, target), error in zip(jobs, errors, strict=True):
+            results[send][target] = error
+        outcomes = {}
+        for send in sends:
+            for nid in send.ids:
+                outcomes[nid] = self._record(session, by_id[nid], results[send], now)
+        return outcomes
+
+    def _message(self, send: Send, by_id: dict[int, _Row], now: datetime) -> tuple[Message, str]:
+        """The message and the dedupe key its header carries (a digest's names its range)."""
+        rows = [by_id[nid] for nid in send.ids]
+        if not send.digest:
+            return render(send.language, rows[0].facts, now), rows[0].notification.dedupe_key
+        key = f"digest:{send.channel}:{send.ids[0]}-{send.ids[-1]}:{len(send.ids)}"
+        return render_digest(send.language, [row.facts for row in rows], now), key
+
+    def _record(
+        self, session: Session, row: _Row, errors: dict[int, str | None], now: datetime
+    ) -> Outcome:
+        """One notification's results of this try: sent, retry the failed targets, or dead."""
+        notification, route = row.notification, row.route
         notification.results = {
-            **done,
-            **{str(i): err is None for i, err in zip(pending, errors, strict=True)},
+            **(notification.results or {}),
+            **{str(i): err is None for i, err in errors.items()},
         }
         notification.attempts += 1
-        failures = [err for err in errors if err is not None]
+        failures = [err for _, err in sorted(errors.items()) if err is not None]
         if not failures:
             notification.status, notification.delivered_at, notification.last_error = (
                 Delivery.SENT.value,
@@ -166,22 +263,48 @@ class Deliverer:
             )
         return Outcome(Delivery.DEAD, error=error, fallback_id=fallback_id)
 
+    def _rows(self, session: Session, live: Sequence[Notification], now: datetime) -> list[_Row]:
+        """Each notification with its route, URLs and message facts (three queries in all)."""
+        if not live:
+            return []
+        pairs = {
+            checkpoint.id: (checkpoint, ticket)
+            for checkpoint, ticket in session.execute(
+                select(Checkpoint, Ticket)
+                .join(Ticket, Checkpoint.ticket_pk == Ticket.id)
+                .where(Checkpoint.id.in_({n.checkpoint_id for n in live}))
+            )
+        }
+        created: dict[int, dict[str, Any]] = {}
+        for ticket_pk, payload in session.execute(
+            select(StoredEvent.ticket_pk, StoredEvent.payload)
+            .where(
+                StoredEvent.ticket_pk.in_({ticket.id for _, ticket in pairs.values()}),
+                StoredEvent.type == "created",
+            )
+            .order_by(StoredEvent.id)
+        ):
+            created.setdefault(ticket_pk, payload)
+        rows = []
+        for notification in live:
+            checkpoint, ticket = pairs[notification.checkpoint_id]
+            loaded = self.policies.named(ticket.policy)
+            route = next((r for r in loaded.policy.routes if r.name == notification.route), None)
+            facts = self._facts(
+                notification, checkpoint, ticket, loaded, created.get(ticket.id) or {}
+            )
+            urls = channel_urls(notification.channel, self.environ)
+            rows.append(_Row(notification, route, loaded.policy.language, urls, facts))
+        return rows
+
     def _facts(
         self,
-        session: Session,
         notification: Notification,
         checkpoint: Checkpoint,
         ticket: Ticket,
         loaded: LoadedPolicy,
+        created: dict[str, Any],
     ) -> MessageFacts:
-        created = (
-            session.scalars(
-                select(StoredEvent.payload).where(
-                    StoredEvent.ticket_pk == ticket.id, StoredEvent.type == "created"
-                )
-            ).first()
-            or {}
-        )
         zone_name = loaded.policy.timezone_for(
             created.get("customer"), created.get("customer_timezone")
         )
@@ -210,3 +333,15 @@ class Deliverer:
         base, secret = self.ack_links
         signature = ack_signature(secret, notification_id)
         return f"{base.rstrip('/')}/v1/notifications/{notification_id}/ack?sig={signature}"
+
+
+def _todo(row: _Row) -> tuple[int, ...]:
+    """The targets of the channel that have not accepted this notification yet."""
+    done = row.notification.results or {}
+    return tuple(i for i in range(len(row.urls)) if not done.get(str(i)))
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """The process's sending threads (made on first use: after Celery's fork, not before)."""
+    return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="escalera-send")
