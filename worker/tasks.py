@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from celery.signals import worker_init
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -25,7 +26,7 @@ from shared.celery_app import (
 from shared.events import Event
 from worker.apply import Applied, apply_event, dead_letter
 from worker.fire import fire_checkpoints
-from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.notify.deliver import AppriseSender, Deliverer, Delivery, warm_apprise
 from worker.notify.paging import repeat_pages
 from worker.reconcile import reconcile_timers
 from worker.runtime import Runtime, runtime
@@ -213,6 +214,11 @@ def repeat_pages_task(ids: list[int]) -> int:
     deliver_soon(rt, created)
     log.info("pages_repeated", repeated=len(created), acknowledged=len(ids) - len(created))
     return len(created)
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]  # celery is untyped
+def _load_apprise_before_fork(**_: Any) -> None:
+    warm_apprise()
 
 
 def _ack_links(rt: Runtime) -> tuple[str, str] | None:
