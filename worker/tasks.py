@@ -35,6 +35,7 @@ log = structlog.get_logger("escalera.worker")
 # A batch of notifications to deliver: many ids in one task (shared.celery_app names the rest).
 DELIVER_NOTIFICATIONS = "escalera.deliver_notifications"
 DELIVER_BATCH = 500
+BUSY_RECHECK_S = 2
 
 
 @app.task(  # type: ignore[untyped-decorator]  # celery is untyped
@@ -156,6 +157,9 @@ def deliver_notifications_task(ids: list[int]) -> int:
                 outcome=outcome.delivery.value,
                 error=outcome.error,
             )
+    busy = [nid for nid, outcome in outcomes.items() if outcome.delivery is Delivery.BUSY]
+    if busy:  # another batch is sending these: by then they are sent (or free, if it died)
+        retries[BUSY_RECHECK_S] += busy
     for countdown, retry_ids in sorted(retries.items()):
         deliver_notifications_task.apply_async(
             args=[retry_ids], countdown=countdown, queue=rt.settings.fire_queue
@@ -169,6 +173,7 @@ def deliver_notifications_task(ids: list[int]) -> int:
         sent=counts[Delivery.SENT.value],
         retrying=counts[Delivery.RETRY.value],
         dead=counts[Delivery.DEAD.value],
+        busy=counts[Delivery.BUSY.value],
     )
     return counts[Delivery.SENT.value]
 

@@ -135,19 +135,28 @@ def test_a_batch_run_again_sends_nothing_again(routed: None, sink: JsonSink) -> 
 def test_overlapping_batches_at_once_deliver_each_notification_exactly_once(
     routed: None, sink: JsonSink
 ) -> None:
-    """Two workers with overlapping batches at the same instant (a redelivery racing the first
-    run): row locks and the sweep's SKIP LOCKED make each key reach the channel once."""
+    """Three workers with overlapping batches at the same instant (a redelivery racing the first
+    run, sweeps taking each other's rows): each key reaches the channel once. A row another
+    batch holds comes back busy, and looking at it again (the task re-queues it) sends nothing."""
     ids = fired(10)
     environ = {"ESCALERA_CHANNEL_ONCALL": sink.url()}
+    outcomes: list[dict[int, Outcome]] = []
     batches = [ids[:20], ids[10:], ids[::2]]
     threads = [
-        threading.Thread(target=deliver, args=(batch, environ, StormSettings(threshold=5)))
+        threading.Thread(
+            target=lambda b: outcomes.append(deliver(b, environ, StormSettings(threshold=5))),
+            args=(batch,),
+        )
         for batch in batches
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    busy = sorted({nid for o in outcomes for nid, x in o.items() if x.delivery is Delivery.BUSY})
+    assert {x.delivery for x in deliver(busy, environ, StormSettings(5)).values()} <= {
+        Delivery.SENT
+    }
     assert keys_received(sink) == Counter(list(statuses()))
     assert {status for status, _ in statuses().values()} == {"sent"}
 

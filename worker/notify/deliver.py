@@ -42,12 +42,14 @@ _SPLIT = re.compile(r"[\s,]+")
 MAX_BACKOFF_S = 300
 SEND_THREADS = 8  # Apprise calls in flight at once per worker process
 SWEEP_MAX = 1000  # other pending notifications of a channel one batch may take along
+SWEEP_WINDOW = 5000  # … from ids this close to the batch's (a primary-key range scan)
 
 
 class Delivery(StrEnum):
     SENT = "sent"
     RETRY = "retry"  # some targets failed: try those again later
     DEAD = "dead"  # out of attempts, or the channel is not configured
+    BUSY = "busy"  # another batch holds it (it swept it in): look again in a moment
 
 
 @dataclass(frozen=True)
@@ -136,20 +138,24 @@ class Deliverer:
         """Try the pending targets of ``ids`` (and, with ``sweep``, of other pending
         notifications of their channels) once; each one's outcome (the caller commits)."""
         storm = self.storm or StormSettings.from_environ(self.environ)
+        # SKIP LOCKED: a row another batch holds is being sent by it; waiting for it would tie
+        # up this worker for that batch's whole send, so it is handed back to look at later.
         locked = session.scalars(
             select(Notification)
             .where(Notification.id.in_(ids))
             .order_by(Notification.id)
-            .with_for_update()
+            .with_for_update(skip_locked=True)
         ).all()
-        outcomes = {nid: Outcome(Delivery.DEAD) for nid in ids}  # no such notification
+        outcomes = {nid: Outcome(Delivery.BUSY) for nid in ids}
         live = []
         for notification in locked:
             if notification.status in (Delivery.SENT.value, Delivery.DEAD.value):
                 outcomes[notification.id] = Outcome(Delivery(notification.status))
             else:
                 live.append(notification)
-        if sweep and storm.enabled:
+        if len(locked) < len(ids):
+            outcomes.update(self._missing(session, ids, {n.id for n in locked}))
+        if sweep and storm.enabled and live:
             live += self._sweep(session, {n.channel for n in live}, ids)
         rows = self._rows(session, live, now)
         sendable = []
@@ -164,15 +170,26 @@ class Deliverer:
         outcomes.update(self._send_all(session, sendable, storm, now))
         return outcomes
 
+    def _missing(
+        self, session: Session, ids: Sequence[int], locked: set[int]
+    ) -> dict[int, Outcome]:
+        """Of the ids not locked: those that do not exist are dead (nothing to send)."""
+        others = [nid for nid in ids if nid not in locked]
+        exist = set(session.scalars(select(Notification.id).where(Notification.id.in_(others))))
+        return {nid: Outcome(Delivery.DEAD) for nid in others if nid not in exist}
+
     def _sweep(
         self, session: Session, channels: set[str], ids: Sequence[int]
     ) -> list[Notification]:
-        """Pending notifications of these channels no one else is sending: they join this batch."""
+        """Pending notifications of these channels, written about when these were, that no one
+        else is sending: they join this batch (and its digests)."""
         swept: list[Notification] = []
+        near = Notification.id.between(min(ids) - SWEEP_WINDOW, max(ids) + SWEEP_WINDOW)
         for channel in sorted(channels):
             swept += session.scalars(
                 select(Notification)
                 .where(
+                    near,
                     Notification.channel == channel,
                     Notification.status == "pending",
                     Notification.id.not_in(ids),
