@@ -214,7 +214,10 @@ def run_burst(ctx: dict[str, Any], args: argparse.Namespace, bars: Bars) -> None
     wait_for(lambda: all_sent(database), due_s + args.timeout, 0.5)
     sent, total = notification_rows(database)
     wait_for(lambda: sum(sink.keys.values()) - before >= total, due_s + args.timeout, 0.1)
-    cpu = CpuSample.take(ctx["groups"]).percent_since(cpu0)
+    cpu1 = CpuSample.take(ctx["groups"])
+    cpu = cpu1.percent_since(cpu0)
+    cpu_s = {g: cpu1.seconds[g] - cpu0.seconds[g] for g in cpu1.seconds}
+    cpu_s["workers"] = sum(v for g, v in cpu_s.items() if g.startswith("worker"))
     wanted = set(ids)
     cpu["workers"] = sum(v for g, v in cpu.items() if g.startswith("worker"))
     keys = [k for k in sink.keys if int(k.split(":", 1)[0]) in wanted]
@@ -237,6 +240,13 @@ def run_burst(ctx: dict[str, Any], args: argparse.Namespace, bars: Bars) -> None
                 ],
                 ["due -> first key at the sink, s", f"{first - due_s:.2f}"],
                 ["due -> last key at the sink, s", f"{last - due_s:.2f}"],
+                [
+                    "CPU seconds: workers / postgres / redis (from due until the last key)",
+                    " / ".join(
+                        f"{cpu_s.get(g, float('nan')):.1f}"
+                        for g in ("workers", "postgres", "redis")
+                    ),
+                ],
                 [
                     "CPU % of one core: workers / postgres / redis / machine",
                     " / ".join(

@@ -74,14 +74,15 @@ def write_notifications(session: Session, items: Sequence[Outgoing], now: dateti
     re-fired checkpoint) returns no row, exactly as `write_notification` returns None.
     """
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(Notification)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Notification.id)
+    )
     new_ids: list[int] = []
     for start in range(0, len(items), INSERT_CHUNK):
         rows = [_values(item, now) for item in items[start : start + INSERT_CHUNK]]
-        statement = (
-            insert(Notification)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(Notification.id)
-        )
-        new_ids += [int(row[0]) for row in session.execute(statement)]
+        # a list of parameters: SQLAlchemy's "insertmanyvalues" sends multi-row VALUES from
+        # one cached statement (building .values(rows) compiled anew each time: 200 ms/batch)
+        new_ids += [int(nid) for nid in session.scalars(statement, rows)]
     return sorted(new_ids)
