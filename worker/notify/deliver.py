@@ -30,8 +30,9 @@ import apprise
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.db.models import Checkpoint, Notification, StoredEvent, Ticket
+from shared.db.models import Checkpoint, StoredEvent, Ticket
 from shared.policy_routes import RouteSpec, channel_env
+from worker.notify.batch_rows import Note, existing, lock_notes, sweep_notes, write_back
 from worker.notify.messages import Message, MessageFacts, render, render_digest
 from worker.notify.outbox import write_notification
 from worker.notify.paging import ack_signature, next_repeat
@@ -112,7 +113,7 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
 class _Row:
     """A notification with what sending it needs."""
 
-    notification: Notification
+    notification: Note
     route: RouteSpec | None
     language: str
     urls: list[str]
@@ -140,23 +141,21 @@ class Deliverer:
         storm = self.storm or StormSettings.from_environ(self.environ)
         # SKIP LOCKED: a row another batch holds is being sent by it; waiting for it would tie
         # up this worker for that batch's whole send, so it is handed back to look at later.
-        locked = session.scalars(
-            select(Notification)
-            .where(Notification.id.in_(ids))
-            .order_by(Notification.id)
-            .with_for_update(skip_locked=True)
-        ).all()
+        locked = lock_notes(session, ids)
         outcomes = {nid: Outcome(Delivery.BUSY) for nid in ids}
         live = []
-        for notification in locked:
-            if notification.status in (Delivery.SENT.value, Delivery.DEAD.value):
-                outcomes[notification.id] = Outcome(Delivery(notification.status))
+        for note in locked:
+            if note.status in (Delivery.SENT.value, Delivery.DEAD.value):
+                outcomes[note.id] = Outcome(Delivery(note.status))
             else:
-                live.append(notification)
-        if len(locked) < len(ids):
-            outcomes.update(self._missing(session, ids, {n.id for n in locked}))
+                live.append(note)
+        if len(locked) < len(ids):  # held elsewhere (busy), or no such notification (dead)
+            held = {n.id for n in locked}
+            found = existing(session, (nid for nid in ids if nid not in held))
+            outcomes.update({nid: Outcome(Delivery.DEAD) for nid in ids if nid not in held | found})
         if sweep and storm.enabled and live:
-            live += self._sweep(session, {n.channel for n in live}, ids)
+            for channel in sorted({n.channel for n in live}):
+                live += sweep_notes(session, channel, ids, SWEEP_WINDOW, SWEEP_MAX)
         rows = self._rows(session, live, now)
         sendable = []
         for row in rows:
@@ -168,37 +167,8 @@ class Deliverer:
                 session, row.notification, row.route, error, now
             )
         outcomes.update(self._send_all(session, sendable, storm, now))
+        write_back(session, live)
         return outcomes
-
-    def _missing(
-        self, session: Session, ids: Sequence[int], locked: set[int]
-    ) -> dict[int, Outcome]:
-        """Of the ids not locked: those that do not exist are dead (nothing to send)."""
-        others = [nid for nid in ids if nid not in locked]
-        exist = set(session.scalars(select(Notification.id).where(Notification.id.in_(others))))
-        return {nid: Outcome(Delivery.DEAD) for nid in others if nid not in exist}
-
-    def _sweep(
-        self, session: Session, channels: set[str], ids: Sequence[int]
-    ) -> list[Notification]:
-        """Pending notifications of these channels, written about when these were, that no one
-        else is sending: they join this batch (and its digests)."""
-        swept: list[Notification] = []
-        near = Notification.id.between(min(ids) - SWEEP_WINDOW, max(ids) + SWEEP_WINDOW)
-        for channel in sorted(channels):
-            swept += session.scalars(
-                select(Notification)
-                .where(
-                    near,
-                    Notification.channel == channel,
-                    Notification.status == "pending",
-                    Notification.id.not_in(ids),
-                )
-                .order_by(Notification.id)
-                .limit(SWEEP_MAX)
-                .with_for_update(skip_locked=True)
-            ).all()
-        return swept
 
     def _send_all(
         self, session: Session, rows: Sequence[_Row], storm: StormSettings, now: datetime
@@ -242,6 +212,7 @@ class Deliverer:
     ) -> Outcome:
         """One notification's results of this try: sent, retry the failed targets, or dead."""
         notification, route = row.notification, row.route
+        notification.changed = True
         notification.results = {
             **(notification.results or {}),
             **{str(i): err is None for i, err in errors.items()},
@@ -266,13 +237,14 @@ class Deliverer:
     def _dead(
         self,
         session: Session,
-        notification: Notification,
+        notification: Note,
         route: RouteSpec | None,
         error: str,
         now: datetime,
     ) -> Outcome:
         """Give up on this channel; tell the route's fallback channel instead, once."""
         notification.status, notification.last_error = Delivery.DEAD.value, error
+        notification.changed = True
         fallback_id = None
         if route is not None and route.fallback and route.fallback != notification.channel:
             fallback_id = write_notification(
@@ -286,7 +258,7 @@ class Deliverer:
             )
         return Outcome(Delivery.DEAD, error=error, fallback_id=fallback_id)
 
-    def _rows(self, session: Session, live: Sequence[Notification], now: datetime) -> list[_Row]:
+    def _rows(self, session: Session, live: Sequence[Note], now: datetime) -> list[_Row]:
         """Each notification with its route, URLs and message facts (three queries in all)."""
         if not live:
             return []
@@ -309,20 +281,35 @@ class Deliverer:
         ):
             created.setdefault(ticket_pk, payload)
         rows = []
+        routes: dict[tuple[str, str], RouteSpec | None] = {}
+        urls: dict[str, list[str]] = {}
         for notification in live:
             checkpoint, ticket = pairs[notification.checkpoint_id]
             loaded = self.policies.named(ticket.policy)
-            route = next((r for r in loaded.policy.routes if r.name == notification.route), None)
+            key = (ticket.policy, notification.route)
+            if key not in routes:
+                routes[key] = next(
+                    (r for r in loaded.policy.routes if r.name == notification.route), None
+                )
+            if notification.channel not in urls:
+                urls[notification.channel] = channel_urls(notification.channel, self.environ)
             facts = self._facts(
                 notification, checkpoint, ticket, loaded, created.get(ticket.id) or {}
             )
-            urls = channel_urls(notification.channel, self.environ)
-            rows.append(_Row(notification, route, loaded.policy.language, urls, facts))
+            rows.append(
+                _Row(
+                    notification,
+                    routes[key],
+                    loaded.policy.language,
+                    urls[notification.channel],
+                    facts,
+                )
+            )
         return rows
 
     def _facts(
         self,
-        notification: Notification,
+        notification: Note,
         checkpoint: Checkpoint,
         ticket: Ticket,
         loaded: LoadedPolicy,

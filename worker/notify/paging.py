@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,9 +17,12 @@ from shared.policy_routes import RouteSpec
 from worker.notify.outbox import write_notification
 
 
-def next_repeat(
-    route: RouteSpec | None, notification: Notification, sent_at: datetime
-) -> datetime | None:
+class Page(Protocol):
+    repeat: int
+    acknowledged_at: datetime | None
+
+
+def next_repeat(route: RouteSpec | None, notification: Page, sent_at: datetime) -> datetime | None:
     """When a sent page repeats; None without a repeat, past the limit, or once acknowledged."""
     if route is None or route.repeat is None or notification.acknowledged_at is not None:
         return None
