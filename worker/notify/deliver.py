@@ -25,6 +25,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any, Protocol
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import apprise
 from sqlalchemy import select
@@ -283,6 +284,7 @@ class Deliverer:
         rows = []
         routes: dict[tuple[str, str], RouteSpec | None] = {}
         urls: dict[str, list[str]] = {}
+        zones: dict[tuple[Any, ...], ZoneInfo] = {}
         for notification in live:
             checkpoint, ticket = pairs[notification.checkpoint_id]
             loaded = self.policies.named(ticket.policy)
@@ -294,7 +296,7 @@ class Deliverer:
             if notification.channel not in urls:
                 urls[notification.channel] = channel_urls(notification.channel, self.environ)
             facts = self._facts(
-                notification, checkpoint, ticket, loaded, created.get(ticket.id) or {}
+                notification, checkpoint, ticket, loaded, created.get(ticket.id) or {}, zones
             )
             rows.append(
                 _Row(
@@ -307,23 +309,26 @@ class Deliverer:
             )
         return rows
 
-    def _facts(
+    def _facts(  # noqa: PLR0917 - one row's parts, passed as they are at hand
         self,
         notification: Note,
         checkpoint: Checkpoint,
         ticket: Ticket,
         loaded: LoadedPolicy,
         created: dict[str, Any],
+        zones: dict[tuple[Any, ...], ZoneInfo],
     ) -> MessageFacts:
-        zone_name = loaded.policy.timezone_for(
-            created.get("customer"), created.get("customer_timezone")
-        )
-        plan_calendar = loaded.policy.plans[ticket.plan or loaded.policy.default_plan].calendar
+        customer, customer_tz = created.get("customer"), created.get("customer_timezone")
+        zone_key = (ticket.policy, ticket.plan, customer, customer_tz)
+        if zone_key not in zones:  # a storm is many tickets of few customers: look up once
+            zone_name = loaded.policy.timezone_for(customer, customer_tz)
+            plan = loaded.policy.plans[ticket.plan or loaded.policy.default_plan]
+            zones[zone_key] = loaded.calendars.get(plan.calendar, zone_name).tz
         link = loaded.policy.ticket_links.get(ticket.source)
         return MessageFacts(
             ticket_id=ticket.ticket_id,
             source=ticket.source,
-            customer=created.get("customer"),
+            customer=customer,
             priority=ticket.priority or "",
             plan=ticket.plan or "",
             kind=checkpoint.kind,
@@ -331,7 +336,7 @@ class Deliverer:
             percent=checkpoint.percent,
             tier=checkpoint.tier,
             due_at=checkpoint.due_at,
-            tz=loaded.calendars.get(plan_calendar, zone_name).tz,
+            tz=zones[zone_key],
             link=link.format(ticket_id=ticket.ticket_id) if link else None,
             dedupe_key=notification.dedupe_key,
             ack_link=self._ack_link(notification.id),
