@@ -19,6 +19,7 @@ from tests.support import event
 from worker import tasks
 from worker.fire import fire_checkpoints
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery, Outcome
+from worker.notify.paging import acknowledge, repeat_pages
 from worker.notify.storm import StormSettings
 from worker.runtime import runtime
 
@@ -230,3 +231,45 @@ def test_the_task_retries_only_the_failed_and_queues_them_on_the_fire_queue(
     sink.failing = False
     assert tasks.deliver_notifications_task.run(ids) == 12
     assert runtime().repeats.count() == (12, 0)  # every page armed to repeat in 15 minutes
+
+
+def test_a_storm_of_pages_repeats_as_a_digest_except_the_acknowledged_one(
+    routed: None, sink: JsonSink
+) -> None:
+    """12 pages sent as digests; one is acknowledged; 15 minutes later the other 11 repeat,
+    together, as one digest of their repeat keys (`…:1`)."""
+    ids = fired(4)
+    deliver(ids, {"ESCALERA_CHANNEL_ONCALL": sink.url()}, StormSettings(threshold=5))
+    repeat_at = SENT_AT + timedelta(minutes=15)
+    with runtime().sessions.begin() as session:
+        acknowledge(session, ids[0], repeat_at - timedelta(minutes=1))
+    with runtime().sessions.begin() as session:
+        repeats = repeat_pages(session, ids, repeat_at)
+    assert len(repeats) == 11
+    deliver(repeats, {"ESCALERA_CHANNEL_ONCALL": sink.url()}, StormSettings(threshold=5), repeat_at)
+    assert len(sink.received) == 2
+    again = KEY.findall(sink.received[1]["json"]["message"])
+    assert len(again) == 11 and all(key.endswith(":1") for key in again)
+    assert not any(key.startswith(f"{ids[0]}:") for key in again)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_row_another_batch_holds_is_handed_back_not_waited_for_nor_sent(
+    routed: None, sink: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While another transaction holds a notification, the task sends the rest and re-queues
+    that one a moment later; once free, it is sent once."""
+    ids = fired(1)
+    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL", sink.url())
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        tasks.deliver_notifications_task, "apply_async", lambda **kw: queued.append(kw)
+    )
+    with runtime().sessions.begin() as other:
+        other.get(Notification, ids[0], with_for_update=True)
+        assert tasks.deliver_notifications_task.run(ids) == 2
+        assert [(kw["args"][0], kw["countdown"]) for kw in queued] == [
+            ([ids[0]], tasks.BUSY_RECHECK_S)
+        ]
+    assert tasks.deliver_notifications_task.run([ids[0]]) == 1
+    assert len(sink.received) == 3

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import Notification
 from shared.policy_routes import RouteSpec
-from worker.notify.outbox import write_notification
+from worker.notify.outbox import Outgoing, write_notifications
 
 
 class Page(Protocol):
@@ -32,24 +32,36 @@ def next_repeat(route: RouteSpec | None, notification: Page, sent_at: datetime) 
 
 
 def repeat_pages(session: Session, ids: Sequence[int], now: datetime) -> list[int]:
-    """Write the next repeat of each unacknowledged page; the new notifications' ids."""
-    created = []
-    for page in session.scalars(
-        select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
-    ):
-        if _acknowledged(session, page):
-            continue
-        new_id = write_notification(
-            session,
-            checkpoint_id=page.checkpoint_id,
-            route=page.route,
-            channel=page.channel,
-            repeat=page.repeat + 1,
-            now=now,
+    """Write the next repeat of each unacknowledged page; the new notifications' ids.
+
+    A storm's pages fall due to repeat together: one query for which of them were
+    acknowledged, one multi-row INSERT for the repeats.
+    """
+    pages = session.execute(
+        select(
+            Notification.checkpoint_id,
+            Notification.route,
+            Notification.channel,
+            Notification.repeat,
         )
-        if new_id is not None:
-            created.append(new_id)
-    return created
+        .where(Notification.id.in_(ids))
+        .order_by(Notification.id)
+    ).all()
+    acknowledged = {
+        (checkpoint_id, route)
+        for checkpoint_id, route in session.execute(
+            select(Notification.checkpoint_id, Notification.route).where(
+                Notification.checkpoint_id.in_({page.checkpoint_id for page in pages}),
+                Notification.acknowledged_at.is_not(None),
+            )
+        )
+    }
+    repeats = [
+        Outgoing(page.checkpoint_id, page.route, page.channel, page.repeat + 1)
+        for page in pages
+        if (page.checkpoint_id, page.route) not in acknowledged
+    ]
+    return write_notifications(session, repeats, now) if repeats else []
 
 
 def acknowledge(session: Session, notification_id: int, now: datetime) -> list[int]:
@@ -74,12 +86,3 @@ def ack_signature(secret: str, notification_id: int) -> str:
 
 def ack_signature_valid(secret: str, notification_id: int, presented: str) -> bool:
     return hmac.compare_digest(ack_signature(secret, notification_id), presented)
-
-
-def _acknowledged(session: Session, page: Notification) -> bool:
-    query = select(Notification.id).where(
-        Notification.checkpoint_id == page.checkpoint_id,
-        Notification.route == page.route,
-        Notification.acknowledged_at.is_not(None),
-    )
-    return session.scalars(query).first() is not None
