@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -154,8 +155,9 @@ class Deliverer:
             held = {n.id for n in locked}
             found = existing(session, (nid for nid in ids if nid not in held))
             outcomes.update({nid: Outcome(Delivery.DEAD) for nid in ids if nid not in held | found})
-        if sweep and storm.enabled and live:
-            for channel in sorted({n.channel for n in live}):
+        if sweep and storm.enabled:  # a channel in a storm takes more along; a lone page does not
+            per_channel = Counter(n.channel for n in live)
+            for channel in sorted(c for c, n in per_channel.items() if n >= storm.threshold):
                 live += sweep_notes(session, channel, ids, SWEEP_WINDOW, SWEEP_MAX)
         rows = self._rows(session, live, now)
         sendable = []
