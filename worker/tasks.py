@@ -178,7 +178,14 @@ def deliver_notifications_task(ids: list[int]) -> int:
     return counts[Delivery.SENT.value]
 
 
-@app.task(name=DELIVER_NOTIFICATION, acks_late=True)  # type: ignore[untyped-decorator]
+@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
+    name=DELIVER_NOTIFICATION,
+    acks_late=True,
+    autoretry_for=(OperationalError, DBAPIError),
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=None,
+)
 def deliver_notification_task(notification_id: int) -> int:
     """One notification: what releases before batches queued (kept so none is dropped)."""
     return int(deliver_notifications_task.run([notification_id]))
