@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from tests.support import event
 from worker import tasks
 from worker.fire import fire_checkpoints
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery, Outcome
+from worker.notify.messages import Message
 from worker.notify.paging import acknowledge, repeat_pages
 from worker.notify.storm import StormSettings
 from worker.runtime import runtime
@@ -272,4 +273,28 @@ def test_a_row_another_batch_holds_is_handed_back_not_waited_for_nor_sent(
             ([ids[0]], tasks.BUSY_RECHECK_S)
         ]
     assert tasks.deliver_notifications_task.run([ids[0]]) == 1
+    assert len(sink.received) == 3
+
+
+def test_a_sender_that_raises_fails_its_target_only_and_never_shows_the_url(
+    routed: None, sink: JsonSink
+) -> None:
+    """A bug in one target's Apprise plugin: the batch is still sent to the other target and
+    the error names the scheme and the exception, not the URL (it may hold a key)."""
+
+    class Broken(AppriseSender):
+        def send(self, urls: Sequence[str], message: Message, dedupe_key: str) -> list[str | None]:
+            if urls[0].endswith("/secret-key"):
+                raise RuntimeError(f"cannot reach {urls[0]}")
+            return super().send(urls, message, dedupe_key)
+
+    ids = fired(1)
+    rt = runtime()
+    environ = {"ESCALERA_CHANNEL_ONCALL": f"{sink.url('a')} {sink.url('secret-key')}"}
+    deliverer = Deliverer(rt.policies, Broken(), environ, storm=StormSettings(threshold=10))
+    with rt.sessions.begin() as session:
+        outcomes = deliverer.deliver_many(session, ids, SENT_AT)
+    assert {(o.delivery, o.error) for o in outcomes.values()} == {
+        (Delivery.RETRY, "json: RuntimeError")
+    }
     assert len(sink.received) == 3

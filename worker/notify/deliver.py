@@ -138,8 +138,8 @@ class Deliverer:
     def deliver_many(
         self, session: Session, ids: Sequence[int], now: datetime, *, sweep: bool = True
     ) -> dict[int, Outcome]:
-        """Try the pending targets of ``ids`` (and, with ``sweep``, of other pending
-        notifications of their channels) once; each one's outcome (the caller commits)."""
+        """Try the pending targets of ``ids`` once (with ``sweep``, also other pending
+        notifications of a channel in a storm); each one's outcome (the caller commits)."""
         storm = self.storm or StormSettings.from_environ(self.environ)
         # SKIP LOCKED: a row another batch holds is being sent by it; waiting for it would tie
         # up this worker for that batch's whole send, so it is handed back to look at later.
@@ -187,9 +187,12 @@ class Deliverer:
 
         def one(job: tuple[Send, int]) -> str | None:
             send, target = job
-            first = by_id[send.ids[0]]
+            url = by_id[send.ids[0]].urls[target]
             message, key = messages[send]
-            return self.sender.send([first.urls[target]], message, key)[0]
+            try:
+                return self.sender.send([url], message, key)[0]
+            except Exception as exc:  # a plugin's bug fails this target, not the whole batch
+                return f"{scheme(url)}: {type(exc).__name__}"  # its text could hold the URL
 
         # a lone page is sent right here: no hand-off to a thread
         errors = list(_pool().map(one, jobs)) if len(jobs) > 1 else [one(job) for job in jobs]
