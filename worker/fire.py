@@ -5,9 +5,8 @@ later a millisecond before the claim. So each checkpoint is re-checked under a r
 conditional UPDATE for the batch), and only one still armed and due fires. Firing writes one
 notification per route and channel, keyed by `worker.notify.outbox`; the key is unique, so a
 fire task that runs twice for the same checkpoint (a redelivery) writes nothing the second
-time. A batch's notifications are
-written together, in one multi-row INSERT per 500 (a burst of 100,000 checkpoints is about a
-thousand statements, not a hundred thousand round trips).
+time. A batch's notifications are written together, in one statement (a burst of 100,000
+checkpoints is about a thousand statements, not two hundred thousand round trips).
 """
 
 from __future__ import annotations
