@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import structlog
+from celery.signals import worker_init
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -23,12 +28,24 @@ from shared.db.models import Checkpoint, Notification, Ticket
 from shared.events import Event
 from worker.applier import make_applier
 from worker.fire import fire_checkpoints
-from worker.notify.deliver import AppriseSender, Deliverer, Delivery, channel_urls, scheme
+from worker.notify.deliver import (
+    AppriseSender,
+    Deliverer,
+    Delivery,
+    Outcome,
+    channel_urls,
+    scheme,
+    warm_apprise,
+)
 from worker.notify.paging import repeat_pages
 from worker.reconcile import reconcile_timers
 from worker.runtime import Runtime, runtime
 
 log = structlog.get_logger("escalera.worker")
+# A batch of notifications to deliver: many ids in one task (shared.celery_app names the rest).
+DELIVER_NOTIFICATIONS = "escalera.deliver_notifications"
+DELIVER_BATCH = 500
+BUSY_RECHECK_S = 2
 
 
 @app.task(name=APPLY_EVENT, acks_late=True)  # type: ignore[untyped-decorator]
@@ -56,11 +73,10 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     rt, now = runtime(), datetime.now(UTC)
     with rt.sessions.begin() as session:
         result = fire_checkpoints(session, rt.policies, ids, now)
-        fired = [_Fired.of(session.get_one(Checkpoint, cid), session) for cid in result.fired]
+        fired = _Fired.of(session, result.fired)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     rt.timers.release(ids)
-    for notification_id in result.notifications:
-        deliver_notification_task.apply_async(args=[notification_id])
+    deliver_soon(rt, result.notifications)
     for one in fired:
         metrics.checkpoint_fired(one.kind, one.due_at, now)
         log.info(
@@ -77,36 +93,77 @@ def fire_checkpoints_task(ids: list[int]) -> int:
 
 
 @app.task(  # type: ignore[untyped-decorator]  # celery is untyped
-    name=DELIVER_NOTIFICATION,
-    bind=True,
+    name=DELIVER_NOTIFICATIONS,
     acks_late=True,
     autoretry_for=(OperationalError, DBAPIError),
     retry_backoff=True,
     retry_backoff_max=30,
     max_retries=None,
 )
-def deliver_notification_task(self: Any, notification_id: int) -> str:
-    """Deliver one notification; failed targets retry with backoff up to the route's limit."""
+def deliver_notifications_task(ids: list[int]) -> int:
+    """Deliver a batch (a storm on a channel becomes digests); how many were sent.
+
+    Notifications with failed targets go back on the queue in one task per second of backoff;
+    dead ones' fallbacks are delivered by a task of their own.
+    """
     rt = runtime()
     deliverer = Deliverer(rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt))
     with rt.sessions.begin() as session:
-        outcome = deliverer.deliver(session, notification_id, datetime.now(UTC))
-        target = _Target.of(session, notification_id)
-    if outcome.repeat_at is not None:
-        rt.repeats.arm([(notification_id, outcome.repeat_at)])
-    metrics.notification_delivered(target.scheme, outcome.delivery.value)
+        outcomes = deliverer.deliver_many(session, ids, datetime.now(UTC))
+    with rt.sessions() as session:
+        _report_deliveries(session, outcomes)
+    rt.repeats.arm([(nid, o.repeat_at) for nid, o in outcomes.items() if o.repeat_at is not None])
+    retries: dict[int, list[int]] = defaultdict(list)
+    for nid, outcome in outcomes.items():
+        if outcome.delivery is Delivery.RETRY and outcome.retry_in_s is not None:
+            retries[math.ceil(outcome.retry_in_s)].append(nid)
+        if outcome.error is not None:  # errors name a channel's scheme and variable, never its URL
+            log.warning(
+                "notification_failed",
+                notification_id=nid,
+                outcome=outcome.delivery.value,
+                error=outcome.error,
+            )
+    busy = [nid for nid, outcome in outcomes.items() if outcome.delivery is Delivery.BUSY]
+    if busy:  # another batch is sending these: by then they are sent (or free, if it died)
+        retries[BUSY_RECHECK_S] += busy
+    for countdown, retry_ids in sorted(retries.items()):
+        deliver_notifications_task.apply_async(
+            args=[retry_ids], countdown=countdown, queue=rt.settings.fire_queue
+        )
+    deliver_soon(rt, [o.fallback_id for o in outcomes.values() if o.fallback_id is not None])
+    counts = Counter(outcome.delivery.value for outcome in outcomes.values())
     log.info(
-        "notification_delivery",
-        notification_id=notification_id,
-        **target.log_fields(),
-        outcome=outcome.delivery.value,
-        error=outcome.error,
-    )  # errors name a channel's scheme and variable, never its URL
-    if outcome.delivery is Delivery.RETRY:
-        raise self.retry(countdown=outcome.retry_in_s, max_retries=None)
-    if outcome.fallback_id is not None:  # this channel is dead: tell the route's fallback
-        deliver_notification_task.apply_async(args=[outcome.fallback_id])
-    return outcome.delivery.value
+        "notifications_delivered",
+        asked=len(ids),
+        swept=len(outcomes) - len(ids),
+        sent=counts[Delivery.SENT.value],
+        retrying=counts[Delivery.RETRY.value],
+        dead=counts[Delivery.DEAD.value],
+        busy=counts[Delivery.BUSY.value],
+    )
+    return counts[Delivery.SENT.value]
+
+
+@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
+    name=DELIVER_NOTIFICATION,
+    acks_late=True,
+    autoretry_for=(OperationalError, DBAPIError),
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=None,
+)
+def deliver_notification_task(notification_id: int) -> int:
+    """One notification: what releases before batches queued (kept so none is dropped)."""
+    return int(deliver_notifications_task.run([notification_id]))
+
+
+def deliver_soon(rt: Runtime, ids: Sequence[int]) -> None:
+    """Queue delivery of ``ids`` on the fire queue (no event backlog delays a page), in batches."""
+    for start in range(0, len(ids), DELIVER_BATCH):
+        deliver_notifications_task.apply_async(
+            args=[list(ids[start : start + DELIVER_BATCH])], queue=rt.settings.fire_queue
+        )
 
 
 @app.task(name=RECONCILE_TIMERS, acks_late=True, expires=55)  # type: ignore[untyped-decorator]
@@ -133,8 +190,7 @@ def repeat_pages_task(ids: list[int]) -> int:
     with rt.sessions.begin() as session:
         created = repeat_pages(session, ids, datetime.now(UTC))
     rt.repeats.release(ids)
-    for notification_id in created:
-        deliver_notification_task.apply_async(args=[notification_id])
+    deliver_soon(rt, created)
     log.info("pages_repeated", repeated=len(created), acknowledged=len(ids) - len(created))
     return len(created)
 
@@ -150,42 +206,67 @@ class _Fired(NamedTuple):
     ticket_id: str
 
     @classmethod
-    def of(cls, row: Checkpoint, session: Session) -> _Fired:
-        ticket = session.get_one(Ticket, row.ticket_pk)  # loaded by the fire query: no round trip
-        return cls(row.id, row.key, row.kind, row.due_at, ticket.source, ticket.ticket_id)
+    def of(cls, session: Session, ids: Sequence[int]) -> list[_Fired]:
+        """The fired checkpoints with their tickets, in one query."""
+        if not ids:
+            return []
+        query = (
+            select(
+                Checkpoint.id,
+                Checkpoint.key,
+                Checkpoint.kind,
+                Checkpoint.due_at,
+                Ticket.source,
+                Ticket.ticket_id,
+            )
+            .join(Ticket, Checkpoint.ticket_pk == Ticket.id)
+            .where(Checkpoint.id.in_(ids))
+        )
+        return [cls(*row) for row in session.execute(query)]
 
     def log_fields(self) -> dict[str, Any]:
         return {**self._asdict(), "due_at": self.due_at.isoformat()}
 
 
-class _Target(NamedTuple):
-    """Whom a notification was for: its checkpoint, ticket and channel (the scheme, no URL)."""
-
-    checkpoint: int | None
-    source: str | None
-    ticket_id: str | None
-    channel: str | None
-    scheme: str
-
-    @classmethod
-    def of(cls, session: Session, notification_id: int) -> _Target:
-        notification = session.get(Notification, notification_id)  # loaded by the deliverer
-        if notification is None:
-            return cls(None, None, None, None, "none")
-        ticket = session.get_one(
-            Ticket, session.get_one(Checkpoint, notification.checkpoint_id).ticket_pk
+def _report_deliveries(session: Session, outcomes: dict[int, Outcome]) -> None:
+    """A metric and a log line per notification tried: ticket, checkpoint, channel and scheme
+    (never a URL); one query for the batch."""
+    query = (
+        select(
+            Notification.id,
+            Notification.checkpoint_id,
+            Notification.channel,
+            Ticket.source,
+            Ticket.ticket_id,
         )
-        schemes = sorted({scheme(url) for url in channel_urls(notification.channel, os.environ)})
-        return cls(
-            notification.checkpoint_id,
-            ticket.source,
-            ticket.ticket_id,
-            notification.channel,
-            "+".join(schemes) or "none",
+        .join(Checkpoint, Notification.checkpoint_id == Checkpoint.id)
+        .join(Ticket, Checkpoint.ticket_pk == Ticket.id)
+        .where(Notification.id.in_(list(outcomes)))
+    )
+    schemes: dict[str, str] = {}
+    for nid, checkpoint, channel, source, ticket_id in session.execute(query):
+        if channel not in schemes:
+            urls = channel_urls(channel, os.environ)
+            schemes[channel] = "+".join(sorted({scheme(url) for url in urls})) or "none"
+        outcome = outcomes[nid]
+        if outcome.delivery is Delivery.BUSY:
+            continue  # another batch is sending it and reports it
+        metrics.notification_delivered(schemes[channel], outcome.delivery.value)
+        log.info(
+            "notification_delivery",
+            notification_id=nid,
+            checkpoint=checkpoint,
+            source=source,
+            ticket_id=ticket_id,
+            channel=channel,
+            scheme=schemes[channel],
+            outcome=outcome.delivery.value,
         )
 
-    def log_fields(self) -> dict[str, Any]:
-        return self._asdict()
+
+@worker_init.connect  # type: ignore[untyped-decorator]  # celery is untyped
+def _load_apprise_before_fork(**_: Any) -> None:
+    warm_apprise()
 
 
 def _ack_links(rt: Runtime) -> tuple[str, str] | None:

@@ -110,10 +110,12 @@ def test_dispatcher_sends_due_checkpoints_in_batches_and_says_when_to_look_again
 def test_the_fire_task_fires_releases_and_rearms(
     routed: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through the task: fired checkpoints leave the index and each new notification is sent off."""
-    queued: list[int] = []
+    """Through the task: fired checkpoints leave the index; the new notifications go off together."""
+    queued: list[tuple[list[int], str]] = []
     monkeypatch.setattr(
-        tasks.deliver_notification_task, "apply_async", lambda args: queued.append(args[0])
+        tasks.deliver_notifications_task,
+        "apply_async",
+        lambda args, queue: queued.append((args[0], queue)),
     )
     _created()
     timers = runtime().timers
@@ -121,7 +123,8 @@ def test_the_fire_task_fires_releases_and_rearms(
     assert len(ids) == 3  # 75 %, 90 % and the breach, all due by 15:30
     assert tasks.fire_checkpoints_task.run(ids) == 3  # the task reads the real clock: all are due
     assert timers.count() == (0, 0)  # leases ended, nothing left armed
-    assert len(queued) == 4  # one delivery per notification written
+    # one delivery task for the four notifications written, on the fire queue (not behind events)
+    assert [(len(ids), queue) for ids, queue in queued] == [(4, runtime().settings.fire_queue)]
     with runtime().sessions() as s:
         keys = sorted(s.scalars(select(Notification.dedupe_key)).all())
     assert sorted(key.split(":", 1)[1] for key in keys) == [

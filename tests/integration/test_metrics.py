@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import redis
 import structlog
-from celery.exceptions import Retry
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from pydantic import SecretStr
@@ -168,12 +167,27 @@ def routed(
 def _fire_everything_due(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Claim what is due now and run the fire task on it; returns the notifications written."""
     queued: list[int] = []
-    monkeypatch.setattr(
-        tasks.deliver_notification_task, "apply_async", lambda args: queued.append(args[0])
-    )
+    monkeypatch.setattr(tasks, "deliver_soon", lambda _rt, ids: queued.extend(ids))
     ids = runtime().timers.claim(datetime.now(UTC))
     tasks.fire_checkpoints_task.run(ids)
     return queued
+
+
+def _deliver(monkeypatch: pytest.MonkeyPatch, ids: list[int]) -> list[list[int]]:
+    """Run the delivery task on ``ids``; the ids it queued again for a retry."""
+    retried: list[list[int]] = []
+    monkeypatch.setattr(
+        tasks.deliver_notifications_task,
+        "apply_async",
+        lambda args, **_: retried.append(args[0]),
+    )
+    tasks.deliver_notifications_task.run(ids)
+    return retried
+
+
+def _statuses(ids: list[int]) -> list[str]:
+    with runtime().sessions() as s:
+        return sorted(s.scalars(select(Notification.status).where(Notification.id.in_(ids))))
 
 
 def test_an_overdue_ticket_moves_applied_armed_fired_lateness_and_sent(
@@ -186,7 +200,8 @@ def test_an_overdue_ticket_moves_applied_armed_fired_lateness_and_sent(
     assert tasks.apply_event_task.run(created) == "applied"
     assert tasks.apply_event_task.run(created) == "duplicate"
     notifications = _fire_everything_due(monkeypatch)
-    outcomes = [tasks.deliver_notification_task.run(nid) for nid in notifications]
+    _deliver(monkeypatch, notifications)
+    outcomes = _statuses(notifications)
     after = scrape()
 
     def moved(name: str, **labels: str) -> float:
@@ -224,9 +239,8 @@ def test_a_failing_channel_counts_each_failed_attempt_by_scheme(
                 Notification.channel == "oncall", Notification.id.in_(notifications)
             )
         ).all()
-    for notification_id in pages:
-        with pytest.raises(Retry):
-            tasks.deliver_notification_task.run(notification_id)
+    retried = [nid for batch in _deliver(monkeypatch, list(pages)) for nid in batch]
+    assert sorted(retried) == sorted(pages)  # each failed target is tried again later
     after = scrape()
     assert (
         after("escalera_notifications_total", scheme="json", outcome="failed")
@@ -246,8 +260,7 @@ def test_fire_and_deliver_log_the_checkpoint_ticket_and_source_never_the_url(
     monkeypatch.setattr(tasks, "log", structlog.get_logger("escalera.worker"))  # not a cached one
     with capture_logs() as logs:
         notifications = _fire_everything_due(monkeypatch)
-        for notification_id in notifications:
-            tasks.deliver_notification_task.run(notification_id)
+        _deliver(monkeypatch, notifications)
     with runtime().sessions() as s:
         ids = {key: cid for key, cid in s.execute(select(Checkpoint.key, Checkpoint.id))}
     fired = [line for line in logs if line["event"] == "checkpoint_fired"]

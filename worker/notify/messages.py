@@ -1,7 +1,14 @@
-"""The words of a notification, in the policy's language (Spanish or English). Pure."""
+"""The words of a notification, in the policy's language (Spanish or English). Pure.
+
+`render` is one checkpoint's message; `render_digest` is the one message a storm of them
+becomes on a channel (``docs/notifications-storms.md``): a count by priority, then one line per
+notification with its headline, deadline and dedupe key.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -70,6 +77,8 @@ _LINES = {
         "open": "Open the ticket",
         "ack": "Acknowledge",
         "key": "Notification",
+        "storm": "Storm: {n} SLA alerts at once ({counts})",
+        "storm_intro": "{n} notifications fell due together; this one message lists them all.",
     },
     "es": {
         "ticket": "Ticket",
@@ -81,26 +90,21 @@ _LINES = {
         "open": "Abrir el ticket",
         "ack": "Confirmar recepción",
         "key": "Notificación",
+        "storm": "Tormenta: {n} alertas de SLA a la vez ({counts})",
+        "storm_intro": "{n} notificaciones vencieron a la vez; este mensaje las reúne todas.",
     },
 }
 
 
 def render(language: str, facts: MessageFacts, now: datetime) -> Message:
-    lang = language if language in _LINES else "en"
+    lang = _lang(language)
     words = _LINES[lang]
-    metric = _METRICS[lang].get(facts.metric, facts.metric)
-    headline = _HEADLINES[lang][facts.kind].format(
-        percent=facts.percent, metric=metric, tier=facts.tier
-    )
-    title = f"[{facts.priority}] {facts.source}/{facts.ticket_id}: {headline}"
-    left = facts.due_at - now
-    # at the deadline itself the clock is used up: overdue, not "0m left"
-    when = words["left" if left > timedelta(0) else "overdue"].format(span=_span(abs(left)))
+    title = f"[{facts.priority}] {facts.source}/{facts.ticket_id}: {_headline(lang, facts)}"
     lines = [
         f"{words['ticket']}: {facts.source}/{facts.ticket_id} ({facts.plan})",
         f"{words['customer']}: {facts.customer or '—'}",
         f"{words['priority']}: {facts.priority}",
-        f"{words['deadline']}: {facts.due_at.astimezone(facts.tz):%Y-%m-%d %H:%M %Z} ({when})",
+        f"{words['deadline']}: {_deadline(lang, facts, now)}",
     ]
     if facts.link:
         lines.append(f"{words['open']}: {facts.link}")
@@ -108,6 +112,43 @@ def render(language: str, facts: MessageFacts, now: datetime) -> Message:
         lines.append(f"{words['ack']}: {facts.ack_link}")
     lines.append(f"{words['key']}: {facts.dedupe_key}")
     return Message(title=title[:250], body="\n".join(lines))
+
+
+def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -> Message:
+    """One message for many notifications to the same channel; every dedupe key is in it."""
+    lang = _lang(language)
+    words = _LINES[lang]
+    by_priority = Counter(facts.priority or "—" for facts in items)
+    counts = ", ".join(f"{p} ×{n}" for p, n in sorted(by_priority.items()))
+    title = words["storm"].format(n=len(items), counts=counts)
+    lines = [words["storm_intro"].format(n=len(items)), ""]
+    for facts in items:
+        lines.append(
+            f"- [{facts.priority}] {facts.source}/{facts.ticket_id}: {_headline(lang, facts)}"
+            f" · {words['deadline']}: {_deadline(lang, facts, now)}"
+            f" · {words['key']}: {facts.dedupe_key}"
+        )
+        if facts.ack_link:
+            lines.append(f"  {words['ack']}: {facts.ack_link}")
+    return Message(title=title[:250], body="\n".join(lines))
+
+
+def _lang(language: str) -> str:
+    return language if language in _LINES else "en"
+
+
+def _headline(lang: str, facts: MessageFacts) -> str:
+    metric = _METRICS[lang].get(facts.metric, facts.metric)
+    return _HEADLINES[lang][facts.kind].format(
+        percent=facts.percent, metric=metric, tier=facts.tier
+    )
+
+
+def _deadline(lang: str, facts: MessageFacts, now: datetime) -> str:
+    left = facts.due_at - now
+    # at the deadline itself the clock is used up: overdue, not "0m left"
+    when = _LINES[lang]["left" if left > timedelta(0) else "overdue"].format(span=_span(abs(left)))
+    return f"{facts.due_at.astimezone(facts.tz):%Y-%m-%d %H:%M %Z} ({when})"
 
 
 def _span(delta: timedelta) -> str:

@@ -6,18 +6,50 @@ a redelivered repeat task or a second fallback write nothing the second time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shared.db.models import Notification
 from shared.db.statements import insert_ignore
 
 FALLBACK = "fallback"
+# SQLite: rows per INSERT statement (a 100-checkpoint fire batch is one or two).
+INSERT_CHUNK = 500
 
 
 def dedupe_key(checkpoint_id: int, route: str, channel: str, repeat: int | str) -> str:
     return f"{checkpoint_id}:{route}:{channel}:{repeat}"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A notification to write: which checkpoint, by which route, to which channel."""
+
+    checkpoint_id: int
+    route: str
+    channel: str
+    repeat: int = 0
+    fallback: bool = False
+
+
+def _values(item: Outgoing, now: datetime) -> dict[str, Any]:
+    repeat: int | str = FALLBACK if item.fallback else item.repeat
+    return {
+        "checkpoint_id": item.checkpoint_id,
+        "route": item.route,
+        "channel": item.channel,
+        "repeat": item.repeat,
+        "dedupe_key": dedupe_key(item.checkpoint_id, item.route, item.channel, repeat),
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+    }
 
 
 def write_notification(
@@ -31,15 +63,52 @@ def write_notification(
     fallback: bool = False,
 ) -> int | None:
     """A pending notification; its id, or None if that key was written before."""
-    key = dedupe_key(checkpoint_id, route, channel, FALLBACK if fallback else repeat)
-    values = {
-        "checkpoint_id": checkpoint_id,
-        "route": route,
-        "channel": channel,
-        "repeat": repeat,
-        "dedupe_key": key,
-        "status": "pending",
-        "attempts": 0,
-        "created_at": now,
-    }
+    values = _values(Outgoing(checkpoint_id, route, channel, repeat, fallback), now)
     return insert_ignore(session, Notification.__table__, values, ["dedupe_key"])
+
+
+# PostgreSQL: the whole batch as five arrays, one short statement the driver parses once.
+_UNNEST = text(
+    """
+    INSERT INTO notifications
+        (checkpoint_id, route, channel, repeat, dedupe_key, status, attempts, created_at)
+    SELECT c, r, ch, rp, k, 'pending', 0, :now
+    FROM unnest(CAST(:c AS bigint[]), CAST(:r AS varchar[]), CAST(:ch AS varchar[]),
+                CAST(:rp AS integer[]), CAST(:k AS varchar[])) AS u(c, r, ch, rp, k)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def write_notifications(session: Session, items: Sequence[Outgoing], now: datetime) -> list[int]:
+    """Many pending notifications in one statement; the ids of those not written before.
+
+    ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``: a key that exists (a
+    re-fired checkpoint) returns no row, exactly as `write_notification` returns None.
+    """
+    rows = [_values(item, now) for item in items]
+    if session.get_bind().dialect.name == "postgresql":
+        columns = {
+            name: [row[column] for row in rows]
+            for name, column in (
+                ("c", "checkpoint_id"),
+                ("r", "route"),
+                ("ch", "channel"),
+                ("rp", "repeat"),
+                ("k", "dedupe_key"),
+            )
+        }
+        return sorted(int(nid) for nid in session.scalars(_UNNEST, {**columns, "now": now}))
+    statement = (
+        sqlite_insert(Notification)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Notification.id)
+    )
+    new_ids: list[int] = []
+    for start in range(0, len(rows), INSERT_CHUNK):
+        # a list of parameters: "insertmanyvalues", multi-row VALUES from one cached statement
+        new_ids += [
+            int(nid) for nid in session.scalars(statement, rows[start : start + INSERT_CHUNK])
+        ]
+    return sorted(new_ids)

@@ -1,6 +1,5 @@
 """Paging semantics: an unacknowledged page repeats on its route's interval; a person's
-acknowledgement stops it (as PagerDuty and Opsgenie do), and so does the end of what it pages
-about: the ticket resolved, the clock it warned about met, the tier it escalated to reached."""
+acknowledgement stops it (as PagerDuty and Opsgenie do)."""
 
 from __future__ import annotations
 
@@ -8,19 +7,22 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, Notification, Ticket
 from shared.policy_routes import RouteSpec
-from worker.notify.outbox import write_notification
+from worker.notify.outbox import Outgoing, write_notifications
 
 
-def next_repeat(
-    route: RouteSpec | None, notification: Notification, sent_at: datetime
-) -> datetime | None:
+class Page(Protocol):
+    repeat: int
+    acknowledged_at: datetime | None
+
+
+def next_repeat(route: RouteSpec | None, notification: Page, sent_at: datetime) -> datetime | None:
     """When a sent page repeats; None without a repeat, past the limit, or once acknowledged."""
     if route is None or route.repeat is None or notification.acknowledged_at is not None:
         return None
@@ -30,24 +32,37 @@ def next_repeat(
 
 
 def repeat_pages(session: Session, ids: Sequence[int], now: datetime) -> list[int]:
-    """Write the next repeat of each unacknowledged page; the new notifications' ids."""
-    created = []
-    for page in session.scalars(
-        select(Notification).where(Notification.id.in_(ids)).order_by(Notification.id)
-    ):
-        if _acknowledged(session, page) or not _still_stands(session, page):
-            continue
-        new_id = write_notification(
-            session,
-            checkpoint_id=page.checkpoint_id,
-            route=page.route,
-            channel=page.channel,
-            repeat=page.repeat + 1,
-            now=now,
+    """Write the next repeat of each unacknowledged page; the new notifications' ids.
+
+    A storm's pages fall due to repeat together: one query for which of them were
+    acknowledged, one multi-row INSERT for the repeats.
+    """
+    pages = session.execute(
+        select(
+            Notification.checkpoint_id,
+            Notification.route,
+            Notification.channel,
+            Notification.repeat,
         )
-        if new_id is not None:
-            created.append(new_id)
-    return created
+        .where(Notification.id.in_(ids))
+        .order_by(Notification.id)
+    ).all()
+    acknowledged = {
+        (checkpoint_id, route)
+        for checkpoint_id, route in session.execute(
+            select(Notification.checkpoint_id, Notification.route).where(
+                Notification.checkpoint_id.in_({page.checkpoint_id for page in pages}),
+                Notification.acknowledged_at.is_not(None),
+            )
+        )
+    }
+    repeats = [
+        Outgoing(page.checkpoint_id, page.route, page.channel, page.repeat + 1)
+        for page in pages
+        if (page.checkpoint_id, page.route) not in acknowledged
+        and _still_stands(session, page.checkpoint_id)
+    ]
+    return write_notifications(session, repeats, now) if repeats else []
 
 
 def acknowledge(session: Session, notification_id: int, now: datetime) -> list[int]:
@@ -74,15 +89,6 @@ def ack_signature_valid(secret: str, notification_id: int, presented: str) -> bo
     """Constant-time; any text may be presented (compared as bytes: non-ASCII is no error)."""
     expected = ack_signature(secret, notification_id).encode()
     return hmac.compare_digest(expected, presented.encode("utf-8", "surrogatepass"))
-
-
-def _acknowledged(session: Session, page: Notification) -> bool:
-    query = select(Notification.id).where(
-        Notification.checkpoint_id == page.checkpoint_id,
-        Notification.route == page.route,
-        Notification.acknowledged_at.is_not(None),
-    )
-    return session.scalars(query).first() is not None
 
 
 _DONE = frozenset({"solved", "closed"})
@@ -112,8 +118,9 @@ def page_stands(
     return sla.get("metrics", {}).get(clock, {}).get("completed_at") is None
 
 
-def _still_stands(session: Session, page: Notification) -> bool:
-    checkpoint = session.get_one(Checkpoint, page.checkpoint_id)
+def _still_stands(session: Session, checkpoint_id: int) -> bool:
+    """A page stops when what it is about is over (met, escalated, resolved), not only on ack."""
+    checkpoint = session.get_one(Checkpoint, checkpoint_id)
     ticket = session.get_one(Ticket, checkpoint.ticket_pk)
     cycles = session.scalars(
         select(Checkpoint.key).where(

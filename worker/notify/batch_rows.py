@@ -1,0 +1,114 @@
+"""Notification rows as a delivery batch reads and writes them: plain values, locked on read,
+written back in one UPDATE per group of rows that end the same way.
+
+A storm's digest changes hundreds of rows identically (sent, now, one more attempt, the same
+per-target results): one ``UPDATE … WHERE id IN (…)`` instead of hundreds of ORM updates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
+
+from shared.db.models import Notification
+
+_COLUMNS = (
+    Notification.id,
+    Notification.checkpoint_id,
+    Notification.route,
+    Notification.channel,
+    Notification.repeat,
+    Notification.dedupe_key,
+    Notification.status,
+    Notification.attempts,
+    Notification.results,
+    Notification.acknowledged_at,
+)
+
+
+@dataclass
+class Note:
+    """One notification row; `changed` once its delivery fields were set."""
+
+    id: int
+    checkpoint_id: int
+    route: str
+    channel: str
+    repeat: int
+    dedupe_key: str
+    status: str
+    attempts: int
+    results: dict[str, Any] | None
+    acknowledged_at: datetime | None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    changed: bool = field(default=False, compare=False)
+
+
+def _notes(session: Session, query: Select[Any]) -> list[Note]:
+    return [Note(*row) for row in session.execute(query)]
+
+
+def lock_notes(session: Session, ids: Sequence[int]) -> list[Note]:
+    """``ids``' rows that no other transaction holds, locked (``FOR UPDATE SKIP LOCKED``)."""
+    query = (
+        select(*_COLUMNS)
+        .where(Notification.id.in_(ids))
+        .order_by(Notification.id)
+        .with_for_update(skip_locked=True)
+    )
+    return _notes(session, query)
+
+
+def existing(session: Session, ids: Iterable[int]) -> set[int]:
+    return set(session.scalars(select(Notification.id).where(Notification.id.in_(list(ids)))))
+
+
+def sweep_notes(
+    session: Session, channel: str, ids: Sequence[int], window: int, limit: int
+) -> list[Note]:
+    """Pending rows of ``channel`` with ids within ``window`` of ``ids``, not held elsewhere."""
+    query = (
+        select(*_COLUMNS)
+        .where(
+            Notification.id.between(min(ids) - window, max(ids) + window),
+            Notification.channel == channel,
+            Notification.status == "pending",
+            Notification.id.not_in(ids),
+        )
+        .order_by(Notification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return _notes(session, query)
+
+
+def write_back(session: Session, notes: Iterable[Note]) -> int:
+    """Store every changed note, one UPDATE per set of identical new values; statements run."""
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for note in notes:
+        if note.changed:
+            results = json.dumps(note.results, sort_keys=True)
+            key = (note.status, note.attempts, results, note.last_error, note.delivered_at)
+            groups[key].append(note.id)
+    for (status, attempts, results, last_error, delivered_at), ids in groups.items():
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids))
+            .values(
+                status=status,
+                attempts=attempts,
+                results=json.loads(results),
+                last_error=last_error,
+                delivered_at=delivered_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    return len(groups)
