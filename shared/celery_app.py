@@ -16,6 +16,7 @@ FIRE_CHECKPOINTS = "escalera.fire_checkpoints"
 DELIVER_NOTIFICATION = "escalera.deliver_notification"
 RECONCILE_TIMERS = "escalera.reconcile_timers"
 REPEAT_PAGES = "escalera.repeat_pages"
+RECONCILE_EVERY_S = 60.0
 
 
 def make_celery(config: Settings) -> Celery:
@@ -31,11 +32,20 @@ def make_celery(config: Settings) -> Celery:
         task_routes={
             APPLY_EVENT: {"queue": config.events_queue},
             FIRE_CHECKPOINTS: {"queue": config.fire_queue},
+            RECONCILE_TIMERS: {"queue": config.fire_queue},
+        },
+        # `escalera beat` re-arms from the database whatever Redis lost, every minute
+        # (found missing by tests/chaos: after a FLUSHALL no timer ever came back).
+        beat_schedule={
+            "reconcile-timers": {"task": RECONCILE_TIMERS, "schedule": RECONCILE_EVERY_S},
         },
         worker_prefetch_multiplier=8,
         broker_connection_retry_on_startup=True,
         # Keys of Celery's own live under the same Redis as our timers: keep them apart.
-        broker_transport_options={"global_keyprefix": f"{config.redis_prefix}:celery:"},
+        broker_transport_options={
+            "global_keyprefix": f"{config.redis_prefix}:celery:",
+            "visibility_timeout": config.broker_visibility_timeout_s,
+        },
         worker_hijack_root_logger=False,
     )
     return app

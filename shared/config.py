@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_batch: int = 1000
     events_queue: str = "events"
+    # A task a killed worker had taken (acks_late, unacknowledged) goes back on its queue after
+    # this long (kombu's Redis visibility timeout). Keep it above the longest retry countdown
+    # (a delivery backs off up to 7.5 minutes): a task still waiting on its countdown past it is
+    # handed out a second time (harmless, as every task is idempotent, but wasteful).
+    broker_visibility_timeout_s: int = 3600
     fire_queue: str = "fire"
 
 
