@@ -9,7 +9,7 @@ DEMO_POLICY := deploy/policies/soporte-completo.yaml
 DEMO_EVENTS := worker/demo/demo-day.jsonl
 DEMO_AT := 2026-03-02T18:00:00-06:00
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench chaos clean
 
 run: $(STAMP)
 	$(BIN)/escalera simulate --policy $(DEMO_POLICY) --events $(DEMO_EVENTS) --at $(DEMO_AT)
@@ -21,6 +21,12 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The reliability suites at full size (20 kill trials of 5,000 tickets, a 10-minute sink outage:
+# hours). `make test` runs them reduced. Figures: one JSON line per run in chaos-report.jsonl.
+chaos: $(DEV_STAMP)
+	ESCALERA_CHAOS_FULL=1 ESCALERA_CHAOS_REPORT=$${ESCALERA_CHAOS_REPORT:-chaos-report.jsonl} \
+		$(BIN)/python -m pytest -s tests/chaos $(wildcard tests/hostile)
 
 bench: $(DEV_STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
