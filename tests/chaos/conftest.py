@@ -35,14 +35,29 @@ class Size:
     tickets_other: int  # Redis, PostgreSQL and sink tests
     pg_outage_s: float
     sink_outage_s: float
+    settle_s: float  # after the last event, how long everything owed may take
 
 
 SIZE = (
     Size(
-        trials=20, tickets=5000, window_s=240, tickets_other=500, pg_outage_s=30, sink_outage_s=600
+        trials=20,
+        tickets=5000,
+        window_s=240,
+        tickets_other=500,
+        pg_outage_s=30,
+        sink_outage_s=600,
+        settle_s=1800,
     )
     if FULL
-    else Size(trials=3, tickets=30, window_s=8, tickets_other=24, pg_outage_s=5, sink_outage_s=20)
+    else Size(
+        trials=3,
+        tickets=30,
+        window_s=8,
+        tickets_other=24,
+        pg_outage_s=5,
+        sink_outage_s=35,
+        settle_s=180,
+    )
 )
 
 

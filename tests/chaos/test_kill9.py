@@ -29,7 +29,7 @@ def test_killed_processes_lose_and_duplicate_nothing(rig: Rig) -> None:
                 database_url=rig.database_url,
                 prefix=prefix,
                 sinks=rig.sinks,
-                settle_s=180,
+                settle_s=SIZE.settle_s,
                 during=lambda _r, m=monkey: m.start(),  # type: ignore[misc]
                 after=monkey.stop,
                 excuse=monkey.kills,  # read live: the kills so far

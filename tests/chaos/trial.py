@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from tests.chaos.expected import must_fire
 from tests.chaos.lives import Scheduled, chaos_policy, generate
 from tests.chaos.replay import Replayer
 from tests.chaos.services import Sink
@@ -46,10 +47,18 @@ def run(
     system.ensure_running()
     lives_over = max(s.at for s in schedule) + timedelta(hours=1)
 
+    due = must_fire(policy, replayer.accepted, lives_over)
+
     def check() -> Verdict:
         stored = read_database(database_url, prefix)
         verdict = judge(
-            policy, replayer.accepted, lives_over, stored, sinks, owed_channels=owed_channels
+            policy,
+            replayer.accepted,
+            lives_over,
+            stored,
+            sinks,
+            owed_channels=owed_channels,
+            due=due,
         )
         excuse_resends(verdict, [when for name, _, when in excuse or [] if name == "worker"])
         return verdict

@@ -142,8 +142,10 @@ def judge(
     sinks: list[Sink],
     *,
     owed_channels: set[str] | None = None,
+    due: dict[TicketKey, tuple[str, datetime]] | None = None,
 ) -> Verdict:
-    """Compare what was owed with what the database and the sinks saw.
+    """Compare what was owed with what the database and the sinks saw (``due``: `must_fire`
+    of the same events, when the caller has it already).
 
     ``owed_channels`` limits the notifications owed to those channels (the sink test checks
     a dead channel's notifications by their status instead).
@@ -153,7 +155,7 @@ def judge(
     verdict.tickets = len({e["ticket_id"] for e in accepted})
     verdict.events_missing = sorted({e["event_id"] for e in accepted} - stored_ids)
 
-    due = must_fire(policy, accepted, after)
+    due = must_fire(policy, accepted, after) if due is None else due
     verdict.must_fire = len(due)
     fired = {
         (row["ticket"], row["key"]): row
