@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.db.models import Checkpoint, CheckpointState, Ticket
+from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
 from worker.notify.outbox import write_notification
 from worker.notify.routing import Fired, routes_for
 from worker.policies import PolicyBook
@@ -28,6 +28,9 @@ class FireResult:
     notifications: list[int] = field(default_factory=list)  # new notification ids, to deliver
     later: list[tuple[int, datetime]] = field(default_factory=list)  # moved later: re-arm
     skipped: list[int] = field(default_factory=list)  # met, cancelled or already fired
+    # notifications of an already fired checkpoint still never tried: the task that fired it
+    # died after its commit and before handing them to delivery (found by tests/chaos)
+    undelivered: list[int] = field(default_factory=list)
 
 
 def fire_checkpoints(
@@ -47,12 +50,24 @@ def fire_checkpoints(
         found.add(checkpoint.id)
         if checkpoint.state != CheckpointState.ARMED.value:
             result.skipped.append(checkpoint.id)
+            if checkpoint.state == CheckpointState.FIRED.value:
+                result.undelivered += _never_tried(session, checkpoint.id)
         elif checkpoint.due_at > now:
             result.later.append((checkpoint.id, checkpoint.due_at))
         else:
             _fire(session, policies, checkpoint, ticket, now=now, result=result)
     result.skipped += [cid for cid in ids if cid not in found]
     return result
+
+
+def _never_tried(session: Session, checkpoint_id: int) -> list[int]:
+    """Pending notifications of a fired checkpoint (delivering one twice sends it once)."""
+    query = (
+        select(Notification.id)
+        .where(Notification.checkpoint_id == checkpoint_id, Notification.status == "pending")
+        .order_by(Notification.id)
+    )
+    return list(session.scalars(query))
 
 
 def _fire(

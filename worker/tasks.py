@@ -108,12 +108,13 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         result = fire_checkpoints(session, rt.policies, ids, datetime.now(UTC))
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     rt.timers.release(ids)
-    for notification_id in result.notifications:
+    for notification_id in [*result.notifications, *result.undelivered]:
         deliver_notification_task.apply_async(args=[notification_id])
     log.info(
         "checkpoints_fired",
         fired=result.fired,
         notifications=len(result.notifications),
+        undelivered=len(result.undelivered),
         later=len(result.later),
         skipped=len(result.skipped),
     )
