@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench chaos clean
 
 run: $(STAMP)
 	$(BIN)/escalera up --demo
@@ -17,6 +17,12 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The reliability suites at full size (20 kill trials of 5,000 tickets, a 10-minute sink outage:
+# hours). `make test` runs them reduced. Figures: one JSON line per run in chaos-report.jsonl.
+chaos: $(DEV_STAMP)
+	ESCALERA_CHAOS_FULL=1 ESCALERA_CHAOS_REPORT=$${ESCALERA_CHAOS_REPORT:-chaos-report.jsonl} \
+		$(BIN)/python -m pytest -s tests/chaos $(wildcard tests/hostile)
 
 bench: $(DEV_STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -15,11 +15,13 @@ from typing import Any
 
 from celery.beat import Scheduler
 from redis import Redis
+from redis.exceptions import RedisError
 
-from scheduler.dispatch import Dispatcher
+from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
 from scheduler.timer_index import TimerIndex
 from shared.celery_app import FIRE_CHECKPOINTS, RECONCILE_TIMERS, REPEAT_PAGES
 from shared.config import settings
+from shared.logging import log
 
 
 class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
@@ -45,5 +47,11 @@ class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         delay = float(super().tick(*args, **kwargs))
-        dispatched = self.dispatcher.tick(datetime.now(UTC))
+        try:
+            dispatched = self.dispatcher.tick(datetime.now(UTC))
+        except RedisError as exc:
+            # Redis restarting: try again next second instead of ending the process (found by
+            # tests/chaos/test_redis_loss.py). Claims are atomic, so nothing is half done.
+            log.warning("timer_index_unavailable", error=type(exc).__name__)
+            return min(delay, MAX_SLEEP_S)
         return min(delay, dispatched.sleep_s)

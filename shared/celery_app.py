@@ -49,7 +49,12 @@ def make_celery(config: Settings) -> Celery:
         },
         worker_prefetch_multiplier=8,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"global_keyprefix": key_prefix(config)},
+        broker_transport_options={
+            "global_keyprefix": key_prefix(config),
+            "visibility_timeout": config.broker_visibility_timeout_s,
+            # look for a dead worker's tasks every 10 s, not kombu's default 100 s (10 s x 10)
+            "unacked_restore_throttle": 1,
+        },
         worker_hijack_root_logger=False,
     )
     return app

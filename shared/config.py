@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     max_event_age_days: int = Field(365, ge=1)
     max_event_lead_s: int = Field(300, ge=0)
     events_queue: str = "events"
+    # A task a killed worker had taken (acks_late, unacknowledged) goes back on its queue after
+    # this long (kombu's Redis visibility timeout). Keep it above the longest retry countdown
+    # (a delivery backs off up to 7.5 minutes): a task still waiting on its countdown past it is
+    # handed out a second time (harmless, as every task is idempotent, but wasteful).
+    broker_visibility_timeout_s: int = 3600
     fire_queue: str = "fire"
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared.db.models import Checkpoint, CheckpointState, Ticket
+from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
 from worker.notify.outbox import Outgoing, write_notifications
 from worker.notify.routing import Fired, routes_for
 from worker.policies import PolicyBook
@@ -30,6 +30,9 @@ class FireResult:
     notifications: list[int] = field(default_factory=list)  # new notification ids, to deliver
     later: list[tuple[int, datetime]] = field(default_factory=list)  # moved later: re-arm
     skipped: list[int] = field(default_factory=list)  # met, cancelled or already fired
+    # notifications of an already fired checkpoint still never tried: the task that fired it
+    # died after its commit and before handing them to delivery (found by tests/chaos)
+    undelivered: list[int] = field(default_factory=list)
 
 
 def fire_checkpoints(
@@ -68,6 +71,7 @@ def fire_checkpoints(
     moved = {cid for cid, _ in result.later}
     done = moved | set(result.fired)
     result.skipped = [cid for cid in ids if cid not in done]
+    result.undelivered = _never_tried(session, result.skipped)
     if not fired:
         return result
     tickets = {
@@ -108,3 +112,17 @@ def _outgoing(
         for route in routes_for(policy, fired)
         for channel in route.channels
     ]
+
+
+def _never_tried(session: Session, checkpoint_ids: Sequence[int]) -> list[int]:
+    """Pending notifications of checkpoints fired before: the task that fired them died after
+    its commit and before handing them to delivery (found by tests/chaos). Delivering one that
+    is being sent meanwhile sends it once (its row is locked and its targets recorded)."""
+    if not checkpoint_ids:
+        return []
+    query = (
+        select(Notification.id)
+        .where(Notification.checkpoint_id.in_(checkpoint_ids), Notification.status == "pending")
+        .order_by(Notification.id)
+    )
+    return list(session.scalars(query))

@@ -76,7 +76,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         fired = _Fired.of(session, result.fired)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     rt.timers.release(ids)
-    deliver_soon(rt, result.notifications)
+    deliver_soon(rt, [*result.notifications, *result.undelivered])
     for one in fired:
         metrics.checkpoint_fired(one.kind, one.due_at, now)
         log.info(
@@ -86,6 +86,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         "checkpoints_fired",
         fired=result.fired,
         notifications=len(result.notifications),
+        undelivered=len(result.undelivered),
         later=len(result.later),
         skipped=len(result.skipped),
     )

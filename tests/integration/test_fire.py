@@ -133,3 +133,17 @@ def test_the_fire_task_fires_releases_and_rearms(
         "warnings:support_email:0",
         "warnings:support_email:0",
     ]
+
+
+def test_firing_again_hands_back_notifications_never_tried(routed: None) -> None:
+    """A fire task killed after its commit left its notifications pending: the next claim of
+    the same checkpoint (lease expired, message redelivered) hands them to delivery again."""
+    _created()
+    breach = _checkpoints()["first_response:breach"]
+    first = _fire([breach], START + timedelta(minutes=30))
+    again = _fire([breach], START + timedelta(minutes=31))
+    assert again.fired == [] and sorted(again.undelivered) == sorted(first.notifications)
+    with runtime().sessions.begin() as s:
+        s.get_one(Notification, first.notifications[0]).status = "sent"
+    last = _fire([breach], START + timedelta(minutes=32))
+    assert last.undelivered == first.notifications[1:]

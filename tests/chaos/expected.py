@@ -1,0 +1,57 @@
+"""What should have happened, computed from the events with the pure core, never read back.
+
+`must_fire` evaluates each ticket's events with `scheduler.evaluate.evaluate` after its life is
+over: every checkpoint the core says is due then had to fire, once. A checkpoint the system
+fired that the whole history says was met is allowed only if it was due given the events the
+system had stored when it fired (an event that arrives late cannot un-send a page): `justified`
+re-evaluates that knowledge with the same core.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from scheduler.evaluate import evaluate
+from shared.events import Event
+from shared.policy import Policy
+
+TicketKey = tuple[str, str]  # (ticket id, checkpoint key)
+
+
+def by_ticket(events: Iterable[dict[str, Any]]) -> dict[str, list[Event]]:
+    tickets: dict[str, list[Event]] = defaultdict(list)
+    for raw in events:
+        event = Event.model_validate(raw)
+        tickets[event.ticket_id].append(event)
+    return tickets
+
+
+def must_fire(
+    policy: Policy, events: Iterable[dict[str, Any]], after: datetime
+) -> dict[TicketKey, tuple[str, datetime]]:
+    """Every (ticket, checkpoint key) due by ``after`` given all the events, with its kind and
+    due instant (the lives are over by then, so the set is final)."""
+    out: dict[TicketKey, tuple[str, datetime]] = {}
+    for ticket, ticket_events in by_ticket(events).items():
+        sla = evaluate(policy, ticket_events, after)
+        out |= {(ticket, c.key): (c.kind.value, c.due_at) for c in sla.checkpoints if c.fired}
+    return out
+
+
+def justified(policy: Policy, known: list[Event], key: str, fired_at: datetime) -> bool:
+    """Was ``key`` due at ``fired_at`` given only the events stored by then?"""
+    if not any(e.type.value == "created" for e in known):
+        return False
+    sla = evaluate(policy, known, fired_at)
+    return any(c.key == key and c.fired for c in sla.checkpoints)
+
+
+def channels_for(kind: str) -> list[tuple[str, str]]:
+    """(route, channel) pairs chaos-policy.yaml sends a checkpoint of this kind to."""
+    pairs = [("desk", "oncall")]
+    if kind == "escalation":
+        pairs.append(("escalate", "tier2"))
+    return pairs

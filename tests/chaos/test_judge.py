@@ -1,0 +1,156 @@
+"""The suite's own checks can fail: the lives fire what they were designed to, and `judge`
+reports a missing event, a lost checkpoint, a checkpoint fired without cause and a repeat."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.events import Event
+from tests.chaos.expected import must_fire
+from tests.chaos.lives import LIVES, chaos_policy, generate
+from tests.chaos.verify import Stored, excuse_resends, judge
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+LATER = START + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "keys"),
+    [
+        ("quick", []),
+        ("late_reply", ["first_response:breach", "first_response:warning:50"]),
+        ("silent", ["escalation:tier2", "update#1:breach", "update#1:warning:50"]),
+        ("paused", []),
+        (
+            "p2_breach",
+            [
+                "escalation:tier2:first_response",
+                "first_response:breach",
+                "first_response:warning:50",
+            ],
+        ),
+        ("reopened", ["update#2:warning:50"]),
+    ],
+)
+def test_each_life_fires_what_it_was_written_for(kind: str, keys: list[str]) -> None:
+    events = [s.event for s in generate(1, 1, START, 0, prefix="t", kinds=(kind,))]
+    assert sorted(key for _, key in must_fire(chaos_policy(), events, LATER)) == keys
+
+
+def test_every_life_ends_with_nothing_left_to_fall_due() -> None:
+    for kind in LIVES:
+        schedule = generate(2, 3, START, 5, prefix="t", kinds=(kind,))
+        last = max(s.at for s in schedule)
+        events = [s.event for s in schedule]
+        assert must_fire(chaos_policy(), events, last) == must_fire(
+            chaos_policy(), events, last + timedelta(days=30)
+        )
+
+
+class FakeSink:
+    def __init__(self, messages: list[dict[str, Any]]) -> None:
+        self._messages = messages
+
+    def messages(self) -> list[dict[str, Any]]:
+        return self._messages
+
+
+def _late_reply() -> tuple[list[dict[str, Any]], Stored, list[dict[str, Any]]]:
+    """One late_reply ticket the system handled perfectly: two checkpoints, two messages."""
+    schedule = generate(3, 1, START, 0, prefix="t", kinds=("late_reply",))
+    events = [s.event for s in schedule]
+    ticket = events[0]["ticket_id"]
+    due = must_fire(chaos_policy(), events, LATER)
+    checkpoints = {
+        i: {
+            "id": i,
+            "ticket": ticket,
+            "key": key,
+            "kind": kind,
+            "state": "fired",
+            "due_at": at,
+            "fired_at": at,
+        }
+        for i, ((_, key), (kind, at)) in enumerate(sorted(due.items()), start=1)
+    }
+    stored = Stored(
+        events={ticket: [(s.at, Event.model_validate(s.event)) for s in schedule]},
+        checkpoints=checkpoints,
+        notifications=[],
+    )
+    messages = [
+        {
+            "at": row["due_at"] + timedelta(seconds=1),
+            "key": f"{i}:desk:oncall:0",
+            "json": {"title": f"[P1] api/{ticket}: …"},
+        }
+        for i, row in checkpoints.items()
+    ]
+    return events, stored, messages
+
+
+def test_a_perfect_run_is_ok() -> None:
+    events, stored, messages = _late_reply()
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink(messages)])  # type: ignore[list-item]
+    assert verdict.ok, verdict.explain()
+    assert verdict.summary()["lateness_p99_s"] == 1.0
+
+
+def test_judge_reports_each_kind_of_failure() -> None:
+    events, stored, messages = _late_reply()
+    stored.events[events[0]["ticket_id"]].pop()  # the resolution never reached the database
+    del stored.checkpoints[2]  # the warning never fired
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink(messages[:1] * 2)])  # type: ignore[list-item]
+    assert verdict.events_missing == [events[-1]["event_id"]]
+    assert [key for _, key in verdict.checkpoints_lost] == ["first_response:warning:50"]
+    assert [n[1] for n in verdict.notifications_lost] == ["first_response:warning:50"]
+    assert verdict.duplicated == 1
+    assert not verdict.ok
+
+
+def test_a_checkpoint_fired_after_the_reply_arrived_is_without_cause() -> None:
+    schedule = generate(4, 1, START, 0, prefix="t", kinds=("quick",))
+    events = [s.event for s in schedule]
+    ticket = events[0]["ticket_id"]
+    warning_due = START + timedelta(seconds=12)
+    fired = {
+        "id": 1,
+        "ticket": ticket,
+        "key": "first_response:warning:50",
+        "kind": "warning",
+        "state": "fired",
+    }
+    received_early = Stored(
+        {ticket: [(s.at, Event.model_validate(s.event)) for s in schedule]},
+        {1: {**fired, "due_at": warning_due, "fired_at": warning_due + timedelta(seconds=1)}},
+        [],
+    )
+    assert judge(chaos_policy(), events, LATER, received_early, []).fired_unjustified == [
+        (ticket, "first_response:warning:50")
+    ]
+    # the reply stored only after the warning was due: firing it was right at the time
+    received_late = Stored(
+        {
+            ticket: [
+                (s.at + timedelta(seconds=30 * (i > 0)), Event.model_validate(s.event))
+                for i, s in enumerate(schedule)
+            ]
+        },
+        received_early.checkpoints,
+        [],
+    )
+    verdict = judge(chaos_policy(), events, LATER, received_late, [])
+    assert verdict.fired_unjustified == [] and verdict.fired_early_justified == 1
+
+
+def test_only_a_repeat_right_before_a_worker_kill_is_excused() -> None:
+    events, stored, messages = _late_reply()
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink([*messages, messages[0]])])  # type: ignore[list-item]
+    first = messages[0]["at"]
+    excuse_resends(verdict, [first + timedelta(seconds=30)])
+    assert not verdict.ok
+    excuse_resends(verdict, [first + timedelta(seconds=0.5)])
+    assert verdict.ok

@@ -1,0 +1,264 @@
+"""Checking a run: accepted events stored, due checkpoints fired, each notification once.
+
+The owed set comes from `tests.chaos.expected` (the pure core on the events the replayer got a
+202 for); the database and the sinks only say what the system did.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from shared.events import Event
+from shared.policy import Policy
+from tests.chaos.expected import TicketKey, channels_for, justified, must_fire
+from tests.chaos.services import Sink
+
+Owed = tuple[str, str, str, str]
+# `received_at` is when an event's row was inserted, not when its transaction committed: a
+# checkpoint may fire while the reply that meets it is inserted but not yet committed (seen:
+# 16 ms apart). Events stored less than this before the firing are not held against it.
+COMMIT_RACE = timedelta(seconds=1)
+_TICKET = re.compile(
+    r"\] api/([^:]+):"
+)  # "[P1] api/T-1: first response breached"  # ticket, checkpoint key, route, channel
+
+
+@dataclass
+class Stored:
+    events: dict[str, list[tuple[datetime, Event]]]  # ticket -> (received_at, event)
+    checkpoints: dict[int, dict[str, Any]]
+    notifications: list[dict[str, Any]]
+
+
+def read_database(url: str, ticket_prefix: str) -> Stored:
+    parsed = make_url(url)
+    with psycopg.connect(
+        host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname=parsed.database
+    ) as conn:
+        like = f"{ticket_prefix}%"
+        events: dict[str, list[tuple[datetime, Event]]] = {}
+        for ticket, received, payload in conn.execute(
+            "SELECT t.ticket_id, e.received_at, e.payload FROM events e"
+            " JOIN tickets t ON t.id = e.ticket_pk WHERE t.ticket_id LIKE %s",
+            (like,),
+        ):
+            events.setdefault(ticket, []).append((received, Event.model_validate(payload)))
+        columns = ["id", "ticket", "key", "kind", "state", "due_at", "fired_at"]
+        checkpoints = {
+            row[0]: dict(zip(columns, row, strict=True))
+            for row in conn.execute(
+                "SELECT c.id, t.ticket_id, c.key, c.kind, c.state, c.due_at, c.fired_at"
+                " FROM checkpoints c JOIN tickets t ON t.id = c.ticket_pk"
+                " WHERE t.ticket_id LIKE %s",
+                (like,),
+            )
+        }
+        ncols = ["id", "checkpoint_id", "route", "channel", "dedupe_key", "status", "attempts"]
+        notifications = [
+            dict(zip(ncols, row, strict=True))
+            for row in conn.execute(
+                "SELECT n.id, n.checkpoint_id, n.route, n.channel, n.dedupe_key, n.status,"
+                " n.attempts FROM notifications n WHERE n.checkpoint_id = ANY(%s)",
+                (list(checkpoints),),
+            )
+        ]
+    return Stored(events, checkpoints, notifications)
+
+
+@dataclass
+class Verdict:
+    tickets: int = 0
+    events_accepted: int = 0
+    events_missing: list[str] = field(default_factory=list)
+    forgiven: list[str] = field(default_factory=list)  # missing, but reported apart
+    must_fire: int = 0
+    fired: int = 0
+    checkpoints_lost: list[TicketKey] = field(default_factory=list)
+    fired_unjustified: list[TicketKey] = field(default_factory=list)
+    fired_early_justified: int = 0  # met per the whole history, due per what had arrived
+    notifications_owed: int = 0
+    notifications_delivered: int = 0  # distinct owed notifications seen at the sinks
+    notifications_lost: list[Owed] = field(default_factory=list)
+    duplicated: int = 0  # messages received beyond the first of each dedupe key
+    # (dedupe key, first arrival, later arrivals): a re-send, for the worker-kill check
+    duplicates: list[tuple[Owed, datetime, list[datetime]]] = field(default_factory=list)
+    resent_after_kill: int = 0  # of `duplicated`: explained by a kill (see `excuse_resends`)
+    unexpected_messages: int = 0
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    lateness_s: list[float] = field(default_factory=list)  # due (per the core) -> at the sink
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.events_missing
+            or self.checkpoints_lost
+            or self.fired_unjustified
+            or self.notifications_lost
+            or self.duplicated > self.resent_after_kill
+            or self.unexpected_messages
+        )
+
+    def summary(self) -> dict[str, Any]:
+        late = sorted(self.lateness_s)
+        return {
+            "tickets": self.tickets,
+            "events": self.events_accepted,
+            "events_missing": len(self.events_missing) + len(self.forgiven),
+            "checkpoints_due": self.must_fire,
+            "checkpoints_fired": self.fired,
+            "checkpoints_lost": len(self.checkpoints_lost),
+            "fired_unjustified": len(self.fired_unjustified),
+            "fired_early_justified": self.fired_early_justified,
+            "notifications": self.notifications_owed,
+            "delivered": self.notifications_delivered,
+            "lost": len(self.notifications_lost),
+            "duplicated": self.duplicated,
+            "resent_after_worker_kill": self.resent_after_kill,
+            "unexpected": self.unexpected_messages,
+            "dead": len(self.dead),
+            "lateness_p50_s": _pct(late, 0.50),
+            "lateness_p99_s": _pct(late, 0.99),
+            "lateness_max_s": late[-1] if late else None,
+        }
+
+    def explain(self) -> str:
+        return (
+            f"{self.summary()}\nmissing events: {self.events_missing[:10]}\n"
+            f"lost checkpoints: {self.checkpoints_lost[:10]}\n"
+            f"fired without cause: {self.fired_unjustified[:10]}\n"
+            f"lost notifications: {self.notifications_lost[:10]}"
+        )
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+
+def judge(
+    policy: Policy,
+    accepted: list[dict[str, Any]],
+    after: datetime,
+    stored: Stored,
+    sinks: list[Sink],
+    *,
+    owed_channels: set[str] | None = None,
+    due: dict[TicketKey, tuple[str, datetime]] | None = None,
+) -> Verdict:
+    """Compare what was owed with what the database and the sinks saw (``due``: `must_fire`
+    of the same events, when the caller has it already).
+
+    ``owed_channels`` limits the notifications owed to those channels (the sink test checks
+    a dead channel's notifications by their status instead).
+    """
+    verdict = Verdict(events_accepted=len(accepted))
+    stored_ids = {e.event_id for evs in stored.events.values() for _, e in evs}
+    verdict.tickets = len({e["ticket_id"] for e in accepted})
+    verdict.events_missing = sorted({e["event_id"] for e in accepted} - stored_ids)
+
+    due = must_fire(policy, accepted, after) if due is None else due
+    verdict.must_fire = len(due)
+    fired = {
+        (row["ticket"], row["key"]): row
+        for row in stored.checkpoints.values()
+        if row["state"] == "fired"
+    }
+    verdict.fired = len(fired)
+    verdict.checkpoints_lost = sorted(set(due) - set(fired))
+    for ticket_key in sorted(set(fired) - set(due)):
+        row = fired[ticket_key]
+        cutoff = row["fired_at"] - COMMIT_RACE
+        known = [e for received, e in stored.events.get(row["ticket"], []) if received <= cutoff]
+        if justified(policy, known, row["key"], row["fired_at"]):
+            verdict.fired_early_justified += 1
+        else:
+            verdict.fired_unjustified.append(ticket_key)
+
+    kinds = {key: row["kind"] for key, row in fired.items()} | {k: v[0] for k, v in due.items()}
+    owed = {
+        (ticket, key, route, channel)
+        for (ticket, key), kind in kinds.items()
+        for route, channel in channels_for(kind)
+        if owed_channels is None or channel in owed_channels
+    }
+    verdict.notifications_owed = len(owed)
+
+    tickets = {e["ticket_id"] for e in accepted}
+    arrivals = _arrivals(verdict, stored, sinks, tickets)
+    verdict.duplicated = sum(len(times) - 1 for times in arrivals.values())
+    verdict.duplicates = [(k, v[0], v[1:]) for k, v in arrivals.items() if len(v) > 1]
+    verdict.notifications_delivered = len(set(arrivals) & owed)
+    verdict.notifications_lost = sorted(owed - set(arrivals))
+    verdict.unexpected_messages += sum(
+        1 for item in set(arrivals) - owed if owed_channels is None or item[3] in owed_channels
+    )
+    verdict.lateness_s = [
+        (times[0] - due[item[:2]][1]).total_seconds()
+        for item, times in arrivals.items()
+        if item[:2] in due
+    ]
+    verdict.dead = [n for n in stored.notifications if n["status"] == "dead"]
+    return verdict
+
+
+def _arrivals(
+    verdict: Verdict, stored: Stored, sinks: list[Sink], tickets: set[str]
+) -> dict[Owed, list[datetime]]:
+    """When each notification about ``tickets`` reached a sink, by its dedupe key
+    (checkpoint:route:channel:n); messages about other runs' tickets are left alone."""
+    arrivals: dict[Owed, list[datetime]] = {}
+    for message in (m for sink in sinks for m in sink.messages()):
+        about = _TICKET.search(message["json"].get("title", ""))
+        if about is None or about.group(1) not in tickets:
+            continue
+        cid, route, channel, _repeat = message["key"].split(":")
+        row = stored.checkpoints.get(int(cid))
+        if row is None or row["ticket"] not in message["json"].get("title", ""):
+            verdict.unexpected_messages += 1
+            continue
+        arrivals.setdefault((row["ticket"], row["key"], route, channel), []).append(message["at"])
+    return arrivals
+
+
+def excuse_resends(verdict: Verdict, worker_kills: list[datetime], window_s: float = 2.0) -> None:
+    """Count the re-sends a worker kill explains: the first copy arrived at most ``window_s``
+    before the worker was killed, i.e. between Apprise's send and the commit recording it.
+
+    That window is inherent (no HTTP send and database commit are atomic together); the
+    message carries its dedupe key so the receiving end drops the repeat. Any other re-send
+    stays unexplained and fails the run.
+    """
+    verdict.resent_after_kill = sum(
+        len(later)
+        for _item, first, later in verdict.duplicates
+        if any(0 <= (kill - first).total_seconds() <= window_s for kill in worker_kills)
+    )
+
+
+def settle(check: Any, *, seconds: float, quiet_s: float = 3.0) -> Verdict:
+    """Poll ``check()`` until its verdict is ok and stays so for ``quiet_s``, or time runs out."""
+    deadline = time.monotonic() + seconds
+    verdict: Verdict = check()
+    ok_since: float | None = None
+    while time.monotonic() < deadline:
+        verdict = check()
+        if verdict.ok:
+            ok_since = ok_since or time.monotonic()
+            if time.monotonic() - ok_since >= quiet_s:
+                return verdict
+        else:
+            ok_since = None
+        time.sleep(1.0)
+    return verdict
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
