@@ -17,7 +17,7 @@ from tests.chaos.expected import must_fire
 from tests.chaos.lives import chaos_policy
 from tests.chaos.replay import Replayer
 from tests.chaos.trial import SEED, lives, run
-from tests.chaos.verify import now, read_database
+from tests.chaos.verify import notifications_in, now, read_database
 
 LATER = datetime(2100, 1, 1, tzinfo=UTC)  # every life is over
 ATTEMPTS = {"desk": 15, "escalate": 2}  # chaos-policy.yaml
@@ -80,7 +80,7 @@ def test_sink_down_then_back_gets_everything_once(rig: Rig) -> None:
         assert tier2 and all(n["status"] == "dead" and n["attempts"] == 2 for n in tier2)
         backup = by_channel[("escalate", "backup")]
         assert len(backup) == len(tier2) and {n["status"] for n in backup} == {"sent"}
-        keys = [m["key"] for m in rig.backup.messages()]
+        keys = [key for m in rig.backup.messages() for _ticket, key in notifications_in(m)]
         assert sorted(keys) == sorted(n["dedupe_key"] for n in backup), "backup told once each"
     finally:
         system.stop()

@@ -216,16 +216,33 @@ def _arrivals(
     (checkpoint:route:channel:n); messages about other runs' tickets are left alone."""
     arrivals: dict[Owed, list[datetime]] = {}
     for message in (m for sink in sinks for m in sink.messages()):
-        about = _TICKET.search(message["json"].get("title", ""))
-        if about is None or about.group(1) not in tickets:
-            continue
-        cid, route, channel, _repeat = message["key"].split(":")
-        row = stored.checkpoints.get(int(cid))
-        if row is None or row["ticket"] not in message["json"].get("title", ""):
-            verdict.unexpected_messages += 1
-            continue
-        arrivals.setdefault((row["ticket"], row["key"], route, channel), []).append(message["at"])
+        for ticket, key in notifications_in(message):
+            if ticket not in tickets:
+                continue
+            cid, route, channel, _repeat = key.split(":")
+            row = stored.checkpoints.get(int(cid))
+            if row is None or row["ticket"] != ticket:
+                verdict.unexpected_messages += 1
+                continue
+            owed = (row["ticket"], row["key"], route, channel)
+            arrivals.setdefault(owed, []).append(message["at"])
     return arrivals
+
+
+# A storm digest lists each notification on a line: "- [P1] api/T-1: … · Notification: KEY".
+_DIGEST_LINE = re.compile(
+    r"^- \[[^\]]*\] [^/\s]+/(\S+): .* · (?:Notification|Notificación): (\S+)$"
+)
+
+
+def notifications_in(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(ticket, dedupe key) of each notification a message carries: one, or a digest's many."""
+    key = message["key"] or ""
+    if key.startswith("digest:"):
+        body = str(message["json"].get("message", ""))
+        return [(m.group(1), m.group(2)) for m in map(_DIGEST_LINE.match, body.splitlines()) if m]
+    about = _TICKET.search(message["json"].get("title", ""))
+    return [(about.group(1), key)] if about is not None and key else []
 
 
 def excuse_resends(verdict: Verdict, worker_kills: list[datetime], window_s: float = 2.0) -> None:

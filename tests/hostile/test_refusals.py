@@ -35,6 +35,8 @@ from worker.ingest.window import EventWindow
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 JSON = {"content-type": "application/json"}
 BEARER = {**JSON, "authorization": f"Bearer {TOKEN}"}
+# Event times only: a signature is made at the moment its request is sent (the suite may run
+# for minutes after this module is imported, and signatures go stale in five).
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -104,7 +106,7 @@ def post_freshdesk(gate: Gate, body: bytes, secret: str = FRESHDESK_SECRET) -> h
 def test_a_forged_hmac_on_events_is_refused_naming_the_signature(gate: Gate) -> None:
     """Signed with another secret: 401 on X-Escalera-Signature; the secret is not in the reason."""
     body = json.dumps(event()).encode()
-    headers = {**JSON, **sign_escalera(body, "guessed-secret", NOW)}
+    headers = {**JSON, **sign_escalera(body, "guessed-secret", datetime.now(UTC))}
     response = post_events(gate, body, headers)
     refused(response, 401, "x-escalera-signature", "does not match")
     assert HMAC_SECRET not in response.text and "guessed-secret" not in response.text
@@ -113,8 +115,8 @@ def test_a_forged_hmac_on_events_is_refused_naming_the_signature(gate: Gate) -> 
 def test_a_replayed_signed_request_is_refused_once_past_the_skew(gate: Gate) -> None:
     """Sent again within five minutes it is the same event (stored once by its id); later, 401."""
     body = json.dumps(event()).encode()
-    first = post_events(gate, body, {**JSON, **sign_escalera(body, HMAC_SECRET, NOW)})
-    again = post_events(gate, body, {**JSON, **sign_escalera(body, HMAC_SECRET, NOW)})
+    first = post_events(gate, body, {**JSON, **sign_escalera(body, HMAC_SECRET, datetime.now(UTC))})
+    again = post_events(gate, body, {**JSON, **sign_escalera(body, HMAC_SECRET, datetime.now(UTC))})
     assert (first.status_code, again.status_code) == (202, 202)
     late = sign_escalera(body, HMAC_SECRET, datetime.now(UTC) - timedelta(minutes=5, seconds=5))
     refused(post_events(gate, body, {**JSON, **late}), 401, "x-escalera-timestamp", "stale")
@@ -123,7 +125,7 @@ def test_a_replayed_signed_request_is_refused_once_past_the_skew(gate: Gate) -> 
 def test_a_forged_zendesk_webhook_is_refused(gate: Gate) -> None:
     """A signature made with another secret: 401 naming the signature header."""
     body = json.dumps(zendesk_reply(NOW.isoformat())).encode()
-    headers = {**JSON, **sign_zendesk(body, "not-the-secret", NOW)}
+    headers = {**JSON, **sign_zendesk(body, "not-the-secret", datetime.now(UTC))}
     response = gate.send("POST", "/v1/webhooks/zendesk", content=body, headers=headers)
     refused(response, 401, "x-zendesk-webhook-signature", "does not match")
 
@@ -140,7 +142,7 @@ def test_a_zendesk_signature_timestamp_without_offset_is_refused(gate: Gate) -> 
     body = json.dumps(zendesk_reply(NOW.isoformat())).encode()
     headers = {
         **JSON,
-        **sign_zendesk(body, ZENDESK_SECRET, NOW),
+        **sign_zendesk(body, ZENDESK_SECRET, datetime.now(UTC)),
         "x-zendesk-webhook-signature-timestamp": NOW.replace(tzinfo=None).isoformat(),
     }
     response = gate.send("POST", "/v1/webhooks/zendesk", content=body, headers=headers)
