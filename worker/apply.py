@@ -22,7 +22,7 @@ from scheduler.evaluate import evaluate
 from scheduler.sla import TicketSla
 from scheduler.timeline import check_event
 from shared.db.models import DeadLetter, StoredEvent, Ticket
-from shared.db.statements import among, insert_ignore_many
+from shared.db.statements import among, insert_ignore_many, insert_rows
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
 from worker import replan
@@ -256,7 +256,7 @@ class _Batch:
         ]
         # Holding the tickets' locks, no other transaction stores events of these tickets; the
         # ON CONFLICT only guards a portal reusing an event id on another ticket.
-        insert_ignore_many(self.session, _EVENTS, rows, ["source", "event_id"])
+        insert_rows(self.session, _EVENTS, rows, ignore_conflicts_on=["source", "event_id"])
         return first
 
     def _stored_already(self, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.sla import Checkpoint as Planned
 from shared.db.models import Checkpoint, CheckpointState
-from shared.db.statements import among, next_ids
+from shared.db.statements import among, insert_rows, next_ids
 
 _TABLE = cast(Table, Checkpoint.__table__)
 _ARMED = CheckpointState.ARMED.value
@@ -135,7 +135,7 @@ def _insert(
     if ids is not None:  # PostgreSQL: ids first, then one executemany without RETURNING
         for row, cid in zip(rows, ids, strict=True):
             row["id"] = cid
-        session.execute(insert(_TABLE), rows)
+        insert_rows(session, _TABLE, rows)
         added: list[tuple[Any, ...]] = [
             (row["ticket_pk"], row["id"], row["key"], row["due_at"], row["kind"]) for row in rows
         ]
