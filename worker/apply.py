@@ -15,14 +15,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, tuple_, update
+from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from scheduler.evaluate import evaluate
 from scheduler.sla import TicketSla
 from scheduler.timeline import check_event
 from shared.db.models import DeadLetter, StoredEvent, Ticket
-from shared.db.statements import among, insert_ignore_many, insert_rows
+from shared.db.statements import among, insert_ignore_many, insert_rows, update_rows
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
 from worker import replan
@@ -167,12 +167,12 @@ class _Batch:
             if sla is None:
                 ticket.waiting = True
                 continue
-            snapshots.append(_snapshot(pk, sla, as_of, self.now))
+            snapshots.append(_snapshot(pk, sla, as_of))
             diffs[pk] = replan.diff(stored.get(pk, []), sla.checkpoints)
         for pk, changes in replan.write(self.session, diffs, self.now).items():
             work[pk].changes = changes
-        if snapshots:
-            self.session.execute(_SNAPSHOT, snapshots)
+        also = {"version": _TICKETS.c.version + 1, "updated_at": self.now}
+        update_rows(self.session, _TICKETS, snapshots, also=also)
 
     def _report(
         self, ticket: _TicketWork, events: Sequence[Event], results: list[Applied | None]
@@ -308,31 +308,15 @@ class _Batch:
             return None, as_of
 
 
-_SNAPSHOT = (
-    update(_TICKETS)
-    .where(_TICKETS.c.id == bindparam("b_id"))
-    .values(
-        waiting=False,
-        plan=bindparam("b_plan"),
-        priority=bindparam("b_priority"),
-        status=bindparam("b_status"),
-        created_at=bindparam("b_created_at"),
-        sla=bindparam("b_sla"),
-        evaluated_at=bindparam("b_evaluated_at"),
-        version=_TICKETS.c.version + 1,
-        updated_at=bindparam("b_now"),
-    )
-)
-
-
-def _snapshot(pk: int, sla: TicketSla, as_of: datetime, now: datetime) -> dict[str, Any]:
+def _snapshot(pk: int, sla: TicketSla, as_of: datetime) -> dict[str, Any]:
+    """A ticket row's new SLA snapshot (written for the whole batch by `update_rows`)."""
     return {
-        "b_now": now,
-        "b_id": pk,
-        "b_plan": sla.plan,
-        "b_priority": sla.priority,
-        "b_status": sla.status,
-        "b_created_at": sla.created_at,
-        "b_sla": sla.to_json(),
-        "b_evaluated_at": as_of,
+        "id": pk,
+        "waiting": False,
+        "plan": sla.plan,
+        "priority": sla.priority,
+        "status": sla.status,
+        "created_at": sla.created_at,
+        "sla": sla.to_json(),
+        "evaluated_at": as_of,
     }

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.sla import Checkpoint as Planned
 from shared.db.models import Checkpoint, CheckpointState
-from shared.db.statements import among, insert_rows, next_ids
+from shared.db.statements import among, insert_rows, next_ids, update_rows
 
 _TABLE = cast(Table, Checkpoint.__table__)
 _ARMED = CheckpointState.ARMED.value
@@ -87,16 +87,8 @@ def write(
     """Apply every ticket's diff with one INSERT, one UPDATE batch and one DELETE."""
     changes = {pk: CheckpointChanges() for pk in diffs}
     _insert(session, diffs, changes, now)
-    moves = [
-        {"b_id": row.id, "b_due": due, "b_now": now} for d in diffs.values() for row, due in d.moved
-    ]
-    if moves:
-        statement = (
-            update(_TABLE)
-            .where(_TABLE.c.id == bindparam("b_id"))
-            .values(due_at=bindparam("b_due"), updated_at=bindparam("b_now"))
-        )
-        session.execute(statement, moves)
+    moves = [{"id": row.id, "due_at": due} for d in diffs.values() for row, due in d.moved]
+    update_rows(session, _TABLE, moves, also={"updated_at": now})
     gone = [row.id for d in diffs.values() for row in d.cancelled]
     if gone:
         session.execute(delete(_TABLE).where(among(session, _TABLE.c.id, gone)))

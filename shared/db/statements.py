@@ -95,3 +95,42 @@ def insert_rows(
     if ignore_conflicts_on is not None:
         statement = statement.on_conflict_do_nothing(index_elements=ignore_conflicts_on)
     session.execute(statement)
+
+
+def update_rows(
+    session: Session,
+    table: Any,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: str = "id",
+    also: dict[str, Any] | None = None,
+) -> None:
+    """UPDATE many rows by ``key``, each to its own values (same columns in every row).
+
+    PostgreSQL: one ``UPDATE … FROM unnest(arrays)``; elsewhere an executemany. ``also``: the
+    same extra assignments for every row (SQL expressions, e.g. ``version + 1``).
+    """
+    assert isinstance(table, Table)
+    if not rows:
+        return
+    names = [name for name in rows[0] if name != key]
+    if not is_postgresql(session):
+        statement = (
+            table.update()
+            .where(table.c[key] == bindparam(f"b_{key}"))
+            .values({**{name: bindparam(f"b_{name}") for name in names}, **(also or {})})
+        )
+        session.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+        return
+    columns = [key, *names]
+    arrays = [
+        bindparam(None, [row[name] for row in rows], type_=ARRAY(table.c[name].type))
+        for name in columns
+    ]
+    source = func.unnest(*arrays).table_valued(*columns).render_derived(name="u")
+    statement = (
+        table.update()
+        .where(table.c[key] == source.c[key])
+        .values({**{name: source.c[name] for name in names}, **(also or {})})
+    )
+    session.execute(statement)
