@@ -48,6 +48,16 @@ DELIVER_BATCH = 500
 BUSY_RECHECK_S = 2
 
 
+# Database down or restarting: retry with backoff, for ever; at-least-once (acks_late), and each
+# task is idempotent. Celery is untyped, hence the ignores on the decorators.
+_ON_DATABASE_ERRORS: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError, DBAPIError),
+    "retry_backoff": True,
+    "max_retries": None,
+}
+
+
 @app.task(name=APPLY_EVENT, acks_late=True)  # type: ignore[untyped-decorator]
 def apply_event_task(event: dict[str, Any]) -> str:
     """One event message that Celery itself consumed (a worker started with ``-Q events``).
@@ -60,14 +70,7 @@ def apply_event_task(event: dict[str, Any]) -> str:
     return results[0].outcome.value
 
 
-@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
-    name=FIRE_CHECKPOINTS,
-    acks_late=True,
-    autoretry_for=(OperationalError, DBAPIError),
-    retry_backoff=True,
-    retry_backoff_max=10,
-    max_retries=None,
-)
+@app.task(name=FIRE_CHECKPOINTS, retry_backoff_max=10, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
 def fire_checkpoints_task(ids: list[int]) -> int:
     """Fire a claimed batch (at-least-once; each checkpoint fires once), then end the leases."""
     rt, now = runtime(), datetime.now(UTC)
@@ -93,14 +96,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     return len(result.fired)
 
 
-@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
-    name=DELIVER_NOTIFICATIONS,
-    acks_late=True,
-    autoretry_for=(OperationalError, DBAPIError),
-    retry_backoff=True,
-    retry_backoff_max=30,
-    max_retries=None,
-)
+@app.task(name=DELIVER_NOTIFICATIONS, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
 def deliver_notifications_task(ids: list[int]) -> int:
     """Deliver a batch (a storm on a channel becomes digests); how many were sent.
 
@@ -146,14 +142,7 @@ def deliver_notifications_task(ids: list[int]) -> int:
     return counts[Delivery.SENT.value]
 
 
-@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
-    name=DELIVER_NOTIFICATION,
-    acks_late=True,
-    autoretry_for=(OperationalError, DBAPIError),
-    retry_backoff=True,
-    retry_backoff_max=30,
-    max_retries=None,
-)
+@app.task(name=DELIVER_NOTIFICATION, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
 def deliver_notification_task(notification_id: int) -> int:
     """One notification: what releases before batches queued (kept so none is dropped)."""
     return int(deliver_notifications_task.run([notification_id]))
@@ -178,13 +167,7 @@ def reconcile_timers_task() -> int:
     return missing
 
 
-@app.task(  # type: ignore[untyped-decorator]  # celery is untyped
-    name=REPEAT_PAGES,
-    acks_late=True,
-    autoretry_for=(OperationalError, DBAPIError),
-    retry_backoff=True,
-    max_retries=None,
-)
+@app.task(name=REPEAT_PAGES, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
 def repeat_pages_task(ids: list[int]) -> int:
     """Pages nobody acknowledged go out again (each repeat once, by its dedupe key)."""
     rt = runtime()
