@@ -28,8 +28,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -62,8 +62,7 @@ from bench._support import (
     table,
     tail,
 )
-from bench._support import start as start_process
-from bench.timers_bench import Bars, PrivateRedis, celery_sender
+from bench.timers_bench import Bars, PrivateRedis, celery_sender, start_workers
 from scheduler.dispatch import Dispatcher
 from scheduler.timer_index import TimerIndex
 from shared.config import Settings
@@ -392,6 +391,11 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        stop(proc)
+
+
 def main() -> int:
     args = parse_args()
     parts = args.parts
@@ -413,28 +417,12 @@ def main() -> int:
         env = escalera_env(
             url, prefix, queue, REDIS_URL=rds.url, ESCALERA_FIRE_QUEUE=queue, **extra
         )
-        logs = [
-            Path(tempfile.gettempdir()) / f"{prefix}-worker{i}.log" for i in range(args.workers)
-        ]
-        procs = []
+        procs: list[subprocess.Popen[bytes]] = []
+        stack.callback(_stop_all, procs)
+        logs = start_workers(
+            procs, args.workers, concurrency=args.concurrency, queue=queue, env=env, prefix=prefix
+        )
         for log in logs:
-            procs.append(
-                start_process(
-                    [
-                        sys.executable,
-                        "-m",
-                        "worker.cli",
-                        "worker",
-                        "--queues",
-                        queue,
-                        "--concurrency",
-                        str(args.concurrency),
-                    ],
-                    env,
-                    log,
-                )
-            )
-            stack.callback(stop, procs[-1])
             stack.callback(log.unlink, missing_ok=True)
         print("setup:")
         print_kv(
