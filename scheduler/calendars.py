@@ -45,6 +45,8 @@ class CalendarBook:
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
         self._built: dict[tuple[str, str], Calendar] = {}
+        # what evaluations derive from the policy and these calendars alone (a target's terms)
+        self.memo: dict[tuple[object, ...], tuple[object, object]] = {}
 
     def get(self, name: str, customer_zone: str) -> Calendar:
         spec = self._policy.calendars[name]

@@ -10,7 +10,7 @@ exceeds the new target, the clock breaches at the change.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -139,6 +139,19 @@ def read(
     )
 
 
+def deadline(
+    spans: Sequence[Span],
+    *,
+    running: bool,
+    in_force: tuple[Calendar, timedelta],
+    completed_at: datetime | None,
+) -> datetime | None:
+    """`read`'s breach mark (``marks[100]``) alone, for clocks that only need their deadline
+    (escalations after a duration): no elapsed time, no state."""
+    at = reach_all(_projection(spans, running, completed_at, in_force), [100])[100]
+    return None if at is None or (completed_at is not None and at >= completed_at) else at
+
+
 def _projection(
     spans: Sequence[Span],
     running: bool,
@@ -152,7 +165,8 @@ def _projection(
     """
     projected = list(spans)
     if running:
-        projected[-1] = replace(projected[-1], end=None)
+        last = projected[-1]
+        projected[-1] = Span(last.start, None, last.calendar, last.target)
     elif completed_at is not None:
         projected.append(Span(completed_at, None, *in_force))
     return projected

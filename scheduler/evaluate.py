@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from scheduler.calendar import Calendar
 from scheduler.calendars import CalendarBook
-from scheduler.clock import Reading, Span, State, read
+from scheduler.clock import Reading, Span, State, deadline, read
 from scheduler.sla import Checkpoint, Kind, MetricSla, TicketSla
 from scheduler.timeline import Phase, Timeline, build_timeline
 from shared.durations import Duration
@@ -62,6 +63,16 @@ class _Window:
     end: datetime | None
 
 
+@dataclass(frozen=True)
+class _Clock:
+    """A clock's spans and what is in force at its cut-off."""
+
+    spans: list[Span]
+    target: TargetSpec
+    in_force: Terms
+    running: bool
+
+
 class _Evaluation:
     def __init__(
         self, policy: Policy, book: CalendarBook, timeline: Timeline, now: datetime
@@ -70,7 +81,6 @@ class _Evaluation:
         self.checkpoints: list[Checkpoint] = []
         # Every window walks every phase: memoize what depends only on priority and rule.
         self._targets: dict[str, TargetSpec | None] = {}
-        self._terms_memo: dict[tuple[int, Metric, int | None], Terms | None] = {}
 
     def run(self) -> TicketSla:
         metrics = {
@@ -126,7 +136,7 @@ class _Evaluation:
             yield _Window(start, min(ends) if ends else None)
 
     def _metric(self, key: str, window: _Window, rule: _Rule) -> MetricSla:
-        reading = self._read(window, rule, warn=True)
+        reading = self._read(window, rule)
         if reading is None:
             return self._not_applicable()
         self._mark(reading, key, rule.metric.value)
@@ -186,15 +196,20 @@ class _Evaluation:
         ]
         already = self._phase_at(anchor).tier >= tier
         window = _Window(anchor, anchor if already else min(stops, default=None))
-        reading = self._read(window, rule, warn=False)
-        if reading is not None and 100 in reading.marks:
+        clock = self._clock(window, rule)
+        if clock is None:
+            return
+        due_at = deadline(
+            clock.spans, running=clock.running, in_force=clock.in_force, completed_at=window.end
+        )
+        if due_at is not None:
             self._add(
                 f"escalation:tier{tier}",
                 "escalation",
                 Kind.ESCALATION,
                 tier=tier,
-                due_at=reading.marks[100],
-                calendar=reading.calendar,
+                due_at=due_at,
+                calendar=clock.in_force[0],
             )
 
     def _escalation_on_breach(self, tier: int, metrics: dict[str, MetricSla]) -> None:
@@ -217,22 +232,27 @@ class _Evaluation:
         return _escalation(target, tier) if target is not None else None
 
     # -- clocks ----------------------------------------------------------------------------
-    def _read(self, window: _Window, rule: _Rule, *, warn: bool) -> Reading | None:
+    def _clock(self, window: _Window, rule: _Rule) -> _Clock | None:
+        """The clock of ``rule`` over ``window``; None if no target applies at its cut-off."""
         spans = list(self._spans(window, rule))
         last = self._last_phase(window)
         target = self._target(last)
         in_force = self._terms(target, rule) if target is not None else None
-        if in_force is None:
+        if target is None or in_force is None:
             return None
-        running = bool(spans) and self._active(last, rule)
-        warn_at = (target.warn_at or self.policy.warn_at) if warn and target is not None else []
+        return _Clock(spans, target, in_force, bool(spans) and self._active(last, rule))
+
+    def _read(self, window: _Window, rule: _Rule) -> Reading | None:
+        clock = self._clock(window, rule)
+        if clock is None:
+            return None
         return read(
-            spans,
-            running=running,
-            in_force=in_force,
+            clock.spans,
+            running=clock.running,
+            in_force=clock.in_force,
             completed_at=window.end,
             now=self.now,
-            warn_at=warn_at,
+            warn_at=clock.target.warn_at or self.policy.warn_at,
             remind=rule.metric is Metric.UPDATE,  # the customer still waits: say so again
         )
 
@@ -282,11 +302,14 @@ class _Evaluation:
         return self._targets[phase.priority]
 
     def _terms(self, target: TargetSpec, rule: _Rule) -> Terms | None:
-        # the policy's targets live as long as the policy, so their ids are stable here
-        key = (id(target), rule.metric, rule.tier)
-        if key not in self._terms_memo:
-            self._terms_memo[key] = self._resolve_terms(target, rule)
-        return self._terms_memo[key]
+        # Kept in the calendar book, shared by every ticket of the policy. Keyed by the target's
+        # id, and the entry keeps the target itself: an id is only ever reused once its object
+        # is gone, so ``is`` tells a stale entry from a live one.
+        key = (id(target), rule.metric, rule.tier, self.t.plan, self.t.zone_name)
+        entry = self.book.memo.get(key)
+        if entry is None or entry[0] is not target:
+            entry = self.book.memo[key] = (target, self._resolve_terms(target, rule))
+        return cast(Terms | None, entry[1])
 
     def _resolve_terms(self, target: TargetSpec, rule: _Rule) -> Terms | None:
         duration = rule.duration_of(target)

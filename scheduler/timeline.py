@@ -8,7 +8,7 @@ the same timeline. Events later than ``now`` have not happened yet and are left 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.errors import EvaluationError, TicketNotCreated
@@ -193,17 +193,34 @@ class _Folder:
                 tier = event.tier or min(phase.tier + 1, 9)
                 self.requests.append(EscalationRequest(at, event.event_id, max(tier, 2)))
 
-    def _move(self, at: datetime, **change: object) -> None:
+    def _move(
+        self,
+        at: datetime,
+        *,
+        status: Status | None = None,
+        priority: str | None = None,
+        tier: int | None = None,
+    ) -> None:
         phase = self.phases[-1]
-        following = replace(phase, start=at, **change)  # type: ignore[arg-type]  # fields checked above
-        if following == replace(phase, start=at):
+        following = Phase(
+            at,
+            None,
+            phase.status if status is None else status,
+            phase.priority if priority is None else priority,
+            phase.tier if tier is None else tier,
+        )
+        if (following.status, following.priority, following.tier) == (
+            phase.status,
+            phase.priority,
+            phase.tier,
+        ):
             return
         if phase.resolved and not following.resolved:
             self.reopenings.append(at)
         if phase.start == at:
             self.phases[-1] = following
         else:
-            self.phases[-1] = replace(phase, end=at)
+            self.phases[-1] = Phase(phase.start, at, phase.status, phase.priority, phase.tier)
             self.phases.append(following)
 
     def _created_priority(self, created: Event) -> str:

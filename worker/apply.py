@@ -230,7 +230,7 @@ class _Batch:
             .with_for_update()
         )
         wanted = set(keys)
-        rows = self.session.execute(query)
+        rows = self.session.execute(query).all()
         return {(s, t): pk for pk, s, t in rows if (s, t) in wanted}
 
     def _insert_events(
@@ -267,7 +267,7 @@ class _Batch:
             among(self.session, _EVENTS.c.source, sorted({s for s, _e in keys})),
         )
         wanted = set(keys)
-        return [(s, e) for s, e in self.session.execute(query) if (s, e) in wanted]
+        return [(s, e) for s, e in self.session.execute(query).all() if (s, e) in wanted]
 
     def _histories(self, pks: list[int]) -> dict[int, list[Event]]:
         """Each ticket's stored events in storage order (payloads read only if not parsed yet)."""
@@ -279,7 +279,8 @@ class _Batch:
             .where(among(self.session, _EVENTS.c.ticket_pk, pks))
             .order_by(_EVENTS.c.id)
         )
-        rows = [(int(pk), int(row_id), (s, e)) for pk, row_id, s, e in self.session.execute(query)]
+        found = self.session.execute(query).all()
+        rows = [(int(pk), int(row_id), (s, e)) for pk, row_id, s, e in found]
         parsed = PARSED.get({row_id: key for _pk, row_id, key in rows})
         missing = [row_id for _pk, row_id, _key in rows if row_id not in parsed]
         if missing:
@@ -288,7 +289,7 @@ class _Batch:
             )
             read = {
                 int(row.id): Event.model_validate(row.payload)
-                for row in self.session.execute(query)
+                for row in self.session.execute(query).all()
             }
             PARSED.put(read)
             parsed.update(read)

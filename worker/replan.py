@@ -76,7 +76,7 @@ def load(session: Session, ticket_pks: Sequence[int]) -> dict[int, list[StoredCh
         query = select(
             _TABLE.c.ticket_pk, _TABLE.c.id, _TABLE.c.key, _TABLE.c.due_at, _TABLE.c.state
         ).where(among(session, _TABLE.c.ticket_pk, ticket_pks))
-        for pk, cid, key, due_at, state in session.execute(query):
+        for pk, cid, key, due_at, state in session.execute(query).all():
             found[pk].append(StoredCheckpoint(cid, key, due_at, state))
     return found
 
