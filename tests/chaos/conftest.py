@@ -42,7 +42,7 @@ SIZE = (
     Size(
         trials=20,
         tickets=5000,
-        window_s=240,
+        window_s=90,  # ~200 events/s; a trial with its kills takes ~3 min, not ~6
         tickets_other=500,
         pg_outage_s=30,
         sink_outage_s=600,
