@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
+from shared.db.statements import among
 from worker.notify.outbox import Outgoing, write_notifications
 from worker.notify.routing import Fired, routes_for
 from worker.policies import PolicyBook
@@ -48,7 +49,7 @@ def fire_checkpoints(
     marked = session.execute(
         update(Checkpoint)
         .where(
-            Checkpoint.id.in_(ids),
+            among(session, Checkpoint.id, ids),
             Checkpoint.state == CheckpointState.ARMED.value,
             Checkpoint.due_at <= now,
         )
@@ -64,7 +65,10 @@ def fire_checkpoints(
         (int(cid), due)
         for cid, due in session.execute(
             select(Checkpoint.id, Checkpoint.due_at)
-            .where(Checkpoint.id.in_(ids), Checkpoint.state == CheckpointState.ARMED.value)
+            .where(
+                among(session, Checkpoint.id, ids),
+                Checkpoint.state == CheckpointState.ARMED.value,
+            )
             .order_by(Checkpoint.id)
         )
     ]
@@ -78,7 +82,7 @@ def fire_checkpoints(
         ticket.id: ticket
         for ticket in session.execute(
             select(Ticket.id, Ticket.policy, Ticket.priority, Ticket.plan).where(
-                Ticket.id.in_({row.ticket_pk for row in fired})
+                among(session, Ticket.id, sorted({row.ticket_pk for row in fired}))
             )
         )
     }
@@ -122,7 +126,10 @@ def _never_tried(session: Session, checkpoint_ids: Sequence[int]) -> list[int]:
         return []
     query = (
         select(Notification.id)
-        .where(Notification.checkpoint_id.in_(checkpoint_ids), Notification.status == "pending")
+        .where(
+            among(session, Notification.checkpoint_id, checkpoint_ids),
+            Notification.status == "pending",
+        )
         .order_by(Notification.id)
     )
     return list(session.scalars(query))

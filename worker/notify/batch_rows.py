@@ -18,6 +18,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from shared.db.models import Notification
+from shared.db.statements import among
 
 _COLUMNS = (
     Notification.id,
@@ -53,14 +54,14 @@ class Note:
 
 
 def _notes(session: Session, query: Select[Any]) -> list[Note]:
-    return [Note(*row) for row in session.execute(query)]
+    return [Note(*row) for row in session.execute(query).all()]
 
 
 def lock_notes(session: Session, ids: Sequence[int]) -> list[Note]:
     """``ids``' rows that no other transaction holds, locked (``FOR UPDATE SKIP LOCKED``)."""
     query = (
         select(*_COLUMNS)
-        .where(Notification.id.in_(ids))
+        .where(among(session, Notification.id, ids))
         .order_by(Notification.id)
         .with_for_update(skip_locked=True)
     )
@@ -68,7 +69,8 @@ def lock_notes(session: Session, ids: Sequence[int]) -> list[Note]:
 
 
 def existing(session: Session, ids: Iterable[int]) -> set[int]:
-    return set(session.scalars(select(Notification.id).where(Notification.id.in_(list(ids)))))
+    query = select(Notification.id).where(among(session, Notification.id, list(ids)))
+    return set(session.scalars(query).all())
 
 
 def sweep_notes(
@@ -81,7 +83,7 @@ def sweep_notes(
             Notification.id.between(min(ids) - window, max(ids) + window),
             Notification.channel == channel,
             Notification.status == "pending",
-            Notification.id.not_in(ids),
+            ~among(session, Notification.id, ids),
         )
         .order_by(Notification.id)
         .limit(limit)
@@ -101,7 +103,7 @@ def write_back(session: Session, notes: Iterable[Note]) -> int:
     for (status, attempts, results, last_error, delivered_at), ids in groups.items():
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(ids))
+            .where(among(session, Notification.id, ids))
             .values(
                 status=status,
                 attempts=attempts,

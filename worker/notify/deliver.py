@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, StoredEvent, Ticket
+from shared.db.statements import among
 from shared.policy_routes import RouteSpec, channel_env
 from worker.notify import console  # noqa: F401 - registers the console:// channel with Apprise
 from worker.notify.batch_rows import Note, existing, lock_notes, sweep_notes, write_back
@@ -47,6 +48,26 @@ MAX_BACKOFF_S = 300
 SEND_THREADS = 8  # Apprise calls in flight at once per worker process
 SWEEP_MAX = 1000  # other pending notifications of a channel one batch may take along
 SWEEP_WINDOW = 5000  # … from ids this close to the batch's (a primary-key range scan)
+
+
+# What a message needs of its checkpoint and ticket, read as plain columns.
+_CHECKPOINT_COLUMNS = (
+    Checkpoint.id,
+    Checkpoint.ticket_pk,
+    Checkpoint.key,
+    Checkpoint.kind,
+    Checkpoint.metric,
+    Checkpoint.percent,
+    Checkpoint.tier,
+    Checkpoint.due_at,
+)
+_TICKET_COLUMNS = (
+    Ticket.ticket_id,
+    Ticket.source,
+    Ticket.policy,
+    Ticket.plan,
+    Ticket.priority,
+)
 
 
 class Delivery(StrEnum):
@@ -273,33 +294,36 @@ class Deliverer:
         """Each notification with its route, URLs and message facts (three queries in all)."""
         if not live:
             return []
-        pairs = {
-            checkpoint.id: (checkpoint, ticket)
-            for checkpoint, ticket in session.execute(
-                select(Checkpoint, Ticket)
+        # Plain columns, not ORM objects: a ticket's row also holds its whole SLA snapshot.
+        found = {
+            int(row.id): row
+            for row in session.execute(
+                select(*_CHECKPOINT_COLUMNS, *_TICKET_COLUMNS)
                 .join(Ticket, Checkpoint.ticket_pk == Ticket.id)
-                .where(Checkpoint.id.in_({n.checkpoint_id for n in live}))
-            )
+                .where(among(session, Checkpoint.id, sorted({n.checkpoint_id for n in live})))
+            ).all()
         }
+        ticket_pks = sorted({row.ticket_pk for row in found.values()})
         created: dict[int, dict[str, Any]] = {}
-        for ticket_pk, payload in session.execute(
-            select(StoredEvent.ticket_pk, StoredEvent.payload)
-            .where(
-                StoredEvent.ticket_pk.in_({ticket.id for _, ticket in pairs.values()}),
-                StoredEvent.type == "created",
+        for ticket_pk, customer, customer_tz in session.execute(
+            select(
+                StoredEvent.ticket_pk,
+                StoredEvent.payload["customer"].as_string(),
+                StoredEvent.payload["customer_timezone"].as_string(),
             )
+            .where(among(session, StoredEvent.ticket_pk, ticket_pks), StoredEvent.type == "created")
             .order_by(StoredEvent.id)
-        ):
-            created.setdefault(ticket_pk, payload)
-        breaches = _breaches(session, {ticket.id for _, ticket in pairs.values()})
+        ).all():
+            created.setdefault(ticket_pk, {"customer": customer, "customer_timezone": customer_tz})
+        breaches = _breaches(session, ticket_pks)
         rows = []
         routes: dict[tuple[str, str], RouteSpec | None] = {}
         urls: dict[str, list[str]] = {}
         zones: dict[tuple[Any, ...], ZoneInfo] = {}
         for notification in live:
-            checkpoint, ticket = pairs[notification.checkpoint_id]
-            loaded = self.policies.named(ticket.policy)
-            key = (ticket.policy, notification.route)
+            row = found[notification.checkpoint_id]
+            loaded = self.policies.named(row.policy)
+            key = (row.policy, notification.route)
             if key not in routes:
                 routes[key] = next(
                     (r for r in loaded.policy.routes if r.name == notification.route), None
@@ -307,9 +331,13 @@ class Deliverer:
             if notification.channel not in urls:
                 urls[notification.channel] = channel_urls(notification.channel, self.environ)
             facts = self._facts(
-                notification, checkpoint, ticket, loaded, created.get(ticket.id) or {}, zones
+                notification,
+                row,
+                loaded,
+                created.get(row.ticket_pk) or {},
+                zones,
+                _deadline(row, breaches),
             )
-            facts = replace(facts, due_at=_deadline(checkpoint, breaches))
             rows.append(
                 _Row(
                     notification,
@@ -324,32 +352,32 @@ class Deliverer:
     def _facts(  # noqa: PLR0917 - one row's parts, passed as they are at hand
         self,
         notification: Note,
-        checkpoint: Checkpoint,
-        ticket: Ticket,
+        row: Any,  # of _CHECKPOINT_COLUMNS and _TICKET_COLUMNS
         loaded: LoadedPolicy,
         created: dict[str, Any],
         zones: dict[tuple[Any, ...], ZoneInfo],
+        due_at: datetime,
     ) -> MessageFacts:
         customer, customer_tz = created.get("customer"), created.get("customer_timezone")
-        zone_key = (ticket.policy, ticket.plan, customer, customer_tz)
+        zone_key = (row.policy, row.plan, customer, customer_tz)
         if zone_key not in zones:  # a storm is many tickets of few customers: look up once
             zone_name = loaded.policy.timezone_for(customer, customer_tz)
-            plan = loaded.policy.plans[ticket.plan or loaded.policy.default_plan]
+            plan = loaded.policy.plans[row.plan or loaded.policy.default_plan]
             zones[zone_key] = loaded.calendars.get(plan.calendar, zone_name).tz
-        link = loaded.policy.ticket_links.get(ticket.source)
+        link = loaded.policy.ticket_links.get(row.source)
         return MessageFacts(
-            ticket_id=ticket.ticket_id,
-            source=ticket.source,
+            ticket_id=row.ticket_id,
+            source=row.source,
             customer=customer,
-            priority=ticket.priority or "",
-            plan=ticket.plan or "",
-            kind=checkpoint.kind,
-            metric=checkpoint.metric,
-            percent=checkpoint.percent,
-            tier=checkpoint.tier,
-            due_at=checkpoint.due_at,
+            priority=row.priority or "",
+            plan=row.plan or "",
+            kind=row.kind,
+            metric=row.metric,
+            percent=row.percent,
+            tier=row.tier,
+            due_at=due_at,
             tz=zones[zone_key],
-            link=link.format(ticket_id=ticket.ticket_id) if link else None,
+            link=link.format(ticket_id=row.ticket_id) if link else None,
             dedupe_key=notification.dedupe_key,
             ack_link=self._ack_link(notification.id),
         )
@@ -362,21 +390,22 @@ class Deliverer:
         return f"{base.rstrip('/')}/v1/notifications/{notification_id}/ack?sig={signature}"
 
 
-def _breaches(session: Session, ticket_pks: set[int]) -> dict[tuple[int, str], datetime]:
+def _breaches(session: Session, ticket_pks: list[int]) -> dict[tuple[int, str], datetime]:
     """Each clock's breach instant, by (ticket, clock): what a warning's message is about."""
     query = select(Checkpoint.ticket_pk, Checkpoint.key, Checkpoint.due_at).where(
-        Checkpoint.ticket_pk.in_(ticket_pks), Checkpoint.key.like("%:breach")
+        among(session, Checkpoint.ticket_pk, ticket_pks), Checkpoint.key.like("%:breach")
     )
-    return {(pk, key.split(":", 1)[0]): due for pk, key, due in session.execute(query)}
+    return {(pk, key.split(":", 1)[0]): due for pk, key, due in session.execute(query).all()}
 
 
-def _deadline(checkpoint: Checkpoint, breaches: dict[tuple[int, str], datetime]) -> datetime:
+def _deadline(checkpoint: Any, breaches: dict[tuple[int, str], datetime]) -> datetime:
     """The instant the message is about: a warning or a reminder is about its clock's breach
     (the 75 % mark is not the deadline), a breach or an escalation about its own instant."""
+    own: datetime = checkpoint.due_at
     if checkpoint.kind not in ("warning", "reminder"):
-        return checkpoint.due_at
+        return own
     clock = checkpoint.key.split(":", 1)[0]  # first_response, update#2, resolution
-    return breaches.get((checkpoint.ticket_pk, clock), checkpoint.due_at)
+    return breaches.get((checkpoint.ticket_pk, clock), own)
 
 
 def _todo(row: _Row) -> tuple[int, ...]:
