@@ -414,8 +414,8 @@ def main() -> int:
         extra = {f"ESCALERA_CHANNEL_{c.upper()}": sink.url(c) for c in CHANNELS}
         if args.storm_threshold is not None:
             extra["ESCALERA_STORM_THRESHOLD"] = str(args.storm_threshold)
-        env = escalera_env(
-            url, prefix, queue, REDIS_URL=rds.url, ESCALERA_FIRE_QUEUE=queue, **extra
+        env = escalera_env(  # the appliers' events queue apart from the fire queue
+            url, prefix, f"{queue}-events", REDIS_URL=rds.url, ESCALERA_FIRE_QUEUE=queue, **extra
         )
         procs: list[subprocess.Popen[bytes]] = []
         stack.callback(_stop_all, procs)

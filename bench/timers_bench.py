@@ -320,7 +320,9 @@ def background(rds: PrivateRedis, index: TimerIndex, count: int, first_id: int) 
 
 def celery_sender(rds: PrivateRedis, prefix: str, queue: str) -> tuple[Any, Callable[..., None]]:
     app = make_celery(
-        Settings(redis_url=rds.url, redis_prefix=prefix, fire_queue=queue, events_queue=queue)
+        Settings(
+            redis_url=rds.url, redis_prefix=prefix, fire_queue=queue, events_queue=f"{queue}-events"
+        )
     )
 
     def send(ids: Sequence[int]) -> None:
@@ -606,7 +608,7 @@ def run_e2e(
     env = escalera_env(
         url,
         prefix,
-        queue,
+        f"{queue}-events",  # the appliers' queue, apart from the fire queue
         REDIS_URL=rds.url,
         ESCALERA_FIRE_QUEUE=queue,
         ESCALERA_CHANNEL_SUPPORT_EMAIL=f"json://127.0.0.1:{sink.port}/hook",

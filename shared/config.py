@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PRESETS = Path(__file__).resolve().parent.parent / "deploy" / "policies"
@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     # handed out a second time (harmless, as every task is idempotent, but wasteful).
     broker_visibility_timeout_s: int = 3600
     fire_queue: str = "fire"
+
+    @model_validator(mode="after")
+    def _queues_apart(self) -> Settings:
+        # The worker's appliers take every message of the events queue and send any other task
+        # on to the fire queue: one queue for both would pass fire tasks round in circles.
+        if self.events_queue == self.fire_queue:
+            raise ValueError(
+                f"ESCALERA_EVENTS_QUEUE and ESCALERA_FIRE_QUEUE must differ "
+                f"(both are {self.events_queue!r})"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)
