@@ -128,6 +128,9 @@ class Notification(Base):
     """One message to one channel for one checkpoint (the outbox the notifier drains)."""
 
     __tablename__ = "notifications"
+    # By checkpoint: a page's repeats and acks, a re-fired checkpoint's pending rows, and the
+    # foreign key's check when re-planning deletes a cancelled checkpoint (else a full scan).
+    __table_args__ = (Index("ix_notifications_checkpoint", "checkpoint_id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     checkpoint_id: Mapped[int] = mapped_column(Id, ForeignKey("checkpoints.id"))
