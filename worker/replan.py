@@ -87,11 +87,15 @@ def write(
     """Apply every ticket's diff with one INSERT, one UPDATE batch and one DELETE."""
     changes = {pk: CheckpointChanges() for pk in diffs}
     _insert(session, diffs, changes, now)
+    # Only rows still armed: a fire task may have fired one since `load` read it (it locks the
+    # checkpoint, not the ticket). Fired, it stays fired, with its notifications (found by
+    # tests/chaos: deleting it then broke the notifications' foreign key).
+    still_armed = _TABLE.c.state == _ARMED
     moves = [{"id": row.id, "due_at": due} for d in diffs.values() for row, due in d.moved]
-    update_rows(session, _TABLE, moves, also={"updated_at": now})
+    update_rows(session, _TABLE, moves, also={"updated_at": now}, only=still_armed)
     gone = [row.id for d in diffs.values() for row in d.cancelled]
     if gone:
-        session.execute(delete(_TABLE).where(among(session, _TABLE.c.id, gone)))
+        session.execute(delete(_TABLE).where(among(session, _TABLE.c.id, gone), still_armed))
     for pk, d in diffs.items():
         changes[pk].moved = [
             (StoredCheckpoint(row.id, row.key, due), row.due_at) for row, due in d.moved

@@ -12,7 +12,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, any_, bindparam, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -104,12 +114,16 @@ def update_rows(
     *,
     key: str = "id",
     also: dict[str, Any] | None = None,
+    only: ColumnElement[bool] | None = None,
 ) -> None:
     """UPDATE many rows by ``key``, each to its own values (same columns in every row).
 
     PostgreSQL: one ``UPDATE … FROM unnest(arrays)``; elsewhere an executemany. ``also``: the
-    same extra assignments for every row (SQL expressions, e.g. ``version + 1``).
+    same extra assignments for every row (SQL expressions, e.g. ``version + 1``); ``only``: a
+    condition a row must still meet to be updated (re-checked on a row another transaction
+    changed meanwhile).
     """
+    condition = true() if only is None else only
     assert isinstance(table, Table)
     if not rows:
         return
@@ -117,7 +131,7 @@ def update_rows(
     if not is_postgresql(session):
         statement = (
             table.update()
-            .where(table.c[key] == bindparam(f"b_{key}"))
+            .where(table.c[key] == bindparam(f"b_{key}"), condition)
             .values({**{name: bindparam(f"b_{name}") for name in names}, **(also or {})})
         )
         session.execute(statement, [{f"b_{k}": v for k, v in row.items()} for row in rows])
@@ -130,7 +144,7 @@ def update_rows(
     source = func.unnest(*arrays).table_valued(*columns).render_derived(name="u")
     statement = (
         table.update()
-        .where(table.c[key] == source.c[key])
+        .where(table.c[key] == source.c[key], condition)
         .values({**{name: source.c[name] for name in names}, **(also or {})})
     )
     session.execute(statement)

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
-from shared.db.models import Checkpoint, Notification
+from shared.db.models import Checkpoint, Notification, Ticket
 from tests.integration.services import apply_now
 from tests.support import event
-from worker import tasks
+from worker import replan, tasks
 from worker.fire import fire_checkpoints
 from worker.runtime import runtime
 
@@ -147,3 +147,41 @@ def test_firing_again_hands_back_notifications_never_tried(routed: None) -> None
         s.get_one(Notification, first.notifications[0]).status = "sent"
     last = _fire([breach], START + timedelta(minutes=32))
     assert last.undelivered == first.notifications[1:]
+
+
+def test_a_replan_read_before_a_fire_leaves_the_fired_checkpoint_and_its_pages(
+    routed: None,
+) -> None:
+    """A reply's re-planning read the breach as armed; a fire task fired it before the reply's
+    transaction wrote: the breach stays fired with its pages, and the reply still applies.
+
+    Found by the full chaos run: the reply's DELETE of the "cancelled" breach broke the
+    notifications' foreign key and dead-lettered the reply.
+    """
+    _created()
+    breach = _checkpoints()["first_response:breach"]
+    due = START + timedelta(minutes=30)
+    rt = runtime()
+    with rt.sessions.begin() as replanning:
+        stored = replan.load(replanning, [_ticket_pk(replanning)])
+        ((pk, rows),) = stored.items()
+        cancel = replan.diff(rows, [])  # the reply met the clock: nothing left to fire
+        move = replan.Diff(
+            moved=[(next(r for r in rows if r.id == breach), due + timedelta(hours=1))]
+        )
+        assert breach in [row.id for row in cancel.cancelled]
+        fired = _fire([breach], due)  # another transaction, committed meanwhile
+        assert fired.fired == [breach]
+        replan.write(replanning, {pk: move}, due)
+        replan.write(replanning, {pk: cancel}, due)
+    with rt.sessions() as s:
+        state, due_at = s.execute(
+            select(Checkpoint.state, Checkpoint.due_at).where(Checkpoint.id == breach)
+        ).one()
+        pages = s.scalars(select(Notification.id).where(Notification.checkpoint_id == breach))
+        assert (state, due_at.astimezone(UTC)) == ("fired", due)
+        assert sorted(pages.all()) == sorted(fired.notifications)
+
+
+def _ticket_pk(session) -> int:  # type: ignore[no-untyped-def]
+    return int(session.scalars(select(Ticket.id)).one())
