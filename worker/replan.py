@@ -94,13 +94,15 @@ def write(
     moves = [{"id": row.id, "due_at": due} for d in diffs.values() for row, due in d.moved]
     update_rows(session, _TABLE, moves, also={"updated_at": now}, only=still_armed)
     gone = [row.id for d in diffs.values() for row in d.cancelled]
+    deleted: set[int] = set()
     if gone:
-        session.execute(delete(_TABLE).where(among(session, _TABLE.c.id, gone), still_armed))
+        statement = delete(_TABLE).where(among(session, _TABLE.c.id, gone), still_armed)
+        deleted = set(session.scalars(statement.returning(_TABLE.c.id)).all())
     for pk, d in diffs.items():
         changes[pk].moved = [
             (StoredCheckpoint(row.id, row.key, due), row.due_at) for row, due in d.moved
         ]
-        changes[pk].cancelled = list(d.cancelled)
+        changes[pk].cancelled = [row for row in d.cancelled if row.id in deleted]
     return changes
 
 

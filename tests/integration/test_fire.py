@@ -173,7 +173,10 @@ def test_a_replan_read_before_a_fire_leaves_the_fired_checkpoint_and_its_pages(
         fired = _fire([breach], due)  # another transaction, committed meanwhile
         assert fired.fired == [breach]
         replan.write(replanning, {pk: move}, due)
-        replan.write(replanning, {pk: cancel}, due)
+        changes = replan.write(replanning, {pk: cancel}, due)
+        # the other armed checkpoints are gone; the fired breach is not reported cancelled
+        cancelled = [row.id for row in changes[pk].cancelled]
+        assert breach not in cancelled and len(cancelled) == len(cancel.cancelled) - 1
     with rt.sessions() as s:
         state, due_at = s.execute(
             select(Checkpoint.state, Checkpoint.due_at).where(Checkpoint.id == breach)
