@@ -3,7 +3,9 @@ reports a missing event, a lost checkpoint, a checkpoint fired without cause and
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from shared.events import Event
 from tests.chaos.expected import must_fire
 from tests.chaos.lives import LIVES, chaos_policy, generate
-from tests.chaos.verify import Stored, excuse_resends, judge
+from tests.chaos.verify import Stored, applied_times, excuse_resends, judge
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LATER = START + timedelta(hours=1)
@@ -154,3 +156,51 @@ def test_only_a_repeat_right_before_a_worker_kill_is_excused() -> None:
     assert not verdict.ok
     excuse_resends(verdict, [first + timedelta(seconds=0.5)])
     assert verdict.ok
+
+
+def test_a_firing_is_judged_by_what_had_been_committed_as_the_worker_logged_it(
+    tmp_path: Path,
+) -> None:
+    """A batch stamps its events' ``received_at`` when it begins and commits later: the
+    worker's ``event_applied`` line (written after the commit) says when the reply counted."""
+    schedule = generate(4, 1, START, 0, prefix="t", kinds=("quick",))
+    events = [s.event for s in schedule]
+    ticket, reply, resolution = events[0]["ticket_id"], events[1]["event_id"], events[2]["event_id"]
+    warning_due = START + timedelta(seconds=12)
+    fired_at = warning_due + timedelta(seconds=5)
+    logged = fired_at + timedelta(seconds=0.3)  # the reply's batch committed after the firing
+    lines = [
+        json.dumps(
+            {
+                "event": "event_applied",
+                "event_id": event_id,
+                "timestamp": logged.isoformat().replace("+00:00", "Z"),
+            }
+        )
+        for event_id in (reply, resolution)
+    ] + [
+        '{"event": "event_applied", "event_id": "x", "time',  # cut short by a kill
+    ]
+    (tmp_path / "worker.log").write_text("\n".join(lines) + "\n")
+    stored = Stored(
+        {ticket: [(s.at, Event.model_validate(s.event)) for s in schedule]},
+        {
+            1: {
+                "id": 1,
+                "ticket": ticket,
+                "key": "first_response:warning:50",
+                "kind": "warning",
+                "state": "fired",
+                "due_at": warning_due,
+                "fired_at": fired_at,
+            }
+        },
+        [],
+        applied_times(tmp_path),
+    )
+    assert stored.applied_at == {reply: logged, resolution: logged}
+    verdict = judge(chaos_policy(), events, LATER, stored, [])
+    assert verdict.fired_unjustified == [] and verdict.fired_early_justified == 1
+    stored.applied_at[reply] = fired_at - timedelta(seconds=0.3)  # committed before: no cause
+    verdict = judge(chaos_policy(), events, LATER, stored, [])
+    assert verdict.fired_unjustified == [(ticket, "first_response:warning:50")]

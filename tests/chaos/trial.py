@@ -51,7 +51,7 @@ def run(
     due = must_fire(policy, replayer.accepted, lives_over)
 
     def check() -> Verdict:
-        stored = read_database(database_url, prefix)
+        stored = read_database(database_url, prefix, system.logs)
         verdict = judge(
             policy,
             replayer.accepted,
