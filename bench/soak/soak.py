@@ -113,8 +113,9 @@ def rss_mib(pid: int) -> float:
 class Load:
     """Tickets started at ``rate / events-per-ticket`` a second; each event sent at its instant."""
 
-    def __init__(self, base: str, rate: float, seconds: float, run: str) -> None:
+    def __init__(self, base: str, rate: float, seconds: float, run: str, batch: int = 1) -> None:
         self.base, self.rate, self.seconds, self.run = base, rate, seconds, run
+        self.batch = batch  # events a request carries at most (1: one webhook per event)
         self.sent = self.accepted = self.refused = 0
         self.stop = False
 
@@ -165,17 +166,21 @@ class Load:
         self, client: httpx.AsyncClient, queue: asyncio.Queue[dict[str, Any]]
     ) -> None:
         while True:
-            event = await queue.get()
+            events = [await queue.get()]
+            while len(events) < self.batch and not queue.empty():
+                events.append(queue.get_nowait())  # those already due: a batch is never held
             try:
-                response = await client.post("/v1/events", json=event)
+                body = events[0] if self.batch == 1 else events
+                response = await client.post("/v1/events", json=body)
                 if response.status_code == 202:
-                    self.accepted += 1
+                    self.accepted += len(events)
                 else:
-                    self.refused += 1
+                    self.refused += len(events)
             except httpx.TransportError:
-                self.refused += 1
+                self.refused += len(events)
             finally:
-                queue.task_done()
+                for _ in events:
+                    queue.task_done()
 
 
 def _event(ticket: str, n: int, at: float, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -289,11 +294,17 @@ def main() -> int:
     parser.add_argument(
         "--drain", type=float, default=60.0, help="seconds to let the queues drain after the load"
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="events per request at most (default 1: one webhook per event, as portals send)",
+    )
     args = parser.parse_args()
     run = run_id()
     prefix = f"escalera-bench-{run}"
     print(f"soak: {command_line()}")
-    print_kv([*machine(), ("run", run)])
+    print_kv([*machine(), ("run", run), ("events per request, at most", str(args.batch))])
     folder = Path(tempfile.mkdtemp(prefix="escalera-soak-"))
     (folder / "policies").mkdir()
     shutil.copy(POLICY, folder / "policies" / "chaos.yaml")
@@ -305,7 +316,7 @@ def main() -> int:
             wait_ready(f"http://127.0.0.1:{port}", folder / "ingest.log")
             time.sleep(3)  # the worker and beat finish starting
             rss_start = {name: rss_mib(p.pid) for name, p in procs.items()}
-            load = Load(f"http://127.0.0.1:{port}", args.rate, args.minutes * 60, run)
+            load = Load(f"http://127.0.0.1:{port}", args.rate, args.minutes * 60, run, args.batch)
             samples = soak(args, load, prefix, sink)
             rss_end = {name: rss_mib(p.pid) for name, p in procs.items()}
         finally:
