@@ -204,3 +204,31 @@ def test_a_firing_is_judged_by_what_had_been_committed_as_the_worker_logged_it(
     stored.applied_at[reply] = fired_at - timedelta(seconds=0.3)  # committed before: no cause
     verdict = judge(chaos_policy(), events, LATER, stored, [])
     assert verdict.fired_unjustified == [(ticket, "first_response:warning:50")]
+
+
+def test_a_firing_right_after_an_unlogged_created_event_is_justified() -> None:
+    """The worker was killed between the commit and the log line of the batch that created
+    the ticket: the firing that followed at once still counts as due."""
+    schedule = generate(4, 1, START, 0, prefix="t", kinds=("quick",))
+    events = [s.event for s in schedule]
+    ticket = events[0]["ticket_id"]
+    warning_due = START + timedelta(seconds=12)
+    fired_at = warning_due + timedelta(seconds=60)  # the system was a minute behind
+    created = Event.model_validate(events[0])
+    stored = Stored(
+        {ticket: [(fired_at - timedelta(seconds=0.5), created)]},  # the rest came later
+        {
+            1: {
+                "id": 1,
+                "ticket": ticket,
+                "key": "first_response:warning:50",
+                "kind": "warning",
+                "state": "fired",
+                "due_at": warning_due,
+                "fired_at": fired_at,
+            }
+        },
+        [],
+    )
+    verdict = judge(chaos_policy(), events, LATER, stored, [])
+    assert verdict.fired_unjustified == [] and verdict.fired_early_justified == 1
