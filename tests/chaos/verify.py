@@ -168,7 +168,8 @@ class Verdict:
             f"{self.summary()}\nmissing events: {self.events_missing[:10]}\n"
             f"lost checkpoints: {self.checkpoints_lost[:10]}\n"
             f"fired without cause: {self.fired_unjustified[:10]}\n"
-            f"lost notifications: {self.notifications_lost[:10]}"
+            f"lost notifications: {self.notifications_lost[:10]}\n"
+            f"repeats (notification, first arrival, later ones): {self.duplicates[:10]}"
         )
 
 
@@ -299,19 +300,41 @@ def excuse_resends(verdict: Verdict, worker_kills: list[datetime], window_s: flo
     )
 
 
-def settle(check: Any, *, seconds: float, quiet_s: float = 3.0) -> Verdict:
-    """Poll ``check()`` until its verdict is ok and stays so for ``quiet_s``, or time runs out."""
-    deadline = time.monotonic() + seconds
+def settle(
+    check: Any,
+    *,
+    seconds: float,
+    quiet_s: float = 3.0,
+    still_s: float = 600.0,
+    report_every_s: float = 60.0,
+) -> Verdict:
+    """Poll ``check()`` until its verdict is ok and stays so for ``quiet_s``, or time runs out.
+
+    A verdict still not ok and unchanged for ``still_s`` (longer than the longest delivery
+    backoff) ends the wait early: nothing is moving any more. Meanwhile what is still wrong is
+    printed every ``report_every_s`` (``pytest -s`` shows it).
+    """
+    began = time.monotonic()
+    deadline = began + seconds
     verdict: Verdict = check()
     ok_since: float | None = None
+    last, changed_at, reported_at = verdict.summary(), began, began
     while time.monotonic() < deadline:
         verdict = check()
+        moment = time.monotonic()
         if verdict.ok:
-            ok_since = ok_since or time.monotonic()
-            if time.monotonic() - ok_since >= quiet_s:
+            ok_since = ok_since or moment
+            if moment - ok_since >= quiet_s:
                 return verdict
         else:
             ok_since = None
+            if (summary := verdict.summary()) != last:
+                last, changed_at = summary, moment
+            elif moment - changed_at >= still_s:
+                return verdict
+            if moment - reported_at >= report_every_s:
+                reported_at = moment
+                print(f"\nchaos: still waiting after {moment - began:.0f} s: {verdict.explain()}")
         time.sleep(1.0)
     return verdict
 
