@@ -232,3 +232,17 @@ def test_a_firing_right_after_an_unlogged_created_event_is_justified() -> None:
     )
     verdict = judge(chaos_policy(), events, LATER, stored, [])
     assert verdict.fired_unjustified == [] and verdict.fired_early_justified == 1
+
+
+def test_a_repeat_is_excused_if_the_worker_died_before_the_send_was_committed() -> None:
+    """A digest batch sends for seconds and commits at the end: a worker killed 5 s after the
+    first copy, before the worker logged the send, explains the repeat; one killed after the
+    send was recorded does not."""
+    events, stored, messages = _late_reply()
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink([*messages, messages[0]])])  # type: ignore[list-item]
+    ((item, first, _later),) = verdict.duplicates
+    verdict.recorded_at[item] = first + timedelta(seconds=8)
+    excuse_resends(verdict, [first + timedelta(seconds=5)])
+    assert verdict.ok
+    excuse_resends(verdict, [first + timedelta(seconds=9)])
+    assert not verdict.ok

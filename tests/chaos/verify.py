@@ -40,6 +40,7 @@ class Stored:
     checkpoints: dict[int, dict[str, Any]]
     notifications: list[dict[str, Any]]
     applied_at: dict[str, datetime] = field(default_factory=dict)  # event id -> first logged
+    sent_at: dict[int, datetime] = field(default_factory=dict)  # notification id -> first logged
 
     def known_by(self, ticket: str, at: datetime) -> tuple[list[Event], list[Event]]:
         """What a firing at ``at`` could have seen of the ticket's events, at least and at most.
@@ -56,19 +57,31 @@ class Stored:
 
 def applied_times(logs: Path) -> dict[str, datetime]:
     """Each event's first ``event_applied`` in the workers' logs (written after the commit)."""
+    return _first_logged(logs, "event_applied", "event_id")
+
+
+def sent_times(logs: Path) -> dict[int, datetime]:
+    """Each notification's first ``notification_delivery`` as sent (logged after the commit)."""
+    first = _first_logged(logs, "notification_delivery", "notification_id", outcome="sent")
+    return {int(key): at for key, at in first.items()}
+
+
+def _first_logged(logs: Path, event: str, field_name: str, **match: str) -> dict[str, datetime]:
     first: dict[str, datetime] = {}
     for log in logs.glob("worker*.log"):
         for line in log.read_text(errors="replace").splitlines():
-            if '"event_applied"' not in line:
+            if f'"{event}"' not in line:
                 continue
             try:
                 record = json.loads(line)
             except ValueError:
                 continue  # a line cut short by a kill
+            if record.get("event") != event or any(record.get(k) != v for k, v in match.items()):
+                continue
             at = datetime.fromisoformat(record["timestamp"])
-            event_id = record.get("event_id")
-            if event_id and (event_id not in first or at < first[event_id]):
-                first[event_id] = at
+            key = str(record.get(field_name) or "")
+            if key and (key not in first or at < first[key]):
+                first[key] = at
     return first
 
 
@@ -104,7 +117,9 @@ def read_database(url: str, ticket_prefix: str, logs: Path | None = None) -> Sto
                 (list(checkpoints),),
             )
         ]
-    return Stored(events, checkpoints, notifications, applied_times(logs) if logs else {})
+    if logs is None:
+        return Stored(events, checkpoints, notifications)
+    return Stored(events, checkpoints, notifications, applied_times(logs), sent_times(logs))
 
 
 @dataclass
@@ -125,6 +140,7 @@ class Verdict:
     # (dedupe key, first arrival, later arrivals): a re-send, for the worker-kill check
     duplicates: list[tuple[Owed, datetime, list[datetime]]] = field(default_factory=list)
     resent_after_kill: int = 0  # of `duplicated`: explained by a kill (see `excuse_resends`)
+    recorded_at: dict[Owed, datetime] = field(default_factory=dict)  # first send committed
     unexpected_messages: int = 0
     dead: list[dict[str, Any]] = field(default_factory=list)
     lateness_s: list[float] = field(default_factory=list)  # due (per the core) -> at the sink
@@ -235,6 +251,7 @@ def judge(
     arrivals = _arrivals(verdict, stored, sinks, tickets)
     verdict.duplicated = sum(len(times) - 1 for times in arrivals.values())
     verdict.duplicates = [(k, v[0], v[1:]) for k, v in arrivals.items() if len(v) > 1]
+    verdict.recorded_at = _recorded(stored, {item for item, _first, _later in verdict.duplicates})
     verdict.notifications_delivered = len(set(arrivals) & owed)
     verdict.notifications_lost = sorted(owed - set(arrivals))
     verdict.unexpected_messages += sum(
@@ -247,6 +264,20 @@ def judge(
     ]
     verdict.dead = [n for n in stored.notifications if n["status"] == "dead"]
     return verdict
+
+
+def _recorded(stored: Stored, items: set[Owed]) -> dict[Owed, datetime]:
+    """When the first send of each of ``items`` was committed, as the worker logged it."""
+    recorded: dict[Owed, datetime] = {}
+    for n in stored.notifications:
+        checkpoint = stored.checkpoints.get(n["checkpoint_id"])
+        at = stored.sent_at.get(n["id"])
+        if checkpoint is None or at is None:
+            continue
+        item = (checkpoint["ticket"], checkpoint["key"], n["route"], n["channel"])
+        if item in items and (item not in recorded or at < recorded[item]):
+            recorded[item] = at
+    return recorded
 
 
 def _arrivals(
@@ -286,17 +317,26 @@ def notifications_in(message: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def excuse_resends(verdict: Verdict, worker_kills: list[datetime], window_s: float = 2.0) -> None:
-    """Count the re-sends a worker kill explains: the first copy arrived at most ``window_s``
-    before the worker was killed, i.e. between Apprise's send and the commit recording it.
+    """Count the re-sends a worker kill explains: the worker was killed after the first copy
+    arrived and before the send was committed (the worker logs it after the commit), so the
+    batch was delivered again. Without that log line, only a kill at most ``window_s`` after
+    the first copy explains it.
 
-    That window is inherent (no HTTP send and database commit are atomic together); the
-    message carries its dedupe key so the receiving end drops the repeat. Any other re-send
-    stays unexplained and fails the run.
+    That window is inherent (no HTTP send and database commit are atomic together, and a batch
+    commits after all its sends); the message carries its dedupe key so the receiving end drops
+    the repeat. Any other re-send stays unexplained and fails the run.
     """
+
+    def explained(item: Owed, first: datetime) -> bool:
+        recorded = verdict.recorded_at.get(item)
+        return any(
+            first <= kill
+            and (kill < recorded if recorded else (kill - first).total_seconds() <= window_s)
+            for kill in worker_kills
+        )
+
     verdict.resent_after_kill = sum(
-        len(later)
-        for _item, first, later in verdict.duplicates
-        if any(0 <= (kill - first).total_seconds() <= window_s for kill in worker_kills)
+        len(later) for item, first, later in verdict.duplicates if explained(item, first)
     )
 
 
