@@ -60,6 +60,19 @@ class FakeSink:
         return self._messages
 
 
+def _fired_warning(ticket: str, due_at: datetime, fired_at: datetime) -> dict[str, Any]:
+    """A ticket's first-response warning as a checkpoint row the judge reads, fired."""
+    return {
+        "id": 1,
+        "ticket": ticket,
+        "key": "first_response:warning:50",
+        "kind": "warning",
+        "state": "fired",
+        "due_at": due_at,
+        "fired_at": fired_at,
+    }
+
+
 def _late_reply() -> tuple[list[dict[str, Any]], Stored, list[dict[str, Any]]]:
     """One late_reply ticket the system handled perfectly: two checkpoints, two messages."""
     schedule = generate(3, 1, START, 0, prefix="t", kinds=("late_reply",))
@@ -184,17 +197,7 @@ def test_a_firing_is_judged_by_what_had_been_committed_as_the_worker_logged_it(
     (tmp_path / "worker.log").write_text("\n".join(lines) + "\n")
     stored = Stored(
         {ticket: [(s.at, Event.model_validate(s.event)) for s in schedule]},
-        {
-            1: {
-                "id": 1,
-                "ticket": ticket,
-                "key": "first_response:warning:50",
-                "kind": "warning",
-                "state": "fired",
-                "due_at": warning_due,
-                "fired_at": fired_at,
-            }
-        },
+        {1: _fired_warning(ticket, warning_due, fired_at)},
         [],
         applied_times(tmp_path),
     )
@@ -217,17 +220,7 @@ def test_a_firing_right_after_an_unlogged_created_event_is_justified() -> None:
     created = Event.model_validate(events[0])
     stored = Stored(
         {ticket: [(fired_at - timedelta(seconds=0.5), created)]},  # the rest came later
-        {
-            1: {
-                "id": 1,
-                "ticket": ticket,
-                "key": "first_response:warning:50",
-                "kind": "warning",
-                "state": "fired",
-                "due_at": warning_due,
-                "fired_at": fired_at,
-            }
-        },
+        {1: _fired_warning(ticket, warning_due, fired_at)},
         [],
     )
     verdict = judge(chaos_policy(), events, LATER, stored, [])
