@@ -239,3 +239,16 @@ def test_a_repeat_is_excused_if_the_worker_died_before_the_send_was_committed() 
     assert verdict.ok
     excuse_resends(verdict, [first + timedelta(seconds=9)])
     assert not verdict.ok
+
+
+def test_a_copy_the_sink_read_just_after_the_kill_was_sent_before_it() -> None:
+    """Seen in a full-size trial: the sink stamped the first copy 1 ms after the monkey noted
+    the kill. The killed worker had sent it; no other worker ran yet."""
+    events, stored, messages = _late_reply()
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink([*messages, messages[0]])])  # type: ignore[list-item]
+    ((item, first, _later),) = verdict.duplicates
+    verdict.recorded_at[item] = first + timedelta(seconds=11)
+    excuse_resends(verdict, [first - timedelta(milliseconds=1)])
+    assert verdict.ok
+    excuse_resends(verdict, [first - timedelta(seconds=1)])  # sent after that worker was gone
+    assert not verdict.ok

@@ -316,21 +316,36 @@ def notifications_in(message: dict[str, Any]) -> list[tuple[str, str]]:
     return [(about.group(1), key)] if about is not None and key else []
 
 
-def excuse_resends(verdict: Verdict, worker_kills: list[datetime], window_s: float = 2.0) -> None:
+# The monkey's shortest pause before restarting a process (tests/chaos/monkey.py, ``down_s``).
+IN_FLIGHT_S = 0.2
+
+
+def excuse_resends(
+    verdict: Verdict,
+    worker_kills: list[datetime],
+    window_s: float = 2.0,
+    in_flight_s: float = IN_FLIGHT_S,
+) -> None:
     """Count the re-sends a worker kill explains: the worker was killed after the first copy
-    arrived and before the send was committed (the worker logs it after the commit), so the
+    was sent and before the send was committed (the worker logs it after the commit), so the
     batch was delivered again. Without that log line, only a kill at most ``window_s`` after
     the first copy explains it.
+
+    The sink stamps a copy when it has read it, which can be a little after the kill even
+    though the killed worker sent it before: a copy arriving up to ``in_flight_s`` after a kill
+    counts as sent before it (no worker runs again that soon: the monkey pauses at least that
+    long, and a new worker takes seconds to start).
 
     That window is inherent (no HTTP send and database commit are atomic together, and a batch
     commits after all its sends); the message carries its dedupe key so the receiving end drops
     the repeat. Any other re-send stays unexplained and fails the run.
     """
+    lag = timedelta(seconds=in_flight_s)
 
     def explained(item: Owed, first: datetime) -> bool:
         recorded = verdict.recorded_at.get(item)
         return any(
-            first <= kill
+            first <= kill + lag
             and (kill < recorded if recorded else (kill - first).total_seconds() <= window_s)
             for kill in worker_kills
         )
