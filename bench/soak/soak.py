@@ -3,14 +3,22 @@
     python bench/soak/soak.py --minutes 10 --rate 1050
 
 Starts ``escalera ingest`` (2 workers), ``escalera worker`` and ``escalera beat`` against a
-fresh PostgreSQL database and a key prefix of their own on the shared Redis, with the chaos
-suite's policy (targets in seconds: tests/chaos/chaos-policy.yaml) so checkpoints fall due and
-fire all along, and a local HTTP sink for the notifications. It reports:
+fresh PostgreSQL database and a key prefix of their own on the shared Redis, and a local HTTP
+sink for the notifications. The policy (``--policy``):
 
-- the load actually sent (events/s, refusals) and what was applied by the end;
+- ``desk`` (default, bench/soak/desk-policy.yaml): a desk's targets compressed 60 times (first
+  response 30 s to 4 min). Most tickets are answered in time; about one checkpoint fires per 13
+  events, as warnings, breaches and pages of the late ones.
+- ``chaos`` (tests/chaos/chaos-policy.yaml): targets in seconds, nearly every ticket warns,
+  breaches or escalates: about two firings per event, a stress of the fire path.
+
+Tickets are started for a warm-up (the longest life, so the event rate has reached ``--rate``)
+and then for the measured ``--minutes``. It reports:
+
+- the load accepted in the measured window (events/s, refusals) and what was stored by the end;
 - lateness of firing (``fired_at - due_at``) and of delivery (``delivered_at - due_at``);
-- queue depth (events and fire queues) every ``--sample`` seconds;
-- resident memory (RSS, the process and its children) of every process at start and end.
+- queue depth (events and fire queues) and memory (RSS, each process with its children) every
+  ``--sample`` seconds, and memory at the window's start and end.
 
 The default rate is half the measured ingest capacity (~2,100 events/s, README "Measured").
 Everything it creates is named escalera_bench_<run> / escalera-bench-<run> and removed.
@@ -27,12 +35,14 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -58,23 +68,49 @@ from bench._support import (
     tree,
 )
 
-POLICY = ROOT / "tests" / "chaos" / "chaos-policy.yaml"
-# (offset s, type, fields) after creation; P1 targets are 24 s (warning at 12 s)
-LIVES: list[tuple[str, list[tuple[float, str, dict[str, Any]]]]] = [
-    ("P1", [(3, "agent_replied", {}), (8, "customer_replied", {}), (12, "resolved", {})]),
-    ("P1", [(27, "agent_replied", {}), (30, "resolved", {})]),  # first response breached
-    ("P2", [(4, "agent_replied", {}), (45, "agent_replied", {}), (50, "resolved", {})]),
-    (
-        "P2",
-        [
-            (3, "status_changed", {"status": "pending"}),
-            (20, "status_changed", {"status": "open"}),
-            (25, "agent_replied", {}),
-            (30, "resolved", {}),
-        ],
-    ),
+# A ticket's life: its priority, then (seconds after creation, event type, fields) of each event.
+Life = tuple[str, list[tuple[float, str, dict[str, Any]]]]
+
+_REPLY, _CUSTOMER, _RESOLVED = "agent_replied", "customer_replied", "resolved"
+_PENDING = ("status_changed", {"status": "pending"})
+_OPEN = ("status_changed", {"status": "open"})
+
+
+def _life(priority: str, *steps: tuple[float, str] | tuple[float, str, dict[str, Any]]) -> Life:
+    return priority, [(s[0], s[1], s[2] if len(s) == 3 else {}) for s in steps]
+
+
+# bench/soak/desk-policy.yaml: first response P1 30 s, P2 2 min, P3 4 min; warnings at 75 and
+# 90 %. Most tickets are answered and resolved in time; D answers a P2 after its first warning,
+# G a P1 after its breach (two warnings, the breach and a page). 4 firings per 53 events.
+_A = _life("P3", (60, _REPLY), (100, _CUSTOMER), (130, _REPLY), (165, _RESOLVED))
+_B = _life("P3", (30, _REPLY), (45, *_PENDING), (120, *_OPEN), (150, _REPLY), (180, _RESOLVED))
+_C = _life("P2", (45, _REPLY), (75, _CUSTOMER), (100, _REPLY), (130, _RESOLVED))
+_D = _life("P2", (100, _REPLY), (150, _RESOLVED))
+_E = _life("P1", (15, _REPLY), (30, _CUSTOMER), (50, _REPLY), (75, _RESOLVED))
+_F = _life("P3", (100, _REPLY), (200, _RESOLVED))
+_G = _life("P1", (35, _REPLY), (100, _RESOLVED))
+_H = _life("P2", (15, *_PENDING), (50, *_OPEN), (75, _REPLY), (125, _RESOLVED))
+DESK: list[Life] = [_A, _B, _C, _D, _E, _F, _G, _H, _A, _C, _E, _F]
+
+# tests/chaos/chaos-policy.yaml: targets in seconds, P1 24 s (warning at 12 s). Nearly every
+# ticket warns, breaches or escalates: about two firings per event, a stress of the fire path.
+CHAOS: list[Life] = [
+    _life("P1", (3, _REPLY), (8, _CUSTOMER), (12, _RESOLVED)),
+    _life("P1", (27, _REPLY), (30, _RESOLVED)),  # first response breached
+    _life("P2", (4, _REPLY), (45, _REPLY), (50, _RESOLVED)),
+    _life("P2", (3, *_PENDING), (20, *_OPEN), (25, _REPLY), (30, _RESOLVED)),
 ]
-EVENTS_PER_TICKET = sum(1 + len(steps) for _, steps in LIVES) / len(LIVES)
+
+HERE = Path(__file__).resolve().parent
+POLICIES: dict[str, tuple[Path, list[Life]]] = {
+    "desk": (HERE / "desk-policy.yaml", DESK),
+    "chaos": (ROOT / "tests" / "chaos" / "chaos-policy.yaml", CHAOS),
+}
+
+
+def events_per_ticket(lives: list[Life]) -> float:
+    return sum(1 + len(steps) for _, steps in lives) / len(lives)
 
 
 class CountingSink:
@@ -111,13 +147,26 @@ def rss_mib(pid: int) -> float:
 
 
 class Load:
-    """Tickets started at ``rate / events-per-ticket`` a second; each event sent at its instant."""
+    """Tickets started at ``rate / events-per-ticket`` a second; each event sent at its instant.
 
-    def __init__(self, base: str, rate: float, seconds: float, run: str, batch: int = 1) -> None:
-        self.base, self.rate, self.seconds, self.run = base, rate, seconds, run
+    Tickets are started for ``warmup + seconds``: after ``warmup`` (the longest life) every
+    life is under way and the events arrive at ``rate``, which the measured window then holds.
+    """
+
+    def __init__(
+        self,
+        base: str,
+        lives: list[Life],
+        rate: float,
+        window: tuple[float, float],
+        run: str,
+        *,
+        batch: int = 1,
+    ) -> None:
+        self.base, self.lives, self.rate, self.run = base, lives, rate, run
+        self.warmup, self.seconds = window
         self.batch = batch  # events a request carries at most (1: one webhook per event)
         self.sent = self.accepted = self.refused = 0
-        self.stop = False
 
     async def main(self, connections: int = 32) -> None:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=connections * 4)
@@ -135,22 +184,17 @@ class Load:
     async def _schedule(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         rng = random.Random(7)
         heap: list[tuple[float, int, dict[str, Any]]] = []
-        ticket_rate = self.rate / EVENTS_PER_TICKET
+        ticket_rate = self.rate / events_per_ticket(self.lives)
+        starting = self.warmup + self.seconds
         began = time.monotonic()
         n = seq = 0
         while True:
             elapsed = time.monotonic() - began
-            while elapsed < self.seconds and n < ticket_rate * elapsed:
-                priority, steps = LIVES[n % len(LIVES)]
+            while elapsed < starting and n < ticket_rate * elapsed:
+                priority, steps = self.lives[n % len(self.lives)]
                 ticket, created = f"soak-{self.run}-{n}", time.time()
-                heapq.heappush(
-                    heap,
-                    (
-                        created,
-                        seq := seq + 1,
-                        _event(ticket, 0, created, "created", {"priority": priority}),
-                    ),
-                )
+                first = _event(ticket, 0, created, "created", {"priority": priority})
+                heapq.heappush(heap, (created, seq := seq + 1, first))
                 for i, (offset, kind, fields) in enumerate(steps, start=1):
                     at = created + offset + rng.uniform(0, 0.5)
                     heapq.heappush(heap, (at, seq := seq + 1, _event(ticket, i, at, kind, fields)))
@@ -158,7 +202,7 @@ class Load:
             while heap and heap[0][0] <= time.time():
                 await queue.put(heapq.heappop(heap)[2])
                 self.sent += 1
-            if elapsed >= self.seconds and not heap:
+            if elapsed >= starting and not heap:
                 return
             await asyncio.sleep(0.005)
 
@@ -235,11 +279,12 @@ def wait_ready(base: str, log: Path) -> None:
 
 
 def start_system(
-    url: str, prefix: str, folder: Path, port: int, sink: CountingSink
+    url: str, prefix: str, folder: Path, port: int, sink: CountingSink, *, policy: Path
 ) -> dict[str, Any]:
+    document = yaml.safe_load(policy.read_text())
     channels = {
-        f"ESCALERA_CHANNEL_{c}": f"json://127.0.0.1:{sink.port}/{c.lower()}"
-        for c in ("ONCALL", "TIER2", "BACKUP")
+        f"ESCALERA_CHANNEL_{name.upper()}": f"json://127.0.0.1:{sink.port}/{name}"
+        for name in document["channels"]
     }
     env = escalera_env(
         url,
@@ -247,7 +292,7 @@ def start_system(
         f"{prefix}-events",
         ESCALERA_FIRE_QUEUE=f"{prefix}-fire",
         ESCALERA_POLICY_DIR=str(folder / "policies"),
-        ESCALERA_DEFAULT_POLICY="chaos",
+        ESCALERA_DEFAULT_POLICY=document["name"],
         ESCALERA_API_TOKENS=f'["{TOKEN}"]',
         **channels,
     )
@@ -261,34 +306,113 @@ def start_system(
     }
 
 
+@dataclass
+class Sample:
+    at: float  # seconds since the load began
+    sent: int
+    accepted: int
+    refused: int
+    events_queue: int
+    fire_queue: int
+    sink: int
+    rss: dict[str, float]  # process -> MiB, with its children
+
+
 def soak(
-    args: argparse.Namespace, load: Load, prefix: str, sink: CountingSink
-) -> list[tuple[Any, ...]]:
-    """Run the load, sampling the queues until it is over and they drained (or --drain passed)."""
+    args: argparse.Namespace,
+    load: Load,
+    prefix: str,
+    sink: CountingSink,
+    procs: dict[str, Any],
+) -> list[Sample]:
+    """Run the load, sampling queues and memory until it is over and the queues drained (or
+    ``--drain`` passed)."""
     rds = redis_client()
     thread = threading.Thread(target=lambda: asyncio.run(load.main()), daemon=True)
     began = time.monotonic()
     thread.start()
-    samples: list[tuple[Any, ...]] = []
+    samples: list[Sample] = []
     drain_until: float | None = None
     while True:
         time.sleep(args.sample)
-        depth = [rds.llen(queue_key(prefix, f"{prefix}-{q}")) for q in ("events", "fire")]
-        elapsed = round(time.monotonic() - began)
-        samples.append((elapsed, load.sent, load.accepted, load.refused, *depth, sink.count))
+        events, fire = (rds.llen(queue_key(prefix, f"{prefix}-{q}")) for q in ("events", "fire"))
+        rss = {name: rss_mib(p.pid) for name, p in procs.items()}
+        at = time.monotonic() - began
+        samples.append(
+            Sample(at, load.sent, load.accepted, load.refused, events, fire, sink.count, rss)
+        )
         if not thread.is_alive():
             drain_until = drain_until or time.monotonic() + args.drain
-            if sum(depth) == 0 or time.monotonic() > drain_until:
+            if events + fire == 0 or time.monotonic() > drain_until:
                 return samples
+
+
+def at_or_after(samples: list[Sample], at: float) -> Sample:
+    return next((s for s in samples if s.at >= at), samples[-1])
+
+
+def at_or_before(samples: list[Sample], at: float) -> Sample:
+    return next((s for s in reversed(samples) if s.at <= at), samples[0])
+
+
+def report(load: Load, samples: list[Sample], database: str, sink: CountingSink) -> None:
+    first = at_or_after(samples, load.warmup)
+    last = at_or_before(samples, load.warmup + load.seconds)
+    span = max(last.at - first.at, 1e-9)
+    accepted = last.accepted - first.accepted
+    print(
+        f"\nload in the measured window ({first.at:.0f}-{last.at:.0f} s,"
+        f" after a {load.warmup:.0f} s warm-up): {accepted:,} events accepted,"
+        f" {accepted / span:,.0f}/s (asked {load.rate:,.0f}/s);"
+        f" {last.refused - first.refused} refused"
+    )
+    print(
+        f"whole run: {load.accepted:,} accepted, {load.refused} refused;"
+        f" stored at the end: {counts(database)}; messages at the sink: {sink.count:,}"
+    )
+    names = list(samples[0].rss)
+    print("\nqueue depth and memory over time (RSS in MiB, with children)")
+    headers = ["t (s)", "sent", "accepted", "refused", "events queue", "fire queue", "sink"]
+    rows = [
+        (
+            f"{s.at:.0f}",
+            s.sent,
+            s.accepted,
+            s.refused,
+            s.events_queue,
+            s.fire_queue,
+            s.sink,
+            *(f"{s.rss[n]:.0f}" for n in names),
+        )
+        for s in samples
+    ]
+    print(table([*headers, *names], rows))
+    print("\nlateness (seconds)")
+    print(table(["", "n", "p50", "p90", "p99", "max"], lateness(database)))
+    print(
+        f"\nmemory over the measured window (RSS, MiB, with children; at {first.at:.0f} s and"
+        f" {last.at:.0f} s, and the most seen)"
+    )
+    rss = [
+        (n, f"{first.rss[n]:.0f}", f"{last.rss[n]:.0f}", f"{max(s.rss[n] for s in samples):.0f}")
+        for n in names
+    ]
+    print(table(["process", "start", "end", "most"], rss))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=10.0, help="the measured window")
     parser.add_argument(
         "--rate", type=float, default=1050.0, help="events/s (default: half of ~2,100 measured)"
+    )
+    parser.add_argument(
+        "--policy",
+        choices=sorted(POLICIES),
+        default="desk",
+        help="desk (default): a desk's targets in minutes; chaos: seconds, a stress of firing",
     )
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between samples")
     parser.add_argument(
@@ -303,40 +427,38 @@ def main() -> int:
     args = parser.parse_args()
     run = run_id()
     prefix = f"escalera-bench-{run}"
+    policy, lives = POLICIES[args.policy]
+    warmup = max(offset for _, steps in lives for offset, _, _ in steps) + 1
     print(f"soak: {command_line()}")
-    print_kv([*machine(), ("run", run), ("events per request, at most", str(args.batch))])
+    print_kv(
+        [
+            *machine(),
+            ("run", run),
+            (
+                "policy",
+                f"{policy.relative_to(ROOT)} ({events_per_ticket(lives):.2f} events a ticket)",
+            ),
+            ("events per request, at most", str(args.batch)),
+        ]
+    )
     folder = Path(tempfile.mkdtemp(prefix="escalera-soak-"))
     (folder / "policies").mkdir()
-    shutil.copy(POLICY, folder / "policies" / "chaos.yaml")
+    shutil.copy(policy, folder / "policies" / f"{args.policy}.yaml")  # its name: the file's
     sink, port = CountingSink(), free_port()
     with fresh_database(f"escalera_bench_{run}") as url:
         database = url.rsplit("/", 1)[1]
-        procs = start_system(url, prefix, folder, port, sink)
+        procs = start_system(url, prefix, folder, port, sink, policy=policy)
         try:
             wait_ready(f"http://127.0.0.1:{port}", folder / "ingest.log")
             time.sleep(3)  # the worker and beat finish starting
-            rss_start = {name: rss_mib(p.pid) for name, p in procs.items()}
-            load = Load(f"http://127.0.0.1:{port}", args.rate, args.minutes * 60, run, args.batch)
-            samples = soak(args, load, prefix, sink)
-            rss_end = {name: rss_mib(p.pid) for name, p in procs.items()}
+            window = (warmup, args.minutes * 60)
+            load = Load(f"http://127.0.0.1:{port}", lives, args.rate, window, run, batch=args.batch)
+            samples = soak(args, load, prefix, sink, procs)
         finally:
             for proc in procs.values():
                 stop(proc)
             delete_prefix(prefix)
-        seconds = args.minutes * 60
-        print(
-            f"\nload: {load.accepted:,} events accepted in {seconds:.0f} s "
-            f"({load.accepted / seconds:,.0f}/s, asked {args.rate:,.0f}/s), {load.refused} refused"
-        )
-        print(f"stored at the end: {counts(database)}; messages at the sink: {sink.count:,}")
-        print("\nqueue depth over time")
-        headers = ["t (s)", "sent", "accepted", "refused", "events queue", "fire queue", "sink"]
-        print(table(headers, samples))
-        print("\nlateness (seconds)")
-        print(table(["", "n", "p50", "p90", "p99", "max"], lateness(database)))
-        print("\nmemory (RSS, MiB, with children)")
-        rss = [(n, f"{rss_start[n]:.0f}", f"{rss_end[n]:.0f}") for n in procs]
-        print(table(["process", "start", "end"], rss))
+        report(load, samples, database, sink)
     shutil.rmtree(folder, ignore_errors=True)
     return 0
 
