@@ -7,6 +7,7 @@ else; every helper that creates something returns what is needed to remove it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 import re
@@ -315,6 +316,41 @@ def postgres_tree(database: str) -> Tree | None:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
         stat = _stat(int(row[0])) if row else None
     return Tree(stat[0]) if stat is not None else None
+
+
+# -- HTTP load ----------------------------------------------------------------------------------
+_CONTENT_LENGTH = re.compile(rb"content-length:\s*(\d+)")
+
+
+class RawHttp:
+    """One keep-alive HTTP/1.1 connection to 127.0.0.1, hand-rolled: the cheapest client we can
+    write, so the load generator takes as little as possible of the machine it measures."""
+
+    def __init__(self, port: int, token: str = TOKEN) -> None:
+        self.port = port
+        self._head = (
+            f" HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {token}\r\n"
+            "content-type: application/json\r\ncontent-length: %d\r\n\r\n"
+        )
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, line: bytes, body: bytes = b"") -> tuple[int, bytes]:
+        """(status, body) of one request; ``line`` is ``b"POST /v1/events"``, say."""
+        if self._streams is None:
+            self._streams = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = self._streams
+        writer.write(line + (self._head % len(body)).encode() + body)
+        answer = await reader.readuntil(b"\r\n\r\n")
+        match = _CONTENT_LENGTH.search(answer.lower())
+        if match is None:
+            raise RuntimeError(f"no content-length in {answer!r}")
+        return int(answer[9:12]), await reader.readexactly(int(match.group(1)))
+
+    def close(self) -> None:
+        """Close the connection (the next request opens a new one)."""
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
 
 
 # -- py-spy --------------------------------------------------------------------------------------

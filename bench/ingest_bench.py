@@ -62,6 +62,7 @@ from bench._support import (
     MACHINE,
     TOKEN,
     CpuSample,
+    RawHttp,
     classify,
     command_line,
     delete_prefix,
@@ -149,26 +150,16 @@ def _bodies(batch: int) -> list[bytes]:
 
 
 async def _raw_connection(port: int, name: str, load: Load, result: LoadResult) -> None:
-    """One keep-alive HTTP/1.1 connection, hand-rolled: the cheapest client we can write."""
-    headers = (
-        f" HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {TOKEN}\r\n"
-        "content-type: application/json\r\ncontent-length: %d\r\n\r\n"
-    )
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    """One keep-alive connection with the cheapest client we can write (`RawHttp`)."""
+    http = RawHttp(port)
     n = 0
     try:
         while (sent := time.perf_counter()) < load.m1:
-            line, body = load.request(name, n)
-            writer.write(line + (headers % len(body)).encode() + body)
-            answer = await reader.readuntil(b"\r\n\r\n")
-            match = re.search(rb"content-length:\s*(\d+)", answer.lower())
-            if match is None:
-                raise RuntimeError(f"no content-length in {answer!r}")
-            payload = await reader.readexactly(int(match.group(1)))
-            load.record(result, int(answer[9:12]), payload, sent)
+            status, payload = await http.request(*load.request(name, n))
+            load.record(result, status, payload, sent)
             n += 1
     finally:
-        writer.close()
+        http.close()
 
 
 async def _httpx_connection(

@@ -29,6 +29,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import heapq
+import json
+import os
 import random
 import shutil
 import sys
@@ -49,6 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._support import (
     ROOT,
     TOKEN,
+    CpuSample,
+    RawHttp,
+    Tree,
     command_line,
     delete_prefix,
     escalera_env,
@@ -57,9 +62,11 @@ from bench._support import (
     machine,
     percentile,
     pg_connect,
+    postgres_tree,
     print_kv,
     queue_key,
     redis_client,
+    redis_pid,
     run_id,
     start,
     stop,
@@ -170,16 +177,14 @@ class Load:
 
     async def main(self, connections: int = 32) -> None:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=connections * 4)
-        headers = {"authorization": f"Bearer {TOKEN}"}
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        async with httpx.AsyncClient(
-            base_url=self.base, headers=headers, timeout=10, limits=limits
-        ) as client:
-            senders = [asyncio.create_task(self._sender(client, queue)) for _ in range(connections)]
-            await self._schedule(queue)
-            await queue.join()
-            for task in senders:
-                task.cancel()
+        port = int(self.base.rsplit(":", 1)[1])
+        senders = [
+            asyncio.create_task(self._sender(RawHttp(port), queue)) for _ in range(connections)
+        ]
+        await self._schedule(queue)
+        await queue.join()
+        for task in senders:
+            task.cancel()
 
     async def _schedule(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         rng = random.Random(7)
@@ -206,21 +211,20 @@ class Load:
                 return
             await asyncio.sleep(0.005)
 
-    async def _sender(
-        self, client: httpx.AsyncClient, queue: asyncio.Queue[dict[str, Any]]
-    ) -> None:
+    async def _sender(self, http: RawHttp, queue: asyncio.Queue[dict[str, Any]]) -> None:
         while True:
             events = [await queue.get()]
             while len(events) < self.batch and not queue.empty():
                 events.append(queue.get_nowait())  # those already due: a batch is never held
             try:
                 body = events[0] if self.batch == 1 else events
-                response = await client.post("/v1/events", json=body)
-                if response.status_code == 202:
+                status, _ = await http.request(b"POST /v1/events", json.dumps(body).encode())
+                if status == 202:
                     self.accepted += len(events)
                 else:
                     self.refused += len(events)
-            except httpx.TransportError:
+            except (OSError, asyncio.IncompleteReadError, RuntimeError):
+                http.close()
                 self.refused += len(events)
             finally:
                 for _ in events:
@@ -316,6 +320,18 @@ class Sample:
     fire_queue: int
     sink: int
     rss: dict[str, float]  # process -> MiB, with its children
+    cpu: CpuSample  # CPU seconds so far of each group of processes (`cpu_groups`)
+
+
+def cpu_groups(procs: dict[str, Any], database: str) -> dict[str, list[int] | Tree]:
+    """Where the machine's CPU goes: our three processes, the services, and this one."""
+    groups: dict[str, list[int] | Tree] = {name: Tree(p.pid) for name, p in procs.items()}
+    if (postgres := postgres_tree(database)) is not None:
+        groups["postgres"] = postgres
+    if (redis := redis_pid()) is not None:
+        groups["redis"] = [redis]
+    groups["load generator and sink"] = [os.getpid()]
+    return groups
 
 
 def soak(
@@ -324,6 +340,8 @@ def soak(
     prefix: str,
     sink: CountingSink,
     procs: dict[str, Any],
+    *,
+    groups: dict[str, list[int] | Tree],
 ) -> list[Sample]:
     """Run the load, sampling queues and memory until it is over and the queues drained (or
     ``--drain`` passed)."""
@@ -339,7 +357,17 @@ def soak(
         rss = {name: rss_mib(p.pid) for name, p in procs.items()}
         at = time.monotonic() - began
         samples.append(
-            Sample(at, load.sent, load.accepted, load.refused, events, fire, sink.count, rss)
+            Sample(
+                at,
+                load.sent,
+                load.accepted,
+                load.refused,
+                events,
+                fire,
+                sink.count,
+                rss,
+                CpuSample.take(groups),
+            )
         )
         if not thread.is_alive():
             drain_until = drain_until or time.monotonic() + args.drain
@@ -398,6 +426,9 @@ def report(load: Load, samples: list[Sample], database: str, sink: CountingSink)
         for n in names
     ]
     print(table(["process", "start", "end", "most"], rss))
+    cores = last.cpu.percent_since(first.cpu) if last is not first else {}
+    print("\nCPU over the measured window (% of one core; the machine has 2)")
+    print(table(["", "CPU"], [(name, f"{value:.0f}%") for name, value in cores.items()]))
 
 
 def main() -> int:
@@ -453,7 +484,8 @@ def main() -> int:
             time.sleep(3)  # the worker and beat finish starting
             window = (warmup, args.minutes * 60)
             load = Load(f"http://127.0.0.1:{port}", lives, args.rate, window, run, batch=args.batch)
-            samples = soak(args, load, prefix, sink, procs)
+            groups = cpu_groups(procs, database)
+            samples = soak(args, load, prefix, sink, procs, groups=groups)
         finally:
             for proc in procs.values():
                 stop(proc)
