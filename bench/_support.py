@@ -8,6 +8,7 @@ else; every helper that creates something returns what is needed to remove it.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import platform
 import re
@@ -202,8 +203,19 @@ def escalera_env(database_url: str, prefix: str, queue: str, **extra: str) -> di
     }
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the benchmark that started it dies (Linux), so a
+    benchmark killed mid-run leaves no service behind."""
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start a process in a session of its own (so its children can be stopped with it)."""
+    """Start a process in a session of its own (so its children can be stopped with it); it
+    is sent SIGTERM if the benchmark dies first."""
     with log.open("ab") as handle:
         return subprocess.Popen(
             list(args),
@@ -212,6 +224,7 @@ def start(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Pop
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads run Python in the child
         )
 
 
