@@ -204,13 +204,21 @@ def escalera_env(database_url: str, prefix: str, queue: str, **extra: str) -> di
 
 
 _PR_SET_PDEATHSIG = 1
+_PRCTL = getattr(ctypes.CDLL(None), "prctl", None)  # looked up here: the child only calls it
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the benchmark that started it dies (Linux), so a
-    benchmark killed mid-run leaves no service behind."""
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """For the child before exec: SIGTERM when the benchmark that started it dies (Linux), so a
+    benchmark killed mid-run leaves no service behind. The signal follows the starting thread:
+    benchmarks start their services from the main thread."""
+
+    def arrange() -> None:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the benchmark died before the call: do not outlive it
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arrange
 
 
 def start(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -224,7 +232,7 @@ def start(args: Sequence[str], env: dict[str, str], log: Path) -> subprocess.Pop
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads run Python in the child
+            preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - no threads run Python in the child
         )
 
 
@@ -347,17 +355,38 @@ class RawHttp:
         )
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def request(self, line: bytes, body: bytes = b"") -> tuple[int, bytes]:
-        """(status, body) of one request; ``line`` is ``b"POST /v1/events"``, say."""
+    async def request(
+        self, line: bytes, body: bytes = b"", timeout: float = 30.0
+    ) -> tuple[int, bytes]:
+        """(status, body) of one request; ``line`` is ``b"POST /v1/events"``, say.
+
+        A kept-alive connection the server has closed meanwhile (uvicorn closes idle ones
+        after 5 s) fails before any byte of the answer: the request is sent again once on a
+        new connection. Raises ``TimeoutError`` (an ``OSError``) after ``timeout`` seconds.
+        """
+        reused = self._streams is not None
+        try:
+            return await asyncio.wait_for(self._exchange(line, body), timeout)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            self.close()
+            nothing_back = not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
+            if not (reused and nothing_back):
+                raise
+        return await asyncio.wait_for(self._exchange(line, body), timeout)
+
+    async def _exchange(self, line: bytes, body: bytes) -> tuple[int, bytes]:
         if self._streams is None:
             self._streams = await asyncio.open_connection("127.0.0.1", self.port)
         reader, writer = self._streams
         writer.write(line + (self._head % len(body)).encode() + body)
-        answer = await reader.readuntil(b"\r\n\r\n")
-        match = _CONTENT_LENGTH.search(answer.lower())
+        answer = (await reader.readuntil(b"\r\n\r\n")).lower()
+        match = _CONTENT_LENGTH.search(answer)
         if match is None:
-            raise RuntimeError(f"no content-length in {answer!r}")
-        return int(answer[9:12]), await reader.readexactly(int(match.group(1)))
+            raise ConnectionError(f"no content-length in {answer!r}")
+        payload = await reader.readexactly(int(match.group(1)))
+        if b"\r\nconnection: close" in answer:
+            self.close()
+        return int(answer[9:12]), payload
 
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""

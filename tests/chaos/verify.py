@@ -333,8 +333,9 @@ def excuse_resends(
 
     The sink stamps a copy when it has read it, which can be a little after the kill even
     though the killed worker sent it before: a copy arriving up to ``in_flight_s`` after a kill
-    counts as sent before it (no worker runs again that soon: the monkey pauses at least that
-    long, and a new worker takes seconds to start).
+    counts as sent before it. No worker sends that soon after a kill: the monkey pauses at
+    least that long before a restart (unless the trial is ending), and a new worker takes
+    seconds to start before it sends anything.
 
     That window is inherent (no HTTP send and database commit are atomic together, and a batch
     commits after all its sends); the message carries its dedupe key so the receiving end drops
