@@ -159,7 +159,12 @@ class Sink:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                length = int(self.headers.get("content-length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender was killed mid-request: nothing arrived
+                    self.send_response(400)
+                    self.end_headers()
+                    return
                 with sink._lock:
                     sink.received.append(
                         {
