@@ -165,7 +165,7 @@ class Load:
 
     def __init__(
         self,
-        base: str,
+        port: int,
         lives: list[Life],
         rate: float,
         window: tuple[float, float],
@@ -173,7 +173,7 @@ class Load:
         *,
         batch: int = 1,
     ) -> None:
-        self.base, self.lives, self.rate, self.run = base, lives, rate, run
+        self.port, self.lives, self.rate, self.run = port, lives, rate, run
         self.warmup, self.seconds = window
         self.batch = batch  # events a request carries at most (1: one webhook per event)
         self.sent = self.accepted = self.refused = 0
@@ -181,9 +181,8 @@ class Load:
 
     async def main(self, connections: int = 32) -> None:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=connections * 4)
-        port = int(self.base.rsplit(":", 1)[1])
         senders = [
-            asyncio.create_task(self._sender(RawHttp(port), queue)) for _ in range(connections)
+            asyncio.create_task(self._sender(RawHttp(self.port), queue)) for _ in range(connections)
         ]
         await self._schedule(queue)
         await queue.join()
@@ -493,7 +492,7 @@ def main() -> int:
             wait_ready(f"http://127.0.0.1:{port}", folder / "ingest.log")
             time.sleep(3)  # the worker and beat finish starting
             window = (warmup, args.minutes * 60)
-            load = Load(f"http://127.0.0.1:{port}", lives, args.rate, window, run, batch=args.batch)
+            load = Load(port, lives, args.rate, window, run, batch=args.batch)
             groups = cpu_groups(procs, database)
             samples = soak(args, load, prefix, sink, procs, groups=groups)
         finally:

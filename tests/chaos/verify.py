@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from shared.events import Event
 from shared.policy import Policy
 from tests.chaos.expected import TicketKey, channels_for, justified, must_fire
+from tests.chaos.monkey import SHORTEST_DOWN_S
 from tests.chaos.services import Sink
 
 Owed = tuple[str, str, str, str]
@@ -316,15 +317,11 @@ def notifications_in(message: dict[str, Any]) -> list[tuple[str, str]]:
     return [(about.group(1), key)] if about is not None and key else []
 
 
-# The monkey's shortest pause before restarting a process (tests/chaos/monkey.py, ``down_s``).
-IN_FLIGHT_S = 0.2
-
-
 def excuse_resends(
     verdict: Verdict,
     worker_kills: list[datetime],
     window_s: float = 2.0,
-    in_flight_s: float = IN_FLIGHT_S,
+    in_flight_s: float = SHORTEST_DOWN_S,
 ) -> None:
     """Count the re-sends a worker kill explains: the worker was killed after the first copy
     was sent and before the send was committed (the worker logs it after the commit), so the
