@@ -85,14 +85,21 @@ def event_applied(source: str, outcome: str, armed: Iterable[_Planned]) -> None:
         CHECKPOINTS_ARMED.labels(checkpoint.kind).inc()
 
 
-def checkpoint_fired(kind: str, due_at: datetime, fired_at: datetime) -> None:
-    CHECKPOINTS_FIRED.labels(kind).inc()
-    FIRING_LATENESS.labels(kind).observe(max(0.0, (fired_at - due_at).total_seconds()))
+def checkpoints_fired(fired: Iterable[tuple[str, datetime]], fired_at: datetime) -> None:
+    """A fired batch, as (kind, due instant) pairs: one count per kind, a lateness each."""
+    by_kind: dict[str, list[datetime]] = {}
+    for kind, due_at in fired:
+        by_kind.setdefault(kind, []).append(due_at)
+    for kind, dues in by_kind.items():
+        CHECKPOINTS_FIRED.labels(kind).inc(len(dues))
+        lateness = FIRING_LATENESS.labels(kind)
+        for due_at in dues:
+            lateness.observe(max(0.0, (fired_at - due_at).total_seconds()))
 
 
-def notification_delivered(scheme: str, delivery: str) -> None:
+def notification_delivered(scheme: str, delivery: str, count: int = 1) -> None:
     """``delivery`` is the deliver step's outcome: sent, retry (counted as failed) or dead."""
-    NOTIFICATIONS.labels(scheme, "failed" if delivery == "retry" else delivery).inc()
+    NOTIFICATIONS.labels(scheme, "failed" if delivery == "retry" else delivery).inc(count)
 
 
 def beat_ticked(claimed: int, reaped: int, now: datetime) -> None:

@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
-from shared.db.statements import among
-from worker.notify.outbox import Outgoing, write_notifications
+from shared.db.statements import among, is_postgresql
+from worker.notify.batch_rows import Note
+from worker.notify.facts import ABOUT, checkpoints_about
+from worker.notify.outbox import Outgoing, write_notes
 from worker.notify.routing import Fired, routes_for
 from worker.policies import PolicyBook
 
@@ -28,12 +31,18 @@ from worker.policies import PolicyBook
 @dataclass
 class FireResult:
     fired: list[int] = field(default_factory=list)
-    notifications: list[int] = field(default_factory=list)  # new notification ids, to deliver
+    # the fired checkpoints' `worker.notify.facts.ABOUT` rows, by id: what their messages say
+    about: dict[int, Any] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)  # the notifications written, to deliver
     later: list[tuple[int, datetime]] = field(default_factory=list)  # moved later: re-arm
     skipped: list[int] = field(default_factory=list)  # met, cancelled or already fired
     # notifications of an already fired checkpoint still never tried: the task that fired it
-    # died after its commit and before handing them to delivery (found by tests/chaos)
+    # died after its commit and before delivering them (found by tests/chaos)
     undelivered: list[int] = field(default_factory=list)
+
+    @property
+    def notifications(self) -> list[int]:
+        return [note.id for note in self.notes]
 
 
 def fire_checkpoints(
@@ -41,12 +50,12 @@ def fire_checkpoints(
 ) -> FireResult:
     """Fire the checkpoints among ``ids`` that are still armed and due (the caller commits).
 
-    One ``UPDATE … WHERE state = 'armed' AND due_at <= now RETURNING`` checks and marks them:
-    it locks each row, and a second fire task racing this one re-checks the row after this
-    commits and finds it fired.
+    One ``UPDATE … WHERE state = 'armed' AND due_at <= now RETURNING`` checks and marks them,
+    and returns, joined with their tickets, all their messages need: it locks each row, and a
+    second fire task racing this one re-checks the row after this commits and finds it fired.
     """
     result = FireResult()
-    marked = session.execute(
+    fire = (
         update(Checkpoint)
         .where(
             among(session, Checkpoint.id, ids),
@@ -54,67 +63,51 @@ def fire_checkpoints(
             Checkpoint.due_at <= now,
         )
         .values(state=CheckpointState.FIRED.value, fired_at=now)
-        .returning(
-            Checkpoint.id, Checkpoint.ticket_pk, Checkpoint.kind, Checkpoint.metric, Checkpoint.tier
-        )
         .execution_options(synchronize_session=False)
-    ).all()
+    )
+    if is_postgresql(session):  # UPDATE … FROM tickets … RETURNING both tables' columns
+        marked = session.execute(
+            fire.where(Checkpoint.ticket_pk == Ticket.id).returning(*ABOUT)
+        ).all()
+    else:  # SQLite returns only the updated table's columns: read the rest after
+        fired_ids = list(session.scalars(fire.returning(Checkpoint.id)))
+        marked = list(checkpoints_about(session, fired_ids).values()) if fired_ids else []
     fired = sorted(marked, key=lambda row: int(row.id))
     result.fired = [int(row.id) for row in fired]
-    result.later = [
-        (int(cid), due)
-        for cid, due in session.execute(
-            select(Checkpoint.id, Checkpoint.due_at)
-            .where(
-                among(session, Checkpoint.id, ids),
-                Checkpoint.state == CheckpointState.ARMED.value,
+    result.about = {int(row.id): row for row in fired}
+    if len(fired) < len(set(ids)):  # a burst fires whole batches: these two queries are rare
+        result.later = [
+            (int(cid), due)
+            for cid, due in session.execute(
+                select(Checkpoint.id, Checkpoint.due_at)
+                .where(
+                    among(session, Checkpoint.id, ids),
+                    Checkpoint.state == CheckpointState.ARMED.value,
+                )
+                .order_by(Checkpoint.id)
             )
-            .order_by(Checkpoint.id)
-        )
-    ]
-    moved = {cid for cid, _ in result.later}
-    done = moved | set(result.fired)
-    result.skipped = [cid for cid in ids if cid not in done]
-    result.undelivered = _never_tried(session, result.skipped)
-    if not fired:
-        return result
-    tickets = {
-        ticket.id: ticket
-        for ticket in session.execute(
-            select(Ticket.id, Ticket.policy, Ticket.priority, Ticket.plan).where(
-                among(session, Ticket.id, sorted({row.ticket_pk for row in fired}))
-            )
-        )
-    }
+        ]
+        done = {cid for cid, _ in result.later} | set(result.fired)
+        result.skipped = [cid for cid in ids if cid not in done]
+        result.undelivered = _never_tried(session, result.skipped)
     outgoing: list[Outgoing] = []
+    routed: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
     for row in fired:
-        ticket = tickets[row.ticket_pk]
-        outgoing += _outgoing(
-            policies,
-            int(row.id),
-            ticket.policy,
-            Fired(
-                kind=row.kind,
-                metric=row.metric,
-                tier=row.tier,
-                priority=ticket.priority or "",
-                plan=ticket.plan or "",
-            ),
-        )
+        what = (row.policy, row.kind, row.metric, row.tier, row.priority or "", row.plan or "")
+        if what not in routed:  # a storm is many checkpoints of few kinds: route each kind once
+            routed[what] = _routes(policies, row.policy, Fired(*what[1:]))
+        outgoing += [Outgoing(int(row.id), route, channel) for route, channel in routed[what]]
     if outgoing:
-        result.notifications = write_notifications(session, outgoing, now)
+        result.notes = write_notes(session, outgoing, now)
     return result
 
 
-def _outgoing(
-    policies: PolicyBook, checkpoint_id: int, policy_name: str, fired: Fired
-) -> list[Outgoing]:
-    """One notification per route that takes this checkpoint and per channel of the route."""
+def _routes(policies: PolicyBook, policy_name: str, fired: Fired) -> list[tuple[str, str]]:
+    """(route, channel): one notification per route that takes this checkpoint and per channel
+    of the route."""
     policy = policies.named(policy_name).policy
     return [
-        Outgoing(checkpoint_id, route.name, channel)
-        for route in routes_for(policy, fired)
-        for channel in route.channels
+        (route.name, channel) for route in routes_for(policy, fired) for channel in route.channels
     ]
 
 

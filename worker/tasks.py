@@ -7,13 +7,11 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import structlog
 from celery.signals import worker_init
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
 
 from shared import metrics
 from shared.celery_app import (
@@ -24,20 +22,19 @@ from shared.celery_app import (
     REPEAT_PAGES,
     app,
 )
-from shared.db.models import Checkpoint, Notification, Ticket
 from shared.events import Event
 from worker.applier import make_applier
 from worker.fire import fire_checkpoints
 from worker.notify.deliver import (
+    About,
     AppriseSender,
     Deliverer,
     Delivery,
     Outcome,
-    channel_urls,
-    scheme,
     warm_apprise,
 )
 from worker.notify.paging import repeat_pages
+from worker.notify.storm import StormSettings
 from worker.reconcile import reconcile_timers
 from worker.runtime import Runtime, runtime
 
@@ -72,28 +69,68 @@ def apply_event_task(event: dict[str, Any]) -> str:
 
 @app.task(name=FIRE_CHECKPOINTS, retry_backoff_max=10, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
 def fire_checkpoints_task(ids: list[int]) -> int:
-    """Fire a claimed batch (at-least-once; each checkpoint fires once), then end the leases."""
+    """Fire a claimed batch (at-least-once; each checkpoint fires once), deliver the
+    notifications it wrote right here (no second task, no second read), then end the leases.
+
+    The leases cover the delivery: a worker killed before the end leaves the ids to be claimed
+    again, and that fire task finds the notifications still pending and delivers them.
+    """
     rt, now = runtime(), datetime.now(UTC)
     with rt.sessions.begin() as session:
         result = fire_checkpoints(session, rt.policies, ids, now)
-        fired = _Fired.of(session, result.fired)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
+    fired = [result.about[cid] for cid in result.fired]
+    metrics.checkpoints_fired(((row.kind, row.due_at) for row in fired), now)
+    _log_fired(fired, now)
+    if result.notes:
+        deliverer = _deliverer(rt)
+        with rt.sessions.begin() as session:
+            outcomes = deliverer.deliver_written(
+                session, result.notes, result.about, datetime.now(UTC)
+            )
+        _after_delivery(rt, outcomes, asked=len(result.notes))
+    deliver_soon(rt, result.undelivered)
     rt.timers.release(ids)
-    deliver_soon(rt, [*result.notifications, *result.undelivered])
-    for one in fired:
-        metrics.checkpoint_fired(one.kind, one.due_at, now)
-        log.info(
-            "checkpoint_fired", **one.log_fields(), lateness_s=(now - one.due_at).total_seconds()
-        )
     log.info(
         "checkpoints_fired",
         fired=result.fired,
-        notifications=len(result.notifications),
+        notifications=len(result.notes),
         undelivered=len(result.undelivered),
         later=len(result.later),
         skipped=len(result.skipped),
     )
     return len(result.fired)
+
+
+def _log_fired(fired: Sequence[Any], now: datetime) -> None:
+    """A line per fired checkpoint (`worker.notify.facts.ABOUT` rows); a storm's batch (as
+    many as make a storm of notifications, ``ESCALERA_STORM_THRESHOLD``) is one line naming
+    every checkpoint and ticket in it, as its notifications become digests."""
+    threshold = StormSettings.from_environ(os.environ).threshold
+    if not fired or (threshold and len(fired) >= threshold):
+        if fired:
+            lateness = [(now - row.due_at).total_seconds() for row in fired]
+            log.info(
+                "checkpoint_storm_fired",
+                checkpoints=[int(row.id) for row in fired],
+                keys=[row.key for row in fired],
+                tickets=[f"{row.source}/{row.ticket_id}" for row in fired],
+                kinds=dict(Counter(row.kind for row in fired)),
+                lateness_s_min=min(lateness),
+                lateness_s_max=max(lateness),
+            )
+        return
+    for row in fired:
+        log.info(
+            "checkpoint_fired",
+            checkpoint=int(row.id),
+            key=row.key,
+            kind=row.kind,
+            due_at=row.due_at.isoformat(),
+            source=row.source,
+            ticket_id=row.ticket_id,
+            lateness_s=(now - row.due_at).total_seconds(),
+        )
 
 
 @app.task(name=DELIVER_NOTIFICATIONS, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
@@ -104,11 +141,19 @@ def deliver_notifications_task(ids: list[int]) -> int:
     dead ones' fallbacks are delivered by a task of their own.
     """
     rt = runtime()
-    deliverer = Deliverer(rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt))
     with rt.sessions.begin() as session:
-        outcomes = deliverer.deliver_many(session, ids, datetime.now(UTC))
-    with rt.sessions() as session:
-        _report_deliveries(session, outcomes)
+        outcomes = _deliverer(rt).deliver_many(session, ids, datetime.now(UTC))
+    return _after_delivery(rt, outcomes, asked=len(ids))
+
+
+def _deliverer(rt: Runtime) -> Deliverer:
+    return Deliverer(rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt))
+
+
+def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) -> int:
+    """Log and count what was tried, arm page repeats, queue retries, busy rows and fallbacks;
+    how many were sent."""
+    _report_deliveries(outcomes)
     rt.repeats.arm([(nid, o.repeat_at) for nid, o in outcomes.items() if o.repeat_at is not None])
     retries: dict[int, list[int]] = defaultdict(list)
     for nid, outcome in outcomes.items():
@@ -132,8 +177,8 @@ def deliver_notifications_task(ids: list[int]) -> int:
     counts = Counter(outcome.delivery.value for outcome in outcomes.values())
     log.info(
         "notifications_delivered",
-        asked=len(ids),
-        swept=len(outcomes) - len(ids),
+        asked=asked,
+        swept=len(outcomes) - asked,
         sent=counts[Delivery.SENT.value],
         retrying=counts[Delivery.RETRY.value],
         dead=counts[Delivery.DEAD.value],
@@ -179,72 +224,39 @@ def repeat_pages_task(ids: list[int]) -> int:
     return len(created)
 
 
-class _Fired(NamedTuple):
-    """What the logs and metrics say of a fired checkpoint."""
-
-    checkpoint: int
-    key: str
-    kind: str
-    due_at: datetime
-    source: str
-    ticket_id: str
-
-    @classmethod
-    def of(cls, session: Session, ids: Sequence[int]) -> list[_Fired]:
-        """The fired checkpoints with their tickets, in one query."""
-        if not ids:
-            return []
-        query = (
-            select(
-                Checkpoint.id,
-                Checkpoint.key,
-                Checkpoint.kind,
-                Checkpoint.due_at,
-                Ticket.source,
-                Ticket.ticket_id,
+def _report_deliveries(outcomes: dict[int, Outcome]) -> None:
+    """A metric and a log line per message tried: ticket, checkpoint, channel and scheme, never
+    a URL. A digest is one line that names every notification, checkpoint and ticket in it."""
+    messages: dict[tuple[str, Delivery], list[tuple[int, About]]] = defaultdict(list)
+    for nid, outcome in outcomes.items():
+        if outcome.about is not None:  # else not tried here (another batch reports it)
+            messages[(outcome.about.message, outcome.delivery)].append((nid, outcome.about))
+    for (key, delivery), tried in messages.items():
+        first = tried[0][1]
+        metrics.notification_delivered(first.scheme, delivery.value, len(tried))
+        if len(tried) == 1:
+            nid, about = tried[0]
+            log.info(
+                "notification_delivery",
+                notification_id=nid,
+                checkpoint=about.checkpoint,
+                source=about.source,
+                ticket_id=about.ticket_id,
+                channel=about.channel,
+                scheme=about.scheme,
+                outcome=delivery.value,
             )
-            .join(Ticket, Checkpoint.ticket_pk == Ticket.id)
-            .where(Checkpoint.id.in_(ids))
-        )
-        return [cls(*row) for row in session.execute(query)]
-
-    def log_fields(self) -> dict[str, Any]:
-        return {**self._asdict(), "due_at": self.due_at.isoformat()}
-
-
-def _report_deliveries(session: Session, outcomes: dict[int, Outcome]) -> None:
-    """A metric and a log line per notification tried: ticket, checkpoint, channel and scheme
-    (never a URL); one query for the batch."""
-    query = (
-        select(
-            Notification.id,
-            Notification.checkpoint_id,
-            Notification.channel,
-            Ticket.source,
-            Ticket.ticket_id,
-        )
-        .join(Checkpoint, Notification.checkpoint_id == Checkpoint.id)
-        .join(Ticket, Checkpoint.ticket_pk == Ticket.id)
-        .where(Notification.id.in_(list(outcomes)))
-    )
-    schemes: dict[str, str] = {}
-    for nid, checkpoint, channel, source, ticket_id in session.execute(query):
-        if channel not in schemes:
-            urls = channel_urls(channel, os.environ)
-            schemes[channel] = "+".join(sorted({scheme(url) for url in urls})) or "none"
-        outcome = outcomes[nid]
-        if outcome.delivery is Delivery.BUSY:
-            continue  # another batch is sending it and reports it
-        metrics.notification_delivered(schemes[channel], outcome.delivery.value)
+            continue
         log.info(
-            "notification_delivery",
-            notification_id=nid,
-            checkpoint=checkpoint,
-            source=source,
-            ticket_id=ticket_id,
-            channel=channel,
-            scheme=schemes[channel],
-            outcome=outcome.delivery.value,
+            "digest_delivery",
+            digest=key,
+            notifications=len(tried),
+            notification_ids=[nid for nid, _ in tried],
+            checkpoints=[about.checkpoint for _, about in tried],
+            tickets=[f"{about.source}/{about.ticket_id}" for _, about in tried],
+            channel=first.channel,
+            scheme=first.scheme,
+            outcome=delivery.value,
         )
 
 

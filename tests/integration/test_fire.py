@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,12 +13,14 @@ from sqlalchemy import select
 from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
 from shared.db.models import Checkpoint, Notification, Ticket
 from tests.integration.services import apply_now
+from tests.integration.sinks import JsonSink
 from tests.support import event
 from worker import replan, tasks
 from worker.fire import fire_checkpoints
 from worker.runtime import runtime
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+KEY = re.compile(r"(?:Notification|Notificación): (\S+)")
 ROUTES = """
 channels:
   oncall_phone: {}
@@ -107,32 +110,38 @@ def test_dispatcher_sends_due_checkpoints_in_batches_and_says_when_to_look_again
     )  # wake at 15:27:00, less the tick's own time
 
 
-def test_the_fire_task_fires_releases_and_rearms(
+def test_the_fire_task_fires_delivers_what_it_wrote_and_ends_the_leases(
     routed: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Through the task: fired checkpoints leave the index; the new notifications go off together."""
-    queued: list[tuple[list[int], str]] = []
+    """Through the task: fired checkpoints leave the index, and the task itself sends the four
+    notifications it wrote (no delivery task, no second read): each key once at the webhook."""
+    sink = JsonSink()
+    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", sink.url("phone"))
+    monkeypatch.setenv("ESCALERA_CHANNEL_SUPPORT_EMAIL", sink.url("email"))
+    queued: list[list[int]] = []
     monkeypatch.setattr(
-        tasks.deliver_notifications_task,
-        "apply_async",
-        lambda args, queue: queued.append((args[0], queue)),
+        tasks.deliver_notifications_task, "apply_async", lambda args, **_: queued.append(args[0])
     )
     _created()
     timers = runtime().timers
     ids = timers.claim(START + timedelta(minutes=30))
     assert len(ids) == 3  # 75 %, 90 % and the breach, all due by 15:30
-    assert tasks.fire_checkpoints_task.run(ids) == 3  # the task reads the real clock: all are due
+    try:
+        assert tasks.fire_checkpoints_task.run(ids) == 3  # it reads the real clock: all are due
+    finally:
+        sink.close()
     assert timers.count() == (0, 0)  # leases ended, nothing left armed
-    # one delivery task for the four notifications written, on the fire queue (not behind events)
-    assert [(len(ids), queue) for ids, queue in queued] == [(4, runtime().settings.fire_queue)]
+    assert queued == []  # nothing left for a delivery task
     with runtime().sessions() as s:
-        keys = sorted(s.scalars(select(Notification.dedupe_key)).all())
-    assert sorted(key.split(":", 1)[1] for key in keys) == [
-        "p1-page:oncall_phone:0",
-        "p1-page:support_email:0",
-        "warnings:support_email:0",
-        "warnings:support_email:0",
+        rows = s.execute(select(Notification.dedupe_key, Notification.status)).all()
+    assert sorted((key.split(":", 1)[1], status) for key, status in rows) == [
+        ("p1-page:oncall_phone:0", "sent"),
+        ("p1-page:support_email:0", "sent"),
+        ("warnings:support_email:0", "sent"),
+        ("warnings:support_email:0", "sent"),
     ]
+    received = sorted(KEY.findall("\n".join(m["json"]["message"] for m in sink.received)))
+    assert received == sorted(key for key, _ in rows)
 
 
 def test_firing_again_hands_back_notifications_never_tried(routed: None) -> None:

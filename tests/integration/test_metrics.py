@@ -164,25 +164,20 @@ def routed(
     sink.close()
 
 
-def _fire_everything_due(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Claim what is due now and run the fire task on it; returns the notifications written."""
-    queued: list[int] = []
-    monkeypatch.setattr(tasks, "deliver_soon", lambda _rt, ids: queued.extend(ids))
-    ids = runtime().timers.claim(datetime.now(UTC))
-    tasks.fire_checkpoints_task.run(ids)
-    return queued
-
-
-def _deliver(monkeypatch: pytest.MonkeyPatch, ids: list[int]) -> list[list[int]]:
-    """Run the delivery task on ``ids``; the ids it queued again for a retry."""
-    retried: list[list[int]] = []
+def _fire_everything_due(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[int]]:
+    """Claim what is due now and run the fire task on it (it delivers what it writes): the
+    notifications written, and those it queued again for a retry."""
+    retried: list[int] = []
     monkeypatch.setattr(
         tasks.deliver_notifications_task,
         "apply_async",
-        lambda args, **_: retried.append(args[0]),
+        lambda args, **_: retried.extend(args[0]),
     )
-    tasks.deliver_notifications_task.run(ids)
-    return retried
+    ids = runtime().timers.claim(datetime.now(UTC))
+    tasks.fire_checkpoints_task.run(ids)
+    with runtime().sessions() as s:
+        written = s.scalars(select(Notification.id).where(Notification.checkpoint_id.in_(ids)))
+        return sorted(written), retried
 
 
 def _statuses(ids: list[int]) -> list[str]:
@@ -199,8 +194,7 @@ def test_an_overdue_ticket_moves_applied_armed_fired_lateness_and_sent(
     created = _created(source, "M-1", datetime.now(UTC) - timedelta(minutes=40))
     assert tasks.apply_event_task.run(created) == "applied"
     assert tasks.apply_event_task.run(created) == "duplicate"
-    notifications = _fire_everything_due(monkeypatch)
-    _deliver(monkeypatch, notifications)
+    notifications, _ = _fire_everything_due(monkeypatch)
     outcomes = _statuses(notifications)
     after = scrape()
 
@@ -232,14 +226,13 @@ def test_a_failing_channel_counts_each_failed_attempt_by_scheme(
     routed.failing = True
     tasks.apply_event_task.run(_created("api", "M-2", datetime.now(UTC) - timedelta(minutes=31)))
     before = scrape()
-    notifications = _fire_everything_due(monkeypatch)
+    notifications, retried = _fire_everything_due(monkeypatch)
     with runtime().sessions() as s:
         pages = s.scalars(
             select(Notification.id).where(
                 Notification.channel == "oncall", Notification.id.in_(notifications)
             )
         ).all()
-    retried = [nid for batch in _deliver(monkeypatch, list(pages)) for nid in batch]
     assert sorted(retried) == sorted(pages)  # each failed target is tried again later
     after = scrape()
     assert (
@@ -259,8 +252,7 @@ def test_fire_and_deliver_log_the_checkpoint_ticket_and_source_never_the_url(
     )
     monkeypatch.setattr(tasks, "log", structlog.get_logger("escalera.worker"))  # not a cached one
     with capture_logs() as logs:
-        notifications = _fire_everything_due(monkeypatch)
-        _deliver(monkeypatch, notifications)
+        notifications, _ = _fire_everything_due(monkeypatch)
     with runtime().sessions() as s:
         ids = {key: cid for key, cid in s.execute(select(Checkpoint.key, Checkpoint.id))}
     fired = [line for line in logs if line["event"] == "checkpoint_fired"]

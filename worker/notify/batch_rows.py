@@ -7,7 +7,6 @@ per-target results): one ``UPDATE … WHERE id IN (…)`` instead of hundreds of
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +67,20 @@ def lock_notes(session: Session, ids: Sequence[int]) -> list[Note]:
     return _notes(session, query)
 
 
+def lock_written(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    """Lock ``ids``' rows that no other transaction holds; each one's status. For rows this
+    process has just written: it knows the rest of them."""
+    if not ids:
+        return {}
+    query = (
+        select(Notification.id, Notification.status)
+        .where(among(session, Notification.id, ids))
+        .order_by(Notification.id)
+        .with_for_update(skip_locked=True)
+    )
+    return {int(nid): status for nid, status in session.execute(query).all()}
+
+
 def existing(session: Session, ids: Iterable[int]) -> set[int]:
     query = select(Notification.id).where(among(session, Notification.id, list(ids)))
     return set(session.scalars(query).all())
@@ -94,22 +107,23 @@ def sweep_notes(
 
 def write_back(session: Session, notes: Iterable[Note]) -> int:
     """Store every changed note, one UPDATE per set of identical new values; statements run."""
-    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[Note]] = defaultdict(list)
     for note in notes:
         if note.changed:
-            results = json.dumps(note.results, sort_keys=True)
+            results = tuple(sorted(note.results.items())) if note.results else None
             key = (note.status, note.attempts, results, note.last_error, note.delivered_at)
-            groups[key].append(note.id)
-    for (status, attempts, results, last_error, delivered_at), ids in groups.items():
+            groups[key].append(note)
+    for same in groups.values():
+        first = same[0]
         session.execute(
             update(Notification)
-            .where(among(session, Notification.id, ids))
+            .where(among(session, Notification.id, [note.id for note in same]))
             .values(
-                status=status,
-                attempts=attempts,
-                results=json.loads(results),
-                last_error=last_error,
-                delivered_at=delivered_at,
+                status=first.status,
+                attempts=first.attempts,
+                results=first.results,
+                last_error=first.last_error,
+                delivered_at=first.delivered_at,
             )
             .execution_options(synchronize_session=False)
         )

@@ -24,19 +24,24 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import apprise
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.db.models import Checkpoint, StoredEvent, Ticket
-from shared.db.statements import among
 from shared.policy_routes import RouteSpec, channel_env
 from worker.notify import console  # noqa: F401 - registers the console:// channel with Apprise
-from worker.notify.batch_rows import Note, existing, lock_notes, sweep_notes, write_back
+from worker.notify.batch_rows import (
+    Note,
+    existing,
+    lock_notes,
+    lock_written,
+    sweep_notes,
+    write_back,
+)
+from worker.notify.facts import TicketFacts, checkpoints_about
 from worker.notify.messages import Message, MessageFacts, render, render_digest
 from worker.notify.outbox import write_notification
 from worker.notify.paging import ack_signature, next_repeat
@@ -50,31 +55,22 @@ SWEEP_MAX = 1000  # other pending notifications of a channel one batch may take 
 SWEEP_WINDOW = 5000  # … from ids this close to the batch's (a primary-key range scan)
 
 
-# What a message needs of its checkpoint and ticket, read as plain columns.
-_CHECKPOINT_COLUMNS = (
-    Checkpoint.id,
-    Checkpoint.ticket_pk,
-    Checkpoint.key,
-    Checkpoint.kind,
-    Checkpoint.metric,
-    Checkpoint.percent,
-    Checkpoint.tier,
-    Checkpoint.due_at,
-)
-_TICKET_COLUMNS = (
-    Ticket.ticket_id,
-    Ticket.source,
-    Ticket.policy,
-    Ticket.plan,
-    Ticket.priority,
-)
-
-
 class Delivery(StrEnum):
     SENT = "sent"
     RETRY = "retry"  # some targets failed: try those again later
     DEAD = "dead"  # out of attempts, or the channel is not configured
     BUSY = "busy"  # another batch holds it (it swept it in): look again in a moment
+
+
+class About(NamedTuple):
+    """What a log line says of a notification tried: never a URL, only the channel's scheme."""
+
+    checkpoint: int
+    channel: str
+    scheme: str
+    source: str
+    ticket_id: str
+    message: str  # the dedupe key of the message that carried it: its own, or its digest's
 
 
 @dataclass(frozen=True)
@@ -84,6 +80,7 @@ class Outcome:
     error: str | None = None
     repeat_at: datetime | None = None  # an unacknowledged page repeats then
     fallback_id: int | None = None  # the notification written to the route's fallback channel
+    about: About | None = None  # None: not tried here (held elsewhere, or done before)
 
 
 class Sender(Protocol):
@@ -137,14 +134,14 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
     return float(min(MAX_BACKOFF_S, 2**attempt) * rng.uniform(0.5, 1.5))
 
 
-@dataclass(frozen=True)
-class _Row:
+class _Row(NamedTuple):
     """A notification with what sending it needs."""
 
     notification: Note
     route: RouteSpec | None
     language: str
     urls: list[str]
+    scheme: str  # of the channel's URLs: what a log line may say of them
     facts: MessageFacts
 
 
@@ -166,7 +163,7 @@ class Deliverer:
     ) -> dict[int, Outcome]:
         """Try the pending targets of ``ids`` once (with ``sweep``, also other pending
         notifications of a channel in a storm); each one's outcome (the caller commits)."""
-        storm = self.storm or StormSettings.from_environ(self.environ)
+        storm = self._storm()
         # SKIP LOCKED: a row another batch holds is being sent by it; waiting for it would tie
         # up this worker for that batch's whole send, so it is handed back to look at later.
         locked = lock_notes(session, ids)
@@ -185,15 +182,57 @@ class Deliverer:
             per_channel = Counter(n.channel for n in live)
             for channel in sorted(c for c, n in per_channel.items() if n >= storm.threshold):
                 live += sweep_notes(session, channel, ids, SWEEP_WINDOW, SWEEP_MAX)
-        rows = self._rows(session, live, now)
+        about = checkpoints_about(session, (n.checkpoint_id for n in live)) if live else {}
+        outcomes.update(self._deliver(session, live, about, storm, now))
+        return outcomes
+
+    def deliver_written(
+        self, session: Session, notes: Sequence[Note], about: Mapping[int, Any], now: datetime
+    ) -> dict[int, Outcome]:
+        """Deliver notifications just written (and committed) with their checkpoints' `ABOUT`
+        rows at hand: the fire step's own batch, neither read back nor swept together with
+        others (the caller commits).
+
+        Each row is locked first (``SKIP LOCKED``): one another batch swept in meanwhile is
+        that batch's to send, and comes back busy.
+        """
+        statuses = lock_written(session, [note.id for note in notes])
+        outcomes = {}
+        live = []
+        for note in notes:
+            status = statuses.get(note.id)
+            if status == "pending":
+                live.append(note)
+            elif status in (Delivery.SENT.value, Delivery.DEAD.value):
+                outcomes[note.id] = Outcome(Delivery(status))
+            else:  # held by another batch, or tried by one already: it reports them
+                outcomes[note.id] = Outcome(Delivery.BUSY)
+        outcomes.update(self._deliver(session, live, about, self._storm(), now))
+        return outcomes
+
+    def _storm(self) -> StormSettings:
+        return self.storm or StormSettings.from_environ(self.environ)
+
+    def _deliver(
+        self,
+        session: Session,
+        live: Sequence[Note],
+        about: Mapping[int, Any],
+        storm: StormSettings,
+        now: datetime,
+    ) -> dict[int, Outcome]:
+        """Send ``live`` (locked by this transaction), record each one's results, write back."""
+        outcomes: dict[int, Outcome] = {}
+        rows = self._rows(session, live, about)
         sendable = []
         for row in rows:
             if row.urls:
                 sendable.append(row)
                 continue
             error = f"{channel_env(row.notification.channel)} is not set"
+            about_it = _about(row, row.notification.dedupe_key)
             outcomes[row.notification.id] = self._dead(
-                session, row.notification, row.route, error, now
+                session, row.notification, row.route, error, now, about=about_it
             )
         outcomes.update(self._send_all(session, sendable, storm, now))
         write_back(session, live)
@@ -227,8 +266,12 @@ class Deliverer:
             results[send][target] = error
         outcomes = {}
         for send in sends:
+            key, per_target = messages[send][1], results[send]
+            tried = {str(i): err is None for i, err in per_target.items()}
+            failures = [err for _, err in sorted(per_target.items()) if err is not None]
             for nid in send.ids:
-                outcomes[nid] = self._record(session, by_id[nid], results[send], now)
+                row = by_id[nid]
+                outcomes[nid] = self._record(session, row, tried, failures, now, _about(row, key))
         return outcomes
 
     def _message(self, send: Send, by_id: dict[int, _Row], now: datetime) -> tuple[Message, str]:
@@ -239,32 +282,36 @@ class Deliverer:
         key = f"digest:{send.channel}:{send.ids[0]}-{send.ids[-1]}:{len(send.ids)}"
         return render_digest(send.language, [row.facts for row in rows], now), key
 
-    def _record(
-        self, session: Session, row: _Row, errors: dict[int, str | None], now: datetime
+    def _record(  # noqa: PLR0917 - a send's results, worked out once for all its notifications
+        self,
+        session: Session,
+        row: _Row,
+        tried: dict[str, bool],
+        failures: list[str],
+        now: datetime,
+        about: About,
     ) -> Outcome:
-        """One notification's results of this try: sent, retry the failed targets, or dead."""
+        """One notification's results of this try (per target: accepted?, and the errors of
+        those that failed): sent, retry the failed targets, or dead."""
         notification, route = row.notification, row.route
         notification.changed = True
-        notification.results = {
-            **(notification.results or {}),
-            **{str(i): err is None for i, err in errors.items()},
-        }
+        notification.results = {**notification.results, **tried} if notification.results else tried
         notification.attempts += 1
-        failures = [err for _, err in sorted(errors.items()) if err is not None]
         if not failures:
             notification.status, notification.delivered_at, notification.last_error = (
                 Delivery.SENT.value,
                 now,
                 None,
             )
-            return Outcome(Delivery.SENT, repeat_at=next_repeat(route, notification, now))
+            repeat_at = next_repeat(route, notification, now)
+            return Outcome(Delivery.SENT, repeat_at=repeat_at, about=about)
         notification.last_error = "; ".join(failures)
         if route is None or notification.attempts >= route.attempts:
-            return self._dead(session, notification, route, notification.last_error, now)
+            error = notification.last_error
+            return self._dead(session, notification, route, error, now, about=about)
         notification.status = "retrying"
-        return Outcome(
-            Delivery.RETRY, backoff_s(notification.attempts, self.rng), notification.last_error
-        )
+        retry_in_s = backoff_s(notification.attempts, self.rng)
+        return Outcome(Delivery.RETRY, retry_in_s, notification.last_error, about=about)
 
     def _dead(
         self,
@@ -273,6 +320,8 @@ class Deliverer:
         route: RouteSpec | None,
         error: str,
         now: datetime,
+        *,
+        about: About,
     ) -> Outcome:
         """Give up on this channel; tell the route's fallback channel instead, once."""
         notification.status, notification.last_error = Delivery.DEAD.value, error
@@ -288,77 +337,44 @@ class Deliverer:
                 now=now,
                 fallback=True,
             )
-        return Outcome(Delivery.DEAD, error=error, fallback_id=fallback_id)
+        return Outcome(Delivery.DEAD, error=error, fallback_id=fallback_id, about=about)
 
-    def _rows(self, session: Session, live: Sequence[Note], now: datetime) -> list[_Row]:
-        """Each notification with its route, URLs and message facts (three queries in all)."""
+    def _rows(self, session: Session, live: Sequence[Note], about: Mapping[int, Any]) -> list[_Row]:
+        """Each notification with its route, URLs and message facts (two queries at most)."""
         if not live:
             return []
-        # Plain columns, not ORM objects: a ticket's row also holds its whole SLA snapshot.
-        found = {
-            int(row.id): row
-            for row in session.execute(
-                select(*_CHECKPOINT_COLUMNS, *_TICKET_COLUMNS)
-                .join(Ticket, Checkpoint.ticket_pk == Ticket.id)
-                .where(among(session, Checkpoint.id, sorted({n.checkpoint_id for n in live})))
-            ).all()
-        }
-        ticket_pks = sorted({row.ticket_pk for row in found.values()})
-        created: dict[int, dict[str, Any]] = {}
-        for ticket_pk, customer, customer_tz in session.execute(
-            select(
-                StoredEvent.ticket_pk,
-                StoredEvent.payload["customer"].as_string(),
-                StoredEvent.payload["customer_timezone"].as_string(),
-            )
-            .where(among(session, StoredEvent.ticket_pk, ticket_pks), StoredEvent.type == "created")
-            .order_by(StoredEvent.id)
-        ).all():
-            created.setdefault(ticket_pk, {"customer": customer, "customer_timezone": customer_tz})
-        breaches = _breaches(session, ticket_pks)
+        tickets = TicketFacts.load(session, [about[n.checkpoint_id] for n in live])
         rows = []
         routes: dict[tuple[str, str], RouteSpec | None] = {}
-        urls: dict[str, list[str]] = {}
+        channels: dict[str, tuple[list[str], str]] = {}  # URLs and their schemes
         zones: dict[tuple[Any, ...], ZoneInfo] = {}
         for notification in live:
-            row = found[notification.checkpoint_id]
+            row = about[notification.checkpoint_id]
             loaded = self.policies.named(row.policy)
             key = (row.policy, notification.route)
             if key not in routes:
                 routes[key] = next(
                     (r for r in loaded.policy.routes if r.name == notification.route), None
                 )
-            if notification.channel not in urls:
-                urls[notification.channel] = channel_urls(notification.channel, self.environ)
-            facts = self._facts(
-                notification,
-                row,
-                loaded,
-                created.get(row.ticket_pk) or {},
-                zones,
-                _deadline(row, breaches),
-            )
+            channel = notification.channel
+            if channel not in channels:
+                urls = channel_urls(channel, self.environ)
+                channels[channel] = (urls, schemes(urls))
+            facts = self._facts(notification, row, loaded, tickets, zones)
             rows.append(
-                _Row(
-                    notification,
-                    routes[key],
-                    loaded.policy.language,
-                    urls[notification.channel],
-                    facts,
-                )
+                _Row(notification, routes[key], loaded.policy.language, *channels[channel], facts)
             )
         return rows
 
-    def _facts(  # noqa: PLR0917 - one row's parts, passed as they are at hand
+    def _facts(
         self,
         notification: Note,
-        row: Any,  # of _CHECKPOINT_COLUMNS and _TICKET_COLUMNS
+        row: Any,  # a `worker.notify.facts.ABOUT` row
         loaded: LoadedPolicy,
-        created: dict[str, Any],
+        tickets: TicketFacts,
         zones: dict[tuple[Any, ...], ZoneInfo],
-        due_at: datetime,
     ) -> MessageFacts:
-        customer, customer_tz = created.get("customer"), created.get("customer_timezone")
+        customer, customer_tz = tickets.customers.get(row.ticket_pk, (None, None))
         zone_key = (row.policy, row.plan, customer, customer_tz)
         if zone_key not in zones:  # a storm is many tickets of few customers: look up once
             zone_name = loaded.policy.timezone_for(customer, customer_tz)
@@ -375,7 +391,7 @@ class Deliverer:
             metric=row.metric,
             percent=row.percent,
             tier=row.tier,
-            due_at=due_at,
+            due_at=tickets.deadline(row),
             tz=zones[zone_key],
             link=link.format(ticket_id=row.ticket_id) if link else None,
             dedupe_key=notification.dedupe_key,
@@ -390,22 +406,21 @@ class Deliverer:
         return f"{base.rstrip('/')}/v1/notifications/{notification_id}/ack?sig={signature}"
 
 
-def _breaches(session: Session, ticket_pks: list[int]) -> dict[tuple[int, str], datetime]:
-    """Each clock's breach instant, by (ticket, clock): what a warning's message is about."""
-    query = select(Checkpoint.ticket_pk, Checkpoint.key, Checkpoint.due_at).where(
-        among(session, Checkpoint.ticket_pk, ticket_pks), Checkpoint.key.like("%:breach")
+def _about(row: _Row, message: str) -> About:
+    notification, facts = row.notification, row.facts
+    return About(
+        notification.checkpoint_id,
+        notification.channel,
+        row.scheme,
+        facts.source,
+        facts.ticket_id,
+        message,
     )
-    return {(pk, key.split(":", 1)[0]): due for pk, key, due in session.execute(query).all()}
 
 
-def _deadline(checkpoint: Any, breaches: dict[tuple[int, str], datetime]) -> datetime:
-    """The instant the message is about: a warning or a reminder is about its clock's breach
-    (the 75 % mark is not the deadline), a breach or an escalation about its own instant."""
-    own: datetime = checkpoint.due_at
-    if checkpoint.kind not in ("warning", "reminder"):
-        return own
-    clock = checkpoint.key.split(":", 1)[0]  # first_response, update#2, resolution
-    return breaches.get((checkpoint.ticket_pk, clock), own)
+def schemes(urls: Sequence[str]) -> str:
+    """What may be logged of a channel: its URLs' schemes (``json+mailto``), or ``none``."""
+    return "+".join(sorted({scheme(url) for url in urls})) or "none"
 
 
 def _todo(row: _Row) -> tuple[int, ...]:

@@ -11,11 +11,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 
-@dataclass(frozen=True)
-class MessageFacts:
+class MessageFacts(NamedTuple):  # a tuple: a storm builds one per notification
     ticket_id: str
     source: str
     customer: str | None
@@ -122,10 +122,19 @@ def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -
     counts = ", ".join(f"{p} ×{n}" for p, n in sorted(by_priority.items()))
     title = words["storm"].format(n=len(items), counts=counts)
     lines = [words["storm_intro"].format(n=len(items)), ""]
+    # a storm is many notifications of few kinds and deadlines: word each once
+    headlines: dict[tuple[str, str, int | None, int | None], str] = {}
+    deadlines: dict[tuple[datetime, ZoneInfo], str] = {}
     for facts in items:
+        what = (facts.kind, facts.metric, facts.percent, facts.tier)
+        if what not in headlines:
+            headlines[what] = _headline(lang, facts)
+        when = (facts.due_at, facts.tz)
+        if when not in deadlines:
+            deadlines[when] = _deadline(lang, facts, now)
         lines.append(
-            f"- [{facts.priority}] {facts.source}/{facts.ticket_id}: {_headline(lang, facts)}"
-            f" · {words['deadline']}: {_deadline(lang, facts, now)}"
+            f"- [{facts.priority}] {facts.source}/{facts.ticket_id}: {headlines[what]}"
+            f" · {words['deadline']}: {deadlines[when]}"
             f" · {words['key']}: {facts.dedupe_key}"
         )
         if facts.ack_link:

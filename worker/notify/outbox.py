@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import Notification
 from shared.db.statements import insert_ignore
+from worker.notify.batch_rows import Note
 
 FALLBACK = "fallback"
 # SQLite: rows per INSERT statement (a 100-checkpoint fire batch is one or two).
@@ -76,18 +77,25 @@ _UNNEST = text(
     FROM unnest(CAST(:c AS bigint[]), CAST(:r AS varchar[]), CAST(:ch AS varchar[]),
                 CAST(:rp AS integer[]), CAST(:k AS varchar[])) AS u(c, r, ch, rp, k)
     ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id
+    RETURNING id, dedupe_key
     """
 )
 
 
 def write_notifications(session: Session, items: Sequence[Outgoing], now: datetime) -> list[int]:
-    """Many pending notifications in one statement; the ids of those not written before.
+    """Many pending notifications in one statement; the ids of those not written before."""
+    return [note.id for note in write_notes(session, items, now)]
 
-    ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id``: a key that exists (a
+
+def write_notes(session: Session, items: Sequence[Outgoing], now: datetime) -> list[Note]:
+    """Many pending notifications in one statement; those not written before, in id order,
+    as a delivery batch reads them (so the writer can deliver them without reading them back).
+
+    ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING``: a key that exists (a
     re-fired checkpoint) returns no row, exactly as `write_notification` returns None.
     """
     rows = [_values(item, now) for item in items]
+    by_key = {row["dedupe_key"]: row for row in rows}
     if session.get_bind().dialect.name == "postgresql":
         columns = {
             name: [row[column] for row in rows]
@@ -99,16 +107,30 @@ def write_notifications(session: Session, items: Sequence[Outgoing], now: dateti
                 ("k", "dedupe_key"),
             )
         }
-        return sorted(int(nid) for nid in session.scalars(_UNNEST, {**columns, "now": now}))
-    statement = (
-        sqlite_insert(Notification)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Notification.id)
+        written = session.execute(_UNNEST, {**columns, "now": now}).all()
+    else:
+        statement = (
+            sqlite_insert(Notification)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(Notification.id, Notification.dedupe_key)
+        )
+        written = []
+        for start in range(0, len(rows), INSERT_CHUNK):
+            # a list of parameters: "insertmanyvalues", multi-row VALUES from one statement
+            written += session.execute(statement, rows[start : start + INSERT_CHUNK]).all()
+    return sorted((_note(int(nid), by_key[key]) for nid, key in written), key=lambda n: n.id)
+
+
+def _note(nid: int, row: dict[str, Any]) -> Note:
+    return Note(
+        id=nid,
+        checkpoint_id=row["checkpoint_id"],
+        route=row["route"],
+        channel=row["channel"],
+        repeat=row["repeat"],
+        dedupe_key=row["dedupe_key"],
+        status=row["status"],
+        attempts=row["attempts"],
+        results=None,
+        acknowledged_at=None,
     )
-    new_ids: list[int] = []
-    for start in range(0, len(rows), INSERT_CHUNK):
-        # a list of parameters: "insertmanyvalues", multi-row VALUES from one cached statement
-        new_ids += [
-            int(nid) for nid in session.scalars(statement, rows[start : start + INSERT_CHUNK])
-        ]
-    return sorted(new_ids)

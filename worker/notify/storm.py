@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 THRESHOLD_ENV = "ESCALERA_STORM_THRESHOLD"
 DIGEST_MAX_ENV = "ESCALERA_STORM_DIGEST_MAX"
@@ -46,9 +47,9 @@ def _count(environ: Mapping[str, str], name: str, default: int, *, minimum: int)
     return int(raw)
 
 
-@dataclass(frozen=True)
-class Pending:
-    """What grouping needs of one notification about to be sent."""
+class Pending(NamedTuple):
+    """What grouping needs of one notification about to be sent (a tuple: one per
+    notification of a storm)."""
 
     id: int
     channel: str
