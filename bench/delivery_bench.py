@@ -91,9 +91,14 @@ class KeySink:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
                 at = time.time()
-                keys = KEY.findall(body.get("message", ""))
+                # answer first: the sender waits for the answer, not for this sink's bookkeeping
+                self.send_response(200)
+                self.send_header("Content-Length", "0")  # so it need not wait for the close
+                self.end_headers()
+                self.wfile.flush()
+                keys = KEY.findall(json.loads(raw).get("message", ""))
                 with sink._lock:
                     sink.messages += 1
                     sink.digests += len(keys) > 1
@@ -101,8 +106,6 @@ class KeySink:
                     for key in keys:
                         sink.keys[key] += 1
                         sink.first_at.setdefault(key, at)
-                self.send_response(200)
-                self.end_headers()
 
             def log_message(self, *_args: object) -> None:
                 pass

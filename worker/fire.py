@@ -6,7 +6,8 @@ conditional UPDATE for the batch), and only one still armed and due fires. Firin
 notification per route and channel, keyed by `worker.notify.outbox`; the key is unique, so a
 fire task that runs twice for the same checkpoint (a redelivery) writes nothing the second
 time. A batch's notifications are written together, in one statement (a burst of 100,000
-checkpoints is about a thousand statements, not two hundred thousand round trips).
+checkpoints is a hundred statements, not two hundred thousand round trips), and the task that
+fired them delivers them (`worker.tasks.fire_checkpoints_task`).
 """
 
 from __future__ import annotations

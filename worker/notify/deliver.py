@@ -134,6 +134,13 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
     return float(min(MAX_BACKOFF_S, 2**attempt) * rng.uniform(0.5, 1.5))
 
 
+# The fields of `MessageFacts` that all the notifications of one checkpoint share (all but the
+# last two: each one's dedupe key and acknowledgement link).
+_Said = tuple[
+    str, str, str | None, str, str, str, str, int | None, int | None, datetime, ZoneInfo, str | None
+]
+
+
 class _Row(NamedTuple):
     """A notification with what sending it needs."""
 
@@ -348,6 +355,7 @@ class Deliverer:
         routes: dict[tuple[str, str], RouteSpec | None] = {}
         channels: dict[str, tuple[list[str], str]] = {}  # URLs and their schemes
         zones: dict[tuple[Any, ...], ZoneInfo] = {}
+        said: dict[int, _Said] = {}  # by checkpoint: what all its messages say
         for notification in live:
             row = about[notification.checkpoint_id]
             loaded = self.policies.named(row.policy)
@@ -360,20 +368,24 @@ class Deliverer:
             if channel not in channels:
                 urls = channel_urls(channel, self.environ)
                 channels[channel] = (urls, schemes(urls))
-            facts = self._facts(notification, row, loaded, tickets, zones)
+            if row.id not in said:
+                said[row.id] = self._said(row, loaded, tickets, zones)
+            facts = MessageFacts(
+                *said[row.id], notification.dedupe_key, self._ack_link(notification.id)
+            )
             rows.append(
                 _Row(notification, routes[key], loaded.policy.language, *channels[channel], facts)
             )
         return rows
 
-    def _facts(
-        self,
-        notification: Note,
+    @staticmethod
+    def _said(
         row: Any,  # a `worker.notify.facts.ABOUT` row
         loaded: LoadedPolicy,
         tickets: TicketFacts,
         zones: dict[tuple[Any, ...], ZoneInfo],
-    ) -> MessageFacts:
+    ) -> _Said:
+        """`MessageFacts` of a checkpoint, but for each notification's key and ack link."""
         customer, customer_tz = tickets.customers.get(row.ticket_pk, (None, None))
         zone_key = (row.policy, row.plan, customer, customer_tz)
         if zone_key not in zones:  # a storm is many tickets of few customers: look up once
@@ -381,21 +393,19 @@ class Deliverer:
             plan = loaded.policy.plans[row.plan or loaded.policy.default_plan]
             zones[zone_key] = loaded.calendars.get(plan.calendar, zone_name).tz
         link = loaded.policy.ticket_links.get(row.source)
-        return MessageFacts(
-            ticket_id=row.ticket_id,
-            source=row.source,
-            customer=customer,
-            priority=row.priority or "",
-            plan=row.plan or "",
-            kind=row.kind,
-            metric=row.metric,
-            percent=row.percent,
-            tier=row.tier,
-            due_at=tickets.deadline(row),
-            tz=zones[zone_key],
-            link=link.format(ticket_id=row.ticket_id) if link else None,
-            dedupe_key=notification.dedupe_key,
-            ack_link=self._ack_link(notification.id),
+        return (
+            row.ticket_id,
+            row.source,
+            customer,
+            row.priority or "",
+            row.plan or "",
+            row.kind,
+            row.metric,
+            row.percent,
+            row.tier,
+            tickets.deadline(row),
+            zones[zone_key],
+            link.format(ticket_id=row.ticket_id) if link else None,
         )
 
     def _ack_link(self, notification_id: int) -> str | None:
@@ -425,7 +435,9 @@ def schemes(urls: Sequence[str]) -> str:
 
 def _todo(row: _Row) -> tuple[int, ...]:
     """The targets of the channel that have not accepted this notification yet."""
-    done = row.notification.results or {}
+    done = row.notification.results
+    if not done:  # never tried: all of them
+        return tuple(range(len(row.urls)))
     return tuple(i for i in range(len(row.urls)) if not done.get(str(i)))
 
 
