@@ -213,6 +213,7 @@ def run_burst(ctx: dict[str, Any], args: argparse.Namespace, bars: Bars) -> None
     if time.time() > due_s - 0.5:
         raise RuntimeError(f"arming took longer than --lead {args.lead} s: raise it")
     before = ctx["keys_before"] = sum(sink.keys.values())
+    time.sleep(max(0.0, due_s - time.time()))  # the CPU window starts at the due instant
     cpu0 = CpuSample.take(ctx["groups"])
     handed_at = beat_until(index, ctx["send"], len(ids), due_s + args.timeout)
     fired_at = float("nan")

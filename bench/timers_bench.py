@@ -412,8 +412,8 @@ def run_burst(args: argparse.Namespace, rds: PrivateRedis, bars: Bars) -> None:
         )
     )
     print(
-        "  tick s = one Dispatcher.tick(now): reap, claim 100 at a time, send each batch, "
-        "next_due; ends when the last batch has been published to the fire queue."
+        f"  tick s = one Dispatcher.tick(now): reap, claim {CLAIM_BATCH:,} at a time, send each "
+        "batch, next_due; ends when the last batch has been published to the fire queue."
     )
     sending = results["claim + send_task to the fire queue"]
     bars.check(

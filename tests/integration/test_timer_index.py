@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
+from scheduler.redis_keys import CLAIM_BATCH
 from scheduler.timer_index import TimerIndex
 from tests.integration.services import REDIS_URL
 
@@ -36,10 +37,11 @@ def test_a_claimed_checkpoint_is_not_claimed_again(index: TimerIndex) -> None:
 
 
 def test_claims_come_earliest_first_in_batches(index: TimerIndex) -> None:
-    """250 due checkpoints leave in three batches of at most 100, oldest first."""
-    index.arm([(n, T0 + timedelta(milliseconds=n)) for n in range(250)])
+    """Two and a half batches' worth of due checkpoints leave in three batches, oldest first."""
+    due = 2 * CLAIM_BATCH + CLAIM_BATCH // 2
+    index.arm([(n, T0 + timedelta(microseconds=n)) for n in range(due)])
     batches = [index.claim(T0 + timedelta(seconds=1)) for _ in range(4)]
-    assert [len(b) for b in batches] == [100, 100, 50, 0]
+    assert [len(b) for b in batches] == [CLAIM_BATCH, CLAIM_BATCH, CLAIM_BATCH // 2, 0]
     assert batches[0][:3] == [0, 1, 2]
 
 
