@@ -26,6 +26,7 @@ batches) to show what batching alone does.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import re
 import subprocess
@@ -252,10 +253,10 @@ def run_burst(ctx: dict[str, Any], args: argparse.Namespace, bars: Bars) -> None
                 ["due -> first key at the sink, s", f"{first - due_s:.2f}"],
                 ["due -> last key at the sink, s", f"{last - due_s:.2f}"],
                 [
-                    "CPU seconds: workers / postgres / redis (from due until the last key)",
+                    "CPU seconds: workers / postgres / redis / this bench's sink and loop",
                     " / ".join(
                         f"{cpu_s.get(g, float('nan')):.1f}"
-                        for g in ("workers", "postgres", "redis")
+                        for g in ("workers", "postgres", "redis", "bench")
                     ),
                 ],
                 [
@@ -457,6 +458,7 @@ def main() -> int:
                 **{f"worker{i}": Tree(proc.pid) for i, proc in enumerate(procs)},
                 **({"postgres": pg} if pg else {}),
                 "redis": [rds.proc.pid],
+                "bench": [os.getpid()],  # its sink, and the beat-like loop
             },
         }
         if "burst" in parts:
