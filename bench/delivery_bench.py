@@ -26,8 +26,8 @@ batches) to show what batching alone does.
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import re
 import subprocess
 import sys

@@ -24,7 +24,7 @@ from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
 from shared.db.statements import among, is_postgresql
 from worker.notify.batch_rows import Note
 from worker.notify.facts import ABOUT, checkpoints_about
-from worker.notify.outbox import Outgoing, write_notes
+from worker.notify.outbox import Outgoing, planned_notes, write_notes
 from worker.notify.routing import Fired, routes_for
 from worker.policies import PolicyBook
 
@@ -34,7 +34,8 @@ class FireResult:
     fired: list[int] = field(default_factory=list)
     # the fired checkpoints' `worker.notify.facts.ABOUT` rows, by id: what their messages say
     about: dict[int, Any] = field(default_factory=dict)
-    notes: list[Note] = field(default_factory=list)  # the notifications written, to deliver
+    notes: list[Note] = field(default_factory=list)  # the notifications to deliver
+    stored: bool = True  # False: `notes` are only planned (ids taken), to send and then store
     later: list[tuple[int, datetime]] = field(default_factory=list)  # moved later: re-arm
     skipped: list[int] = field(default_factory=list)  # met, cancelled or already fired
     # notifications of an already fired checkpoint still never tried: the task that fired it
@@ -47,9 +48,18 @@ class FireResult:
 
 
 def fire_checkpoints(
-    session: Session, policies: PolicyBook, ids: Sequence[int], now: datetime
+    session: Session,
+    policies: PolicyBook,
+    ids: Sequence[int],
+    now: datetime,
+    *,
+    store: bool = True,
 ) -> FireResult:
     """Fire the checkpoints among ``ids`` that are still armed and due (the caller commits).
+
+    Their notifications are written pending, or with ``store=False`` on PostgreSQL only planned
+    (`FireResult.stored` is then False): the caller sends them in this transaction and stores
+    them as sent (`worker.notify.deliver.Deliverer.deliver_unwritten`).
 
     One ``UPDATE … WHERE state = 'armed' AND due_at <= now RETURNING`` checks and marks them,
     and returns, joined with their tickets, all their messages need: it locks each row, and a
@@ -99,7 +109,9 @@ def fire_checkpoints(
             routed[what] = _routes(policies, row.policy, Fired(*what[1:]))
         outgoing += [Outgoing(int(row.id), route, channel) for route, channel in routed[what]]
     if outgoing:
-        result.notes = write_notes(session, outgoing, now)
+        planned = None if store else planned_notes(session, outgoing, now)
+        result.stored = planned is None
+        result.notes = write_notes(session, outgoing, now) if planned is None else planned
     return result
 
 

@@ -69,25 +69,33 @@ def apply_event_task(event: dict[str, Any]) -> str:
 
 @app.task(name=FIRE_CHECKPOINTS, retry_backoff_max=10, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
 def fire_checkpoints_task(ids: list[int]) -> int:
-    """Fire a claimed batch (at-least-once; each checkpoint fires once), deliver the
-    notifications it wrote right here (no second task, no second read), then end the leases.
+    """Fire a claimed batch (at-least-once; each checkpoint fires once) and deliver its
+    notifications right here (no second task, no second read), then end the leases.
 
-    The leases cover the delivery: a worker killed before the end leaves the ids to be claimed
-    again, and that fire task finds the notifications still pending and delivers them.
+    On PostgreSQL the notifications are sent inside the transaction that fires their
+    checkpoints and stored as they were sent, in one statement: a worker killed before the
+    commit leaves the checkpoints armed, to be claimed and sent again once the leases expire.
+    On SQLite (one writer at a time: no sending while holding it) they are stored pending
+    first, then locked and sent; a worker killed in between leaves them pending, and the next
+    fire task of those ids, finding them so, delivers them.
     """
     rt, now = runtime(), datetime.now(UTC)
+    deliverer = _deliverer(rt)
+    outcomes: dict[int, Outcome] = {}
     with rt.sessions.begin() as session:
-        result = fire_checkpoints(session, rt.policies, ids, now)
+        result = fire_checkpoints(session, rt.policies, ids, now, store=False)
+        if result.notes and not result.stored:
+            sent_at = datetime.now(UTC)
+            outcomes = deliverer.deliver_unwritten(session, result.notes, result.about, sent_at)
+    if result.notes and result.stored:
+        with rt.sessions.begin() as session:
+            sent_at = datetime.now(UTC)
+            outcomes = deliverer.deliver_written(session, result.notes, result.about, sent_at)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     fired = [result.about[cid] for cid in result.fired]
     metrics.checkpoints_fired(((row.kind, row.due_at) for row in fired), now)
     _log_fired(fired, now)
     if result.notes:
-        deliverer = _deliverer(rt)
-        with rt.sessions.begin() as session:
-            outcomes = deliverer.deliver_written(
-                session, result.notes, result.about, datetime.now(UTC)
-            )
         _after_delivery(rt, outcomes, asked=len(result.notes))
     deliver_soon(rt, result.undelivered)
     rt.timers.release(ids)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,16 +11,19 @@ import pytest
 from sqlalchemy import select
 
 from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
+from shared.config import settings
 from shared.db.models import Checkpoint, Notification, Ticket
 from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
 from worker import replan, tasks
 from worker.fire import fire_checkpoints
+from worker.notify import deliver
 from worker.runtime import runtime
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 KEY = re.compile(r"(?:Notification|Notificación): (\S+)")
+ACK = re.compile(r"/v1/notifications/(\d+)/ack\?sig=")
 ROUTES = """
 channels:
   oncall_phone: {}
@@ -110,38 +113,89 @@ def test_dispatcher_sends_due_checkpoints_in_batches_and_says_when_to_look_again
     )  # wake at 15:27:00, less the tick's own time
 
 
-def test_the_fire_task_fires_delivers_what_it_wrote_and_ends_the_leases(
-    routed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Through the task: fired checkpoints leave the index, and the task itself sends the four
-    notifications it wrote (no delivery task, no second read): each key once at the webhook."""
-    sink = JsonSink()
-    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", sink.url("phone"))
-    monkeypatch.setenv("ESCALERA_CHANNEL_SUPPORT_EMAIL", sink.url("email"))
+@pytest.fixture
+def sink(routed: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[JsonSink]:
+    """Both channels of the routes post to one webhook on 127.0.0.1; acknowledgement links on."""
+    hook = JsonSink()
+    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", hook.url("phone"))
+    monkeypatch.setenv("ESCALERA_CHANNEL_SUPPORT_EMAIL", hook.url("email"))
+    monkeypatch.setenv("ESCALERA_PUBLIC_URL", "https://escalera.example")
+    monkeypatch.setenv("ESCALERA_ACK_SECRET", "fire-test-ack-secret")
+    settings.cache_clear()
+    runtime.cache_clear()
+    yield hook
+    hook.close()
+
+
+def _queued_deliveries(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     queued: list[list[int]] = []
     monkeypatch.setattr(
         tasks.deliver_notifications_task, "apply_async", lambda args, **_: queued.append(args[0])
     )
+    return queued
+
+
+def _received(sink: JsonSink) -> list[str]:
+    return sorted(KEY.findall("\n".join(m["json"]["message"] for m in sink.received)))
+
+
+def test_the_fire_task_fires_delivers_what_it_wrote_and_ends_the_leases(
+    sink: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the task: fired checkpoints leave the index, and the task itself sends the four
+    notifications it wrote (no delivery task, no second read): each key once at the webhook,
+    and each page's acknowledgement link names its stored notification."""
+    queued = _queued_deliveries(monkeypatch)
     _created()
     timers = runtime().timers
     ids = timers.claim(START + timedelta(minutes=30))
     assert len(ids) == 3  # 75 %, 90 % and the breach, all due by 15:30
-    try:
-        assert tasks.fire_checkpoints_task.run(ids) == 3  # it reads the real clock: all are due
-    finally:
-        sink.close()
+    assert tasks.fire_checkpoints_task.run(ids) == 3  # it reads the real clock: all are due
     assert timers.count() == (0, 0)  # leases ended, nothing left armed
     assert queued == []  # nothing left for a delivery task
     with runtime().sessions() as s:
-        rows = s.execute(select(Notification.dedupe_key, Notification.status)).all()
-    assert sorted((key.split(":", 1)[1], status) for key, status in rows) == [
+        rows = s.execute(
+            select(Notification.id, Notification.dedupe_key, Notification.status)
+        ).all()
+    assert sorted((key.split(":", 1)[1], status) for _, key, status in rows) == [
         ("p1-page:oncall_phone:0", "sent"),
         ("p1-page:support_email:0", "sent"),
         ("warnings:support_email:0", "sent"),
         ("warnings:support_email:0", "sent"),
     ]
-    received = sorted(KEY.findall("\n".join(m["json"]["message"] for m in sink.received)))
-    assert received == sorted(key for key, _ in rows)
+    assert _received(sink) == sorted(key for _, key, _ in rows)
+    stored = {nid: key for nid, key, _ in rows}
+    for message in (m["json"]["message"] for m in sink.received):
+        (linked,) = map(int, ACK.findall(message))
+        assert f": {stored[linked]}" in message  # the link is this message's own notification
+
+
+def test_a_fire_task_cut_off_after_sending_sends_again_and_never_loses_one(
+    sink: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes away after the messages left but before their results were stored:
+    the task fails, and running it again (the claim comes back once its lease expires) sends
+    every notification again under the same key (at-least-once) and stores each one sent."""
+    queued = _queued_deliveries(monkeypatch)
+    _created()
+    ids = runtime().timers.claim(START + timedelta(minutes=30))
+
+    def cut(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("connection to the database lost")
+
+    with monkeypatch.context() as during:
+        during.setattr(deliver, "store_tried", cut)  # PostgreSQL: sent in the fire transaction
+        during.setattr(deliver, "write_back", cut)  # SQLite: sent after storing them pending
+        with pytest.raises(RuntimeError):
+            tasks.fire_checkpoints_task.run(ids)
+    first = _received(sink)
+    assert len(first) == 4
+    tasks.fire_checkpoints_task.run(ids)
+    for batch in queued:  # SQLite: the pending ones go to a delivery task
+        tasks.deliver_notifications_task.run(batch)
+    assert _received(sink) == sorted(first * 2)
+    with runtime().sessions() as s:
+        assert sorted(s.scalars(select(Notification.status))) == ["sent"] * 4
 
 
 def test_firing_again_hands_back_notifications_never_tried(routed: None) -> None:

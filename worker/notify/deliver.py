@@ -43,7 +43,7 @@ from worker.notify.batch_rows import (
 )
 from worker.notify.facts import TicketFacts, checkpoints_about
 from worker.notify.messages import Message, MessageFacts, render, render_digest
-from worker.notify.outbox import write_notification
+from worker.notify.outbox import store_tried, write_notification
 from worker.notify.paging import ack_signature, next_repeat
 from worker.notify.storm import Pending, Send, StormSettings, plan_sends
 from worker.policies import LoadedPolicy, PolicyBook
@@ -217,6 +217,18 @@ class Deliverer:
         outcomes.update(self._deliver(session, live, about, self._storm(), now))
         return outcomes
 
+    def deliver_unwritten(
+        self, session: Session, notes: Sequence[Note], about: Mapping[int, Any], now: datetime
+    ) -> dict[int, Outcome]:
+        """Deliver notifications not stored yet (`worker.notify.outbox.planned_notes`), in the
+        transaction that fired their checkpoints, then store each as its try left it.
+
+        No other transaction can see them, so none is locked, and each row is written once.
+        If this transaction does not commit, the checkpoints stay armed and fire again: what
+        was sent is sent again (its dedupe key lets the receiving end drop it).
+        """
+        return self._deliver(session, notes, about, self._storm(), now, stored=False)
+
     def _storm(self) -> StormSettings:
         return self.storm or StormSettings.from_environ(self.environ)
 
@@ -227,8 +239,11 @@ class Deliverer:
         about: Mapping[int, Any],
         storm: StormSettings,
         now: datetime,
+        *,
+        stored: bool = True,
     ) -> dict[int, Outcome]:
-        """Send ``live`` (locked by this transaction), record each one's results, write back."""
+        """Send ``live`` (locked by this transaction, or not ``stored`` yet), record each
+        one's results, and write them back (or store them)."""
         outcomes: dict[int, Outcome] = {}
         rows = self._rows(session, live, about)
         sendable = []
@@ -242,7 +257,10 @@ class Deliverer:
                 session, row.notification, row.route, error, now, about=about_it
             )
         outcomes.update(self._send_all(session, sendable, storm, now))
-        write_back(session, live)
+        if stored:
+            write_back(session, live)
+        else:
+            store_tried(session, live, now)
         return outcomes
 
     def _send_all(
