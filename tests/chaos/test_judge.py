@@ -13,7 +13,7 @@ import pytest
 from shared.events import Event
 from tests.chaos.expected import must_fire
 from tests.chaos.lives import LIVES, chaos_policy, generate
-from tests.chaos.verify import Stored, applied_times, excuse_resends, judge
+from tests.chaos.verify import Stored, applied_times, excuse_resends, judge, sent_times
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LATER = START + timedelta(hours=1)
@@ -252,3 +252,20 @@ def test_a_copy_the_sink_read_just_after_the_kill_was_sent_before_it() -> None:
     assert verdict.ok
     excuse_resends(verdict, [first - timedelta(seconds=1)])  # sent after that worker was gone
     assert not verdict.ok
+
+
+def test_a_digest_line_tells_when_each_notification_in_it_was_sent(tmp_path: Path) -> None:
+    """A storm's notifications are logged as one ``digest_delivery`` line naming them all: the
+    judge reads each one's commit time from it, as from a single ``notification_delivery``."""
+    logged = START + timedelta(minutes=2)
+
+    def line(**fields: object) -> str:
+        return json.dumps({**fields, "timestamp": logged.isoformat().replace("+00:00", "Z")})
+
+    lines = [
+        line(event="digest_delivery", notification_ids=[7, 8, 9], outcome="sent"),
+        line(event="notification_delivery", notification_id=10, outcome="sent"),
+        line(event="digest_delivery", notification_ids=[11, 12], outcome="retry"),  # not sent
+    ]
+    (tmp_path / "worker.log").write_text("\n".join(lines) + "\n")
+    assert sent_times(tmp_path) == {7: logged, 8: logged, 9: logged, 10: logged}

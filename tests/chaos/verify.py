@@ -62,12 +62,19 @@ def applied_times(logs: Path) -> dict[str, datetime]:
 
 
 def sent_times(logs: Path) -> dict[int, datetime]:
-    """Each notification's first ``notification_delivery`` as sent (logged after the commit)."""
+    """Each notification's first ``notification_delivery`` as sent, or the first
+    ``digest_delivery`` that names it (both logged after the commit)."""
     first = _first_logged(logs, "notification_delivery", "notification_id", outcome="sent")
+    digests = _first_logged(logs, "digest_delivery", "notification_ids", outcome="sent")
+    for key, at in digests.items():
+        if key not in first or at < first[key]:
+            first[key] = at
     return {int(key): at for key, at in first.items()}
 
 
 def _first_logged(logs: Path, event: str, field_name: str, **match: str) -> dict[str, datetime]:
+    """The first time each value of ``field_name`` (or of each item, if it is a list) was
+    logged in an ``event`` line matching ``match``."""
     first: dict[str, datetime] = {}
     for log in logs.glob("worker*.log"):
         for line in log.read_text(errors="replace").splitlines():
@@ -80,9 +87,10 @@ def _first_logged(logs: Path, event: str, field_name: str, **match: str) -> dict
             if record.get("event") != event or any(record.get(k) != v for k, v in match.items()):
                 continue
             at = datetime.fromisoformat(record["timestamp"])
-            key = str(record.get(field_name) or "")
-            if key and (key not in first or at < first[key]):
-                first[key] = at
+            value = record.get(field_name)
+            for key in map(str, value if isinstance(value, list) else [value or ""]):
+                if key and (key not in first or at < first[key]):
+                    first[key] = at
     return first
 
 
