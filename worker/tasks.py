@@ -13,7 +13,6 @@ import structlog
 from celery.signals import worker_init
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shared import metrics
 from shared.celery_app import (
     APPLY_EVENT,
     DELIVER_NOTIFICATION,
@@ -25,8 +24,8 @@ from shared.celery_app import (
 from shared.events import Event
 from worker.applier import make_applier
 from worker.fire import fire_checkpoints
+from worker.firing_log import report_deliveries, report_fired
 from worker.notify.deliver import (
-    About,
     AppriseSender,
     Deliverer,
     Delivery,
@@ -34,7 +33,6 @@ from worker.notify.deliver import (
     warm_apprise,
 )
 from worker.notify.paging import repeat_pages
-from worker.notify.storm import StormSettings
 from worker.reconcile import reconcile_timers
 from worker.runtime import Runtime, runtime
 
@@ -92,9 +90,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
             sent_at = datetime.now(UTC)
             outcomes = deliverer.deliver_written(session, result.notes, result.about, sent_at)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
-    fired = [result.about[cid] for cid in result.fired]
-    metrics.checkpoints_fired(((row.kind, row.due_at) for row in fired), now)
-    _log_fired(fired, now)
+    report_fired([result.about[cid] for cid in result.fired], now)
     if result.notes:
         _after_delivery(rt, outcomes, asked=len(result.notes))
     deliver_soon(rt, result.undelivered)
@@ -108,37 +104,6 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         skipped=len(result.skipped),
     )
     return len(result.fired)
-
-
-def _log_fired(fired: Sequence[Any], now: datetime) -> None:
-    """A line per fired checkpoint (`worker.notify.facts.ABOUT` rows); a storm's batch (as
-    many as make a storm of notifications, ``ESCALERA_STORM_THRESHOLD``) is one line naming
-    every checkpoint and ticket in it, as its notifications become digests."""
-    threshold = StormSettings.from_environ(os.environ).threshold
-    if not fired or (threshold and len(fired) >= threshold):
-        if fired:
-            lateness = [(now - row.due_at).total_seconds() for row in fired]
-            log.info(
-                "checkpoint_storm_fired",
-                checkpoints=[int(row.id) for row in fired],
-                keys=[row.key for row in fired],
-                tickets=[f"{row.source}/{row.ticket_id}" for row in fired],
-                kinds=dict(Counter(row.kind for row in fired)),
-                lateness_s_min=min(lateness),
-                lateness_s_max=max(lateness),
-            )
-        return
-    for row in fired:
-        log.info(
-            "checkpoint_fired",
-            checkpoint=int(row.id),
-            key=row.key,
-            kind=row.kind,
-            due_at=row.due_at.isoformat(),
-            source=row.source,
-            ticket_id=row.ticket_id,
-            lateness_s=(now - row.due_at).total_seconds(),
-        )
 
 
 @app.task(name=DELIVER_NOTIFICATIONS, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
@@ -161,7 +126,7 @@ def _deliverer(rt: Runtime) -> Deliverer:
 def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) -> int:
     """Log and count what was tried, arm page repeats, queue retries, busy rows and fallbacks;
     how many were sent."""
-    _report_deliveries(outcomes)
+    report_deliveries(outcomes)
     rt.repeats.arm([(nid, o.repeat_at) for nid, o in outcomes.items() if o.repeat_at is not None])
     retries: dict[int, list[int]] = defaultdict(list)
     for nid, outcome in outcomes.items():
@@ -230,42 +195,6 @@ def repeat_pages_task(ids: list[int]) -> int:
     deliver_soon(rt, created)
     log.info("pages_repeated", repeated=len(created), acknowledged=len(ids) - len(created))
     return len(created)
-
-
-def _report_deliveries(outcomes: dict[int, Outcome]) -> None:
-    """A metric and a log line per message tried: ticket, checkpoint, channel and scheme, never
-    a URL. A digest is one line that names every notification, checkpoint and ticket in it."""
-    messages: dict[tuple[str, Delivery], list[tuple[int, About]]] = defaultdict(list)
-    for nid, outcome in outcomes.items():
-        if outcome.about is not None:  # else not tried here (another batch reports it)
-            messages[(outcome.about.message, outcome.delivery)].append((nid, outcome.about))
-    for (key, delivery), tried in messages.items():
-        first = tried[0][1]
-        metrics.notification_delivered(first.scheme, delivery.value, len(tried))
-        if len(tried) == 1:
-            nid, about = tried[0]
-            log.info(
-                "notification_delivery",
-                notification_id=nid,
-                checkpoint=about.checkpoint,
-                source=about.source,
-                ticket_id=about.ticket_id,
-                channel=about.channel,
-                scheme=about.scheme,
-                outcome=delivery.value,
-            )
-            continue
-        log.info(
-            "digest_delivery",
-            digest=key,
-            notifications=len(tried),
-            notification_ids=[nid for nid, _ in tried],
-            checkpoints=[about.checkpoint for _, about in tried],
-            tickets=[f"{about.source}/{about.ticket_id}" for _, about in tried],
-            channel=first.channel,
-            scheme=first.scheme,
-            outcome=delivery.value,
-        )
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]  # celery is untyped

@@ -28,7 +28,7 @@ from tests.integration.scrape import Scrape
 from tests.integration.services import REDIS_URL
 from tests.integration.sinks import JsonSink
 from tests.support import PRESETS, event
-from worker import tasks
+from worker import firing_log, tasks
 from worker.ingest.app import Services, create_app
 from worker.ingest.publisher import QueuePublisher
 from worker.ingest.service import webhooks
@@ -250,7 +250,8 @@ def test_fire_and_deliver_log_the_checkpoint_ticket_and_source_never_the_url(
     tasks.apply_event_task.run(
         _created("zendesk", "L-1", datetime.now(UTC) - timedelta(minutes=31))
     )
-    monkeypatch.setattr(tasks, "log", structlog.get_logger("escalera.worker"))  # not a cached one
+    for logging_module in (tasks, firing_log):  # loggers not cached before capture_logs
+        monkeypatch.setattr(logging_module, "log", structlog.get_logger("escalera.worker"))
     with capture_logs() as logs:
         notifications, _ = _fire_everything_due(monkeypatch)
     with runtime().sessions() as s:
@@ -276,6 +277,35 @@ def test_fire_and_deliver_log_the_checkpoint_ticket_and_source_never_the_url(
         ("oncall", "json"),
         ("nowhere", "none"),
     }
+    assert str(routed.port) not in repr(logs)
+
+
+def test_a_storm_is_one_line_for_its_firing_and_one_per_digest(
+    routed: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four tickets overdue at once: their twelve checkpoints fire in one batch, logged as one
+    line naming every checkpoint and ticket; their twelve pages go out as one digest, logged as
+    one line naming every notification; the four lone dead-ends keep a line each."""
+    created = datetime.now(UTC) - timedelta(minutes=31)
+    for n in range(4):
+        tasks.apply_event_task.run(_created("zendesk", f"S-{n}", created))
+    for logging_module in (tasks, firing_log):  # loggers not cached before capture_logs
+        monkeypatch.setattr(logging_module, "log", structlog.get_logger("escalera.worker"))
+    with capture_logs() as logs:
+        notifications, _ = _fire_everything_due(monkeypatch)
+    events = [line["event"] for line in logs]
+    assert "checkpoint_fired" not in events
+    (storm,) = [line for line in logs if line["event"] == "checkpoint_storm_fired"]
+    assert len(storm["checkpoints"]) == 12 and storm["kinds"] == {"warning": 8, "breach": 4}
+    assert sorted(set(storm["tickets"])) == [f"zendesk/S-{n}" for n in range(4)]
+    (digest,) = [line for line in logs if line["event"] == "digest_delivery"]
+    assert (digest["channel"], digest["scheme"], digest["outcome"]) == ("oncall", "json", "sent")
+    assert digest["notifications"] == 12 and len(routed.received) == 1
+    singles = [line for line in logs if line["event"] == "notification_delivery"]
+    assert [(line["channel"], line["outcome"]) for line in singles] == [("nowhere", "dead")] * 4
+    assert sorted(digest["notification_ids"] + [s["notification_id"] for s in singles]) == (
+        notifications
+    )
     assert str(routed.port) not in repr(logs)
 
 
