@@ -108,6 +108,7 @@ def fire_checkpoints(
         if what not in routed:  # a storm is many checkpoints of few kinds: route each kind once
             routed[what] = _routes(policies, row.policy, Fired(*what[1:]))
         outgoing += [Outgoing(int(row.id), route, channel) for route, channel in routed[what]]
+    outgoing = list(dict.fromkeys(outgoing))  # a route naming a channel twice: one notification
     if outgoing:
         planned = None if store else planned_notes(session, outgoing, now)
         result.stored = planned is None
@@ -125,16 +126,18 @@ def _routes(policies: PolicyBook, policy_name: str, fired: Fired) -> list[tuple[
 
 
 def _never_tried(session: Session, checkpoint_ids: Sequence[int]) -> list[int]:
-    """Pending notifications of checkpoints fired before: the task that fired them died after
-    its commit and before handing them to delivery (found by tests/chaos). Delivering one that
-    is being sent meanwhile sends it once (its row is locked and its targets recorded)."""
+    """Unfinished notifications of checkpoints fired before: pending (the task that fired them
+    died after its commit and before delivering them, found by tests/chaos) or retrying (it
+    died before queueing the retry). Delivering one that is being sent meanwhile sends it once
+    (its row is locked and its targets recorded)."""
     if not checkpoint_ids:
         return []
     query = (
         select(Notification.id)
         .where(
             among(session, Notification.checkpoint_id, checkpoint_ids),
-            Notification.status == "pending",
+            # retrying: its retry was to be queued after the commit that the task did not outlive
+            Notification.status.in_(("pending", "retrying")),
         )
         .order_by(Notification.id)
     )

@@ -75,16 +75,27 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     commit leaves the checkpoints armed, to be claimed and sent again once the leases expire.
     On SQLite (one writer at a time: no sending while holding it) they are stored pending
     first, then locked and sent; a worker killed in between leaves them pending, and the next
-    fire task of those ids, finding them so, delivers them.
+    fire task of those ids, finding them so, delivers them. PostgreSQL falls back to that way
+    too when sending inside the transaction fails for any reason but the database.
     """
     rt, now = runtime(), datetime.now(UTC)
     deliverer = _deliverer(rt)
     outcomes: dict[int, Outcome] = {}
-    with rt.sessions.begin() as session:
-        result = fire_checkpoints(session, rt.policies, ids, now, store=False)
-        if result.notes and not result.stored:
-            sent_at = datetime.now(UTC)
-            outcomes = deliverer.deliver_unwritten(session, result.notes, result.about, sent_at)
+    try:
+        with rt.sessions.begin() as session:
+            result = fire_checkpoints(session, rt.policies, ids, now, store=False)
+            if result.notes and not result.stored:
+                sent_at = datetime.now(UTC)
+                outcomes = deliverer.deliver_unwritten(session, result.notes, result.about, sent_at)
+    except (OperationalError, DBAPIError):
+        raise  # the database: Celery retries the task, with backoff
+    except Exception:
+        # A bug, or a policy that no longer fits its tickets, while sending: fire and store the
+        # batch first, then deliver it apart, so one bad notification holds none of the others
+        # (what left before the failure leaves again, under the same dedupe keys).
+        log.exception("delivery_failed_while_firing", checkpoints=len(ids))
+        with rt.sessions.begin() as session:
+            result = fire_checkpoints(session, rt.policies, ids, now)
     if result.notes and result.stored:
         with rt.sessions.begin() as session:
             sent_at = datetime.now(UTC)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
 from shared.config import settings
@@ -181,12 +182,12 @@ def test_a_fire_task_cut_off_after_sending_sends_again_and_never_loses_one(
     ids = runtime().timers.claim(START + timedelta(minutes=30))
 
     def cut(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("connection to the database lost")
+        raise OperationalError("INSERT …", {}, Exception("connection to the database lost"))
 
     with monkeypatch.context() as during:
         during.setattr(deliver, "store_tried", cut)  # PostgreSQL: sent in the fire transaction
         during.setattr(deliver, "write_back", cut)  # SQLite: sent after storing them pending
-        with pytest.raises(RuntimeError):
+        with pytest.raises(OperationalError):
             tasks.fire_checkpoints_task.run(ids)
     first = _received(sink)
     assert len(first) == 4
@@ -208,8 +209,52 @@ def test_firing_again_hands_back_notifications_never_tried(routed: None) -> None
     assert again.fired == [] and sorted(again.undelivered) == sorted(first.notifications)
     with runtime().sessions.begin() as s:
         s.get_one(Notification, first.notifications[0]).status = "sent"
+        s.get_one(Notification, first.notifications[1]).status = "retrying"  # retry never queued
     last = _fire([breach], START + timedelta(minutes=32))
     assert last.undelivered == first.notifications[1:]
+
+
+def test_a_bad_notification_while_sending_holds_up_none_of_the_batch(
+    sink: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Storing the batch's tries fails for a reason that is not the database (a bug): the
+    batch is fired and stored pending, then delivered apart, and every notification is sent."""
+    _queued_deliveries(monkeypatch)
+    _created()
+    ids = runtime().timers.claim(START + timedelta(minutes=30))
+
+    def bug(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(deliver, "store_tried", bug)  # PostgreSQL's way; SQLite never calls it
+    assert tasks.fire_checkpoints_task.run(ids) == 3
+    assert runtime().timers.count() == (0, 0)
+    with runtime().sessions() as s:
+        keys = s.scalars(select(Notification.dedupe_key).where(Notification.status == "sent"))
+        assert sorted(keys) == sorted(set(_received(sink))) and len(set(_received(sink))) == 4
+
+
+def test_a_route_naming_a_channel_twice_notifies_it_once(
+    policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = JsonSink()
+    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", sink.url("phone"))
+    preset = policy_dir / "soporte-completo.yaml"
+    preset.write_text(
+        preset.read_text()
+        + "channels: {oncall_phone: {}}\nroutes:\n"
+        + "  - {name: page, when: {kinds: [breach]}, channels: [oncall_phone, oncall_phone]}\n"
+    )
+    runtime.cache_clear()
+    _created()
+    breach = _checkpoints()["first_response:breach"]
+    try:
+        assert tasks.fire_checkpoints_task.run([breach]) == 1
+    finally:
+        sink.close()
+    with runtime().sessions() as s:
+        assert s.scalars(select(Notification.status)).all() == ["sent"]
+    assert len(sink.received) == 1
 
 
 def test_a_replan_read_before_a_fire_leaves_the_fired_checkpoint_and_its_pages(

@@ -15,6 +15,7 @@ logged: only their scheme is.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections import Counter
@@ -304,7 +305,10 @@ class Deliverer:
         rows = [by_id[nid] for nid in send.ids]
         if not send.digest:
             return render(send.language, rows[0].facts, now), rows[0].notification.dedupe_key
-        key = f"digest:{send.channel}:{send.ids[0]}-{send.ids[-1]}:{len(send.ids)}"
+        # named by what it carries, not by row ids: a batch sent again after its transaction
+        # rolled back has new ids, and the same digest must keep the same key
+        members = hashlib.sha256("\n".join(r.notification.dedupe_key for r in rows).encode())
+        key = f"digest:{send.channel}:{members.hexdigest()[:16]}:{len(send.ids)}"
         return render_digest(send.language, [row.facts for row in rows], now), key
 
     def _record(  # noqa: PLR0917 - a send's results, worked out once for all its notifications
