@@ -56,15 +56,20 @@ def _notes(session: Session, query: Select[Any]) -> list[Note]:
     return [Note(*row) for row in session.execute(query).all()]
 
 
-def lock_notes(session: Session, ids: Sequence[int]) -> list[Note]:
-    """``ids``' rows that no other transaction holds, locked (``FOR UPDATE SKIP LOCKED``)."""
-    query = (
-        select(*_COLUMNS)
+def _locking(session: Session, ids: Sequence[int], *columns: Any) -> Select[Any]:
+    """``columns`` of ``ids``' rows that no other transaction holds, locked (``FOR UPDATE SKIP
+    LOCKED``), in id order."""
+    return (
+        select(*columns)
         .where(among(session, Notification.id, ids))
         .order_by(Notification.id)
         .with_for_update(skip_locked=True)
     )
-    return _notes(session, query)
+
+
+def lock_notes(session: Session, ids: Sequence[int]) -> list[Note]:
+    """``ids``' rows that no other transaction holds, locked."""
+    return _notes(session, _locking(session, ids, *_COLUMNS))
 
 
 def lock_written(session: Session, ids: Sequence[int]) -> dict[int, str]:
@@ -72,12 +77,7 @@ def lock_written(session: Session, ids: Sequence[int]) -> dict[int, str]:
     process has just written: it knows the rest of them."""
     if not ids:
         return {}
-    query = (
-        select(Notification.id, Notification.status)
-        .where(among(session, Notification.id, ids))
-        .order_by(Notification.id)
-        .with_for_update(skip_locked=True)
-    )
+    query = _locking(session, ids, Notification.id, Notification.status)
     return {int(nid): status for nid, status in session.execute(query).all()}
 
 
