@@ -7,59 +7,35 @@ queue, and nothing from a refused request is queued.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from fastapi import FastAPI, Path, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
-from sqlalchemy import select, text
-from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.evaluate import evaluate
 from scheduler.timeline import check_event
-from scheduler.timer_index import TimerIndex
 from shared import metrics
 from shared.config import Settings
-from shared.db.models import Ticket
-from shared.errors import EvaluationError, TicketNotCreated
+from shared.errors import EvaluationError
 from shared.events import Event
-from worker.adapters.base import Adapter, RejectedRequest, Unauthorized, Unmappable, WebhookRequest
-from worker.apply import stored_events
+from worker.adapters.base import RejectedRequest, Unauthorized, Unmappable, WebhookRequest
+from worker.ingest.acks import acks_router
 from worker.ingest.body import parse_json, read_body
 from worker.ingest.openapi import events_body, webhook_body
+from worker.ingest.probes import probes_router
 from worker.ingest.problems import framework_refusals, problem
-from worker.ingest.publisher import Publisher
 from worker.ingest.reports import reports_router
+from worker.ingest.services import Services, Webhook
 from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
+from worker.ingest.tickets import tickets_router
 from worker.ingest.window import EventWindow
-from worker.metrics_export import QueueDepth, scrape_registry
-from worker.notify.paging import ack_signature_valid, acknowledge
 from worker.policies import PolicyBook
 
+__all__ = ["Services", "Webhook", "create_app"]
+
 log = structlog.get_logger("escalera.ingest")
-MAX_ROW_ID = 2**63 - 1  # a BIGINT: a larger id is no row, and the database driver would raise
-
-
-@dataclass(frozen=True)
-class Webhook:
-    adapter: Adapter
-    secret: str | None  # None: not configured, every request is refused
-
-
-@dataclass(frozen=True)
-class Services:
-    settings: Settings
-    policies: PolicyBook
-    publisher: Publisher
-    sessions: sessionmaker[Session]
-    webhooks: Mapping[str, Webhook]
-    redis_ping: Any  # () -> bool
-    repeats: TimerIndex | None = None  # acknowledged pages stop repeating
-    queue_depth: QueueDepth | None = None  # reported by /metrics
 
 
 def _refusals(services: Services) -> Any:
@@ -88,7 +64,6 @@ def create_app(services: Services) -> FastAPI:
         description="Ticket events in (canonical or portal webhooks); SLA state out.",
     )
     config = services.settings
-    registry = scrape_registry(services.queue_depth)
     app.include_router(reports_router(config, services.policies, services.sessions))
     framework_refusals(app)
 
@@ -145,56 +120,9 @@ def create_app(services: Services) -> FastAPI:
         )
         return _accepted(len(events))
 
-    @app.get("/v1/tickets/{source}/{ticket_id}", summary="A ticket's SLA, in the simulate shape")
-    def get_ticket(source: str, ticket_id: str, at: datetime | None = None) -> Response:
-        if at is not None and at.tzinfo is None:
-            return problem(400, "`at` needs a UTC offset", field="at")
-        return _ticket_sla(services, source, ticket_id, at or datetime.now(UTC))
-
-    @app.post(
-        "/v1/notifications/{notification_id}/ack", summary="Acknowledge a page: it stops repeating"
-    )
-    @app.get("/v1/notifications/{notification_id}/ack", include_in_schema=False)
-    def acknowledge_page(
-        notification_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
-        request: Request,
-        sig: str | None = None,
-    ) -> Response:
-        if sig is not None:  # the signed link in the message
-            secret = config.ack_secret.get_secret_value() if config.ack_secret else None
-            if secret is None or not ack_signature_valid(secret, notification_id, sig):
-                raise Unauthorized("this acknowledgement link is not valid", field="sig")
-        else:
-            verify_bearer(
-                {k.lower(): v for k, v in request.headers.items()},
-                [token.get_secret_value() for token in config.api_tokens],
-            )
-        with services.sessions.begin() as session:
-            ids = acknowledge(session, notification_id, datetime.now(UTC))
-        if not ids:
-            return problem(404, f"no notification {notification_id}")
-        if services.repeats is not None:
-            services.repeats.disarm(ids)
-        log.info("page_acknowledged", notification_id=notification_id, via="link" if sig else "api")
-        return JSONResponse({"acknowledged": len(ids)})
-
-    @app.get("/healthz", summary="Liveness")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics", summary="Prometheus metrics of every ingest process, and queue depths")
-    def metrics_text() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/readyz", summary="Readiness: the database and Redis answer")
-    def readyz() -> Response:
-        checks = {
-            "database": _database_answers(services.sessions),
-            "redis": _redis_answers(services.redis_ping),
-        }
-        status = 200 if all(checks.values()) else 503
-        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
-
+    app.include_router(tickets_router(services))
+    app.include_router(acks_router(services))
+    app.include_router(probes_router(services))
     return app
 
 
@@ -288,37 +216,3 @@ def _check_against_policies(policies: PolicyBook, events: Sequence[Event]) -> No
             raise Unmappable(
                 str(exc), field="priority" if "priority" in str(exc) else "plan"
             ) from exc
-
-
-def _ticket_sla(services: Services, source: str, ticket_id: str, at: datetime) -> Response:
-    with services.sessions() as session:
-        ticket = session.scalars(
-            select(Ticket).where(Ticket.source == source, Ticket.ticket_id == ticket_id)
-        ).first()
-        if ticket is None:
-            return problem(404, f"no events for ticket {source}/{ticket_id}")
-        events = stored_events(session, ticket)
-        loaded = services.policies.named(ticket.policy)
-    try:
-        sla = evaluate(loaded.policy, events, at, calendars=loaded.calendars)
-    except TicketNotCreated:
-        return problem(
-            404, f"ticket {source}/{ticket_id} has {len(events)} events but no created event yet"
-        )
-    return JSONResponse(sla.to_json())
-
-
-def _database_answers(sessions: sessionmaker[Session]) -> bool:
-    try:
-        with sessions() as session:
-            session.execute(text("SELECT 1"))
-    except Exception:  # any failure at all means "not ready"
-        return False
-    return True
-
-
-def _redis_answers(ping: Any) -> bool:
-    try:
-        return bool(ping())
-    except Exception:  # any failure at all means "not ready"
-        return False

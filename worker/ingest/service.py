@@ -13,8 +13,9 @@ from shared.logging import configure_logging
 from worker.adapters.freshdesk import FreshdeskAdapter
 from worker.adapters.jira import JiraAdapter
 from worker.adapters.zendesk import ZendeskAdapter
-from worker.ingest.app import Services, Webhook, create_app
+from worker.ingest.app import create_app
 from worker.ingest.publisher import QueuePublisher
+from worker.ingest.services import Services, Webhook
 from worker.metrics_export import QueueDepth
 from worker.runtime import Runtime, runtime
 
