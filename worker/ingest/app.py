@@ -27,6 +27,7 @@ from worker.ingest.openapi import events_body, webhook_body
 from worker.ingest.probes import probes_router
 from worker.ingest.problems import framework_refusals, problem
 from worker.ingest.reports import reports_router
+from worker.ingest.scrape import scrape_router
 from worker.ingest.services import Services, Webhook
 from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
 from worker.ingest.tickets import tickets_router
@@ -123,6 +124,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(tickets_router(services))
     app.include_router(acks_router(services))
     app.include_router(probes_router(services))
+    app.include_router(scrape_router(services))
     return app
 
 

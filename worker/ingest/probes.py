@@ -1,4 +1,4 @@
-"""Health probes and metrics: ``/healthz``, ``/readyz``, ``/metrics``."""
+"""Health probes, open to anyone (a load balancer has no key): ``/healthz``, ``/readyz``."""
 
 from __future__ import annotations
 
@@ -6,25 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.ingest.services import Services
-from worker.metrics_export import scrape_registry
 
 
 def probes_router(services: Services) -> APIRouter:
     router = APIRouter(tags=["probes"])
-    registry = scrape_registry(services.queue_depth)
 
     @router.get("/healthz", summary="Liveness")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
-
-    @router.get("/metrics", summary="Prometheus metrics of every ingest process, and queue depths")
-    def metrics_text() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/readyz", summary="Readiness: the database and Redis answer")
     def readyz() -> Response:
