@@ -8,6 +8,8 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shared.text import first_control
+
 
 class EventType(StrEnum):
     CREATED = "created"
@@ -45,8 +47,21 @@ def _require_offset(value: datetime) -> datetime:
     return value
 
 
+def _no_control(value: str) -> str:
+    """Ids and names are stored and copied into messages: no NUL, newline or other control."""
+    at = first_control(value)
+    if at is not None:
+        raise ValueError(
+            f"control character U+{ord(value[at]):04X} at position {at}: ids and names cannot "
+            "hold control characters (NUL, newline, escape...)"
+        )
+    return value
+
+
 AwareDatetime = Annotated[datetime, AfterValidator(_require_offset)]
-NonEmpty = Annotated[str, Field(min_length=1, max_length=256)]
+NonEmpty = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_control)]
+# The tickets, events and dead-letter tables keep a source in 64 characters.
+SourceName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_control)]
 
 
 class Event(BaseModel):
@@ -55,7 +70,7 @@ class Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
     event_id: NonEmpty
-    source: NonEmpty = "api"
+    source: SourceName = "api"
     ticket_id: NonEmpty
     type: EventType
     occurred_at: AwareDatetime

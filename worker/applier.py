@@ -27,6 +27,7 @@ from shared import metrics
 from shared.celery_app import APPLY_EVENT, DELIVER_NOTIFICATION, app, queue_key
 from shared.db.models import DeadLetter
 from shared.events import Event
+from shared.text import storable
 from worker.apply import Applied, apply_events, dead_letter
 from worker.event_queue import EventQueue, consumer_id
 from worker.runtime import Runtime
@@ -78,7 +79,10 @@ class Applier:
         """Apply until ``stop`` is set; a clean stop hands any unfinished batch back."""
         backoff = _Backoff()
         last_reap = 0.0
-        joined = unsure = False
+        joined = False
+        # A batch may be in hand from before a crash or a Redis error: finish it first. Taking
+        # more would mix new events into it, and acknowledging would drop what was never stored.
+        unsure = True
         while not stop.is_set():
             try:
                 if not joined:
@@ -88,12 +92,12 @@ class Applier:
                     if returned := self.queue.reap():
                         log.warning("events_requeued_from_dead_worker", events=returned)
                     last_reap = time.monotonic()
-                # After a Redis error the last batch may still be in hand: finish it first.
                 batch = self.queue.in_hand() if unsure else []
                 batch = batch or self.queue.take(self.batch, block_s=1)
-                unsure = False
+                unsure = True  # until the batch is acknowledged
                 if batch and self.apply(batch, stop):
                     self.queue.ack()
+                unsure = False
                 backoff.reset()
             except RedisError as exc:
                 unsure = True
@@ -107,23 +111,29 @@ class Applier:
     def apply(self, raw: Sequence[bytes], stop: threading.Event) -> bool:
         """Apply one batch; False if stopped before it could be committed (it stays in hand)."""
         events: list[Event] = []
+        messages: list[bytes] = []
         for message, decoded in zip(raw, map(decode, raw), strict=True):
             if decoded.event is not None:
                 events.append(decoded.event)
+                messages.append(message)
             elif decoded.other_task is not None:  # another task routed here: send it on
                 self.forward(message)
             else:
                 self._unreadable(message, decoded.error or "unreadable")
-        return self.apply_events(events, stop) is not None
+        return self.apply_events(events, stop, messages) is not None
 
     def apply_events(
-        self, events: list[Event], stop: threading.Event | None = None
+        self,
+        events: list[Event],
+        stop: threading.Event | None = None,
+        messages: Sequence[bytes] | None = None,
     ) -> list[Applied] | None:
-        """Commit, index and log ``events``; None if stopped while the database was down."""
+        """Commit, index and log ``events`` (``messages``: each one's queue message, kept with
+        it if it is dead-lettered); None if stopped while the database was down."""
         backoff = _Backoff(self.retry_first_s)
         while True:
             try:
-                results = self._commit(events)
+                results = self._commit(events, messages)
                 break
             except _TRANSIENT as exc:
                 log.warning(
@@ -153,7 +163,7 @@ class Applier:
             )
         return results
 
-    def _commit(self, events: list[Event]) -> list[Applied]:
+    def _commit(self, events: list[Event], messages: Sequence[bytes] | None) -> list[Applied]:
         sessions, now = self.rt.sessions, self.clock()
         try:
             with sessions.begin() as session:
@@ -163,7 +173,7 @@ class Applier:
         except Exception:
             log.exception("batch_failed", events=len(events))
         results = []
-        for event in events:  # find the event that fails; the others apply
+        for i, event in enumerate(events):  # find the event that fails; the others apply
             try:
                 with sessions.begin() as session:
                     results += apply_events(session, self.rt.policies, [event], now)
@@ -172,13 +182,19 @@ class Applier:
             except Exception as exc:
                 log.exception(
                     "event_failed",
-                    source=event.source,
-                    ticket_id=event.ticket_id,
-                    event_id=event.event_id,
+                    source=storable(event.source),
+                    ticket_id=storable(event.ticket_id),
+                    event_id=storable(event.event_id),
                 )
-                with sessions.begin() as session:
-                    results.append(dead_letter(session, event, f"{type(exc).__name__}: {exc}"))
+                error = f"{type(exc).__name__}: {exc}"
+                results.append(self._dead_letter(event, error, messages[i] if messages else None))
         return results
+
+    def _dead_letter(self, event: Event, error: str, message: bytes | None) -> Applied:
+        """Dead-letter in a transaction of its own. Its text is made storable, so only the
+        database's being down can make it fail; then the batch stays in hand and is retried."""
+        with self.rt.sessions.begin() as session:
+            return dead_letter(session, event, error, message or None)
 
     def _index(self, results: list[Applied]) -> None:
         """After the commit: the timer index follows the re-planned checkpoints.
@@ -198,8 +214,8 @@ class Applier:
     def _unreadable(self, message: bytes, error: str) -> None:
         """Kept as a dead letter (an operator can read it), never silently dropped."""
         digest = hashlib.sha256(message).hexdigest()[:16]
-        log.error("queue_message_unreadable", digest=digest, error=error)
-        text = message.decode("utf-8", "replace")
+        log.error("queue_message_unreadable", digest=digest, error=storable(error))
+        text = storable(message.decode("utf-8", "replace"))
         with self.rt.sessions.begin() as session:
             session.add(
                 DeadLetter(
@@ -207,7 +223,8 @@ class Applier:
                     event_id=digest,
                     ticket_id="?",
                     payload={"unreadable_message": text},
-                    error=error,
+                    error=storable(error),
+                    raw=message,
                 )
             )
 

@@ -25,6 +25,7 @@ from shared.db.models import DeadLetter, StoredEvent, Ticket
 from shared.db.statements import among, insert_ignore_many, insert_rows, update_rows
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
+from shared.text import storable, storable_json
 from worker import replan
 from worker.parsed_events import PARSED
 from worker.policies import LoadedPolicy, PolicyBook
@@ -86,15 +87,20 @@ def stored_events(session: Session, ticket: Ticket) -> list[Event]:
     return [Event.model_validate(payload) for payload in rows]
 
 
-def dead_letter(session: Session, event: Event, error: str) -> Applied:
-    """Keep an event that cannot be applied aside, with the reason."""
+def dead_letter(session: Session, event: Event, error: str, raw: bytes | None = None) -> Applied:
+    """Keep an event that cannot be applied aside, with the reason (and its queue message).
+
+    Whatever the event holds, the row can be written: its text is made storable and cut to the
+    columns' lengths; ``raw`` keeps the message exactly as it was queued.
+    """
     session.add(
         DeadLetter(
-            source=event.source,
-            event_id=event.event_id,
-            ticket_id=event.ticket_id,
-            payload=event.model_dump(mode="json"),
-            error=error,
+            source=storable(event.source, 64),
+            event_id=storable(event.event_id, 256),
+            ticket_id=storable(event.ticket_id, 256),
+            payload=storable_json(event.model_dump(mode="json")),
+            error=storable(error),
+            raw=raw,
         )
     )
     return Applied(

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -151,7 +152,9 @@ class Notification(Base):
 
 
 class DeadLetter(Base):
-    """An event that could not be applied (it fails evaluation): kept with the error, retryable."""
+    """An event that could not be applied (it fails evaluation, or the database cannot hold it):
+    kept with the error, retryable. Its text columns are made storable (a control character
+    shows as U+FFFD); ``raw`` is the queue message exactly as it was queued."""
 
     __tablename__ = "dead_letters"
 
@@ -163,3 +166,4 @@ class DeadLetter(Base):
     error: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retried_at: Mapped[datetime | None]
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)

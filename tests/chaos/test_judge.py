@@ -126,6 +126,21 @@ def test_judge_reports_each_kind_of_failure() -> None:
     assert not verdict.ok
 
 
+def test_a_dead_lettered_event_is_accounted_for_and_counted_apart() -> None:
+    """An event the worker could not apply but kept as a dead letter is not lost; it is
+    reported under `events_dead_lettered`. One in neither table is missing."""
+    events, stored, messages = _late_reply()
+    ticket = events[0]["ticket_id"]
+    resolution = stored.events[ticket].pop()[1]
+    stored.dead_letters = {resolution.event_id}
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink(messages)])  # type: ignore[list-item]
+    assert verdict.events_missing == []
+    assert verdict.summary()["events_dead_lettered"] == 1
+    stored.dead_letters = set()
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink(messages)])  # type: ignore[list-item]
+    assert verdict.events_missing == [resolution.event_id]
+
+
 def test_a_checkpoint_fired_after_the_reply_arrived_is_without_cause() -> None:
     schedule = generate(4, 1, START, 0, prefix="t", kinds=("quick",))
     events = [s.event for s in schedule]

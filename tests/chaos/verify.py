@@ -42,6 +42,7 @@ class Stored:
     notifications: list[dict[str, Any]]
     applied_at: dict[str, datetime] = field(default_factory=dict)  # event id -> first logged
     sent_at: dict[int, datetime] = field(default_factory=dict)  # notification id -> first logged
+    dead_letters: set[str] = field(default_factory=set)  # event ids kept aside: accounted for
 
     def known_by(self, ticket: str, at: datetime) -> tuple[list[Event], list[Event]]:
         """What a firing at ``at`` could have seen of the ticket's events, at least and at most.
@@ -126,16 +127,23 @@ def read_database(url: str, ticket_prefix: str, logs: Path | None = None) -> Sto
                 (list(checkpoints),),
             )
         ]
+        dead = {
+            event_id
+            for (event_id,) in conn.execute(
+                "SELECT event_id FROM dead_letters WHERE ticket_id LIKE %s", (like,)
+            )
+        }
     if logs is None:
-        return Stored(events, checkpoints, notifications)
-    return Stored(events, checkpoints, notifications, applied_times(logs), sent_times(logs))
+        return Stored(events, checkpoints, notifications, dead_letters=dead)
+    return Stored(events, checkpoints, notifications, applied_times(logs), sent_times(logs), dead)
 
 
 @dataclass
 class Verdict:
     tickets: int = 0
     events_accepted: int = 0
-    events_missing: list[str] = field(default_factory=list)
+    events_missing: list[str] = field(default_factory=list)  # in neither events nor dead letters
+    events_dead_lettered: int = 0
     forgiven: list[str] = field(default_factory=list)  # missing, but reported apart
     must_fire: int = 0
     fired: int = 0
@@ -171,6 +179,7 @@ class Verdict:
             "tickets": self.tickets,
             "events": self.events_accepted,
             "events_missing": len(self.events_missing) + len(self.forgiven),
+            "events_dead_lettered": self.events_dead_lettered,
             "checkpoints_due": self.must_fire,
             "checkpoints_fired": self.fired,
             "checkpoints_lost": len(self.checkpoints_lost),
@@ -223,7 +232,9 @@ def judge(
     verdict = Verdict(events_accepted=len(accepted))
     stored_ids = {e.event_id for evs in stored.events.values() for _, e in evs}
     verdict.tickets = len({e["ticket_id"] for e in accepted})
-    verdict.events_missing = sorted({e["event_id"] for e in accepted} - stored_ids)
+    not_stored = {e["event_id"] for e in accepted} - stored_ids
+    verdict.events_missing = sorted(not_stored - stored.dead_letters)
+    verdict.events_dead_lettered = len(not_stored & stored.dead_letters)
 
     due = must_fire(policy, accepted, after) if due is None else due
     verdict.must_fire = len(due)

@@ -166,3 +166,55 @@ def test_an_unreadable_message_is_dead_lettered_and_other_tasks_are_passed_on(
     assert rt.redis.lrange(queue_key(rt.settings, rt.settings.fire_queue), 0, -1) == [
         message.encode()
     ]
+
+
+def _unchecked(kind: str, ticket: str, **fields: object) -> Event:
+    """An event as an older ingest (or a future bug) might have queued it: not validated."""
+    valid = event(kind, START, "placeholder", **fields)
+    return Event.model_construct(**{**valid.__dict__, "ticket_id": ticket})
+
+
+def test_an_event_the_database_cannot_hold_is_dead_lettered_with_its_message(
+    configured: None,
+) -> None:
+    """A NUL in a ticket id (PostgreSQL text cannot hold it): the event is dead-lettered with the
+    queue message's raw bytes, and the valid events around it are applied (issue 13, item 1)."""
+    poisoned = _unchecked("created", "N\x00X", priority="P1")
+    other = event("created", START, "K-2", priority="P2")
+    messages = _messages(CREATED, poisoned, other)
+    rt = runtime()
+    rt.redis.lpush(queue_key(rt.settings, rt.settings.events_queue), *messages)
+    applier = make_applier(rt)
+    _drain(applier)
+    assert applier.queue.in_hand() == [] and applier.queue.depth() == 0
+    if runtime().engine.dialect.name == "sqlite":  # SQLite holds a NUL: the event is applied
+        assert _stored() == sorted([CREATED.event_id, poisoned.event_id, other.event_id])
+        return
+    assert _stored() == sorted([CREATED.event_id, other.event_id])
+    with runtime().sessions() as s:
+        dead = s.scalars(select(DeadLetter)).one()
+    assert dead.event_id == poisoned.event_id
+    assert dead.ticket_id == "N\ufffdX"  # shown, not stored as it came
+    assert dead.raw == messages[1].encode()  # the message as it was queued, byte for byte
+
+
+def test_a_restarted_applier_applies_the_batch_it_had_in_hand(configured: None) -> None:
+    """A crash between taking a batch and acknowledging it: the restarted applier applies that
+    batch again before taking more; it never acknowledges events it has not stored."""
+    later = event("created", START, "K-3", priority="P3")
+    _enqueue(CREATED, REPLY)
+    applier = make_applier(runtime())
+    applier.queue.join()
+    assert len(applier.queue.take(10, block_s=0)) == 2  # ... and the applier thread crashes here
+    _enqueue(later)
+    stop = threading.Event()
+    acknowledge = applier.queue.ack
+
+    def ack_once() -> None:
+        acknowledge()
+        stop.set()
+
+    applier.queue.ack = ack_once  # type: ignore[method-assign]
+    applier.run(stop)  # the worker's bootstep runs it again after a crash
+    assert _stored() == sorted([CREATED.event_id, REPLY.event_id])
+    assert applier.queue.depth() == 1  # the later event waits for the next round

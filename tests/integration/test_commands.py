@@ -70,6 +70,26 @@ def test_dead_letter_is_listed_and_applies_once_the_policy_knows_it(
         assert s.get(DeadLetter, dead_id).retried_at is not None  # type: ignore[union-attr]
 
 
+def test_a_dead_letter_with_no_valid_event_is_refused_on_retry(
+    configured: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unreadable queue message kept as a dead letter: a retry says why it cannot apply."""
+    with runtime().sessions.begin() as session:
+        row = DeadLetter(
+            source="?",
+            event_id="0123abcd",
+            ticket_id="?",
+            payload={"unreadable_message": "{not json"},
+            error="unreadable queue message",
+            raw=b"{not json",
+        )
+        session.add(row)
+        session.flush()
+        dead_id = row.id
+    assert main(["dead-letters", "--retry", str(dead_id)]) == 1
+    assert "holds no event that can be applied" in capsys.readouterr().out
+
+
 def test_a_bad_policy_file_stops_the_worker_with_file_and_line(tmp_path: Path) -> None:
     """`escalera worker` refuses to start on an invalid policy, naming file, line and field."""
     folder = tmp_path / "bad"

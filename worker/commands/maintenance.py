@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -53,10 +54,13 @@ def _retry(dead_id: int) -> int:
         if row is None:
             print(f"no dead letter {dead_id}")
             return 2
+        try:
+            event = Event.model_validate(row.payload)
+        except ValidationError as exc:  # kept for what it held (a NUL, an unreadable message)
+            print(f"dead letter {dead_id} holds no event that can be applied: {exc.errors()[0]}")
+            return 1
         savepoint = session.begin_nested()
-        result = apply_event(
-            session, rt.policies, Event.model_validate(row.payload), datetime.now(UTC)
-        )
+        result = apply_event(session, rt.policies, event, datetime.now(UTC))
         if result.outcome is Outcome.DEAD_LETTERED:
             savepoint.rollback()  # still poison: keep the one dead letter we have
             print(f"dead letter {dead_id} still fails: {result.error}")

@@ -1,0 +1,26 @@
+"""dead letters keep the queue message's raw bytes
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("raw", sa.LargeBinary(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("dead_letters", schema=None) as batch_op:
+        batch_op.drop_column("raw")
