@@ -11,6 +11,8 @@ A calendar answers two questions about aware instants:
 Working intervals are built one local day at a time from the weekly hours, converted to UTC
 instants (so a 23- or 25-hour DST day counts its real seconds) and cached per day. ``add`` then
 consumes whole days and intervals, never minutes: adding 30 business days costs ~40 cache reads.
+The cache keeps at most `DAY_CACHE_DAYS` days, the least recently used going first: a query
+reaching far away (a ticket read ``at`` a distant date) costs time once, never memory that stays.
 """
 
 from __future__ import annotations
@@ -23,12 +25,18 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from scheduler.lru import Lru
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
 _DAY_US = 86_400_000_000
 # A calendar with no working time in ten years is a configuration error, not a long wait.
 MAX_CLOSED_DAYS = 3660
+# Days of working intervals a calendar keeps (~250 bytes each, 0.5 MB in all). Any day read at
+# least once per 1,024 newly built ones stays (scheduler/lru.py): a desk's open tickets and their
+# deadlines stay warm, and no query makes the cache grow past it.
+DAY_CACHE_DAYS = 2048
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -135,7 +143,7 @@ class WeeklyCalendar:
     hours: Mapping[int, Sequence[tuple[int, int]]]
     business_day: timedelta
     is_holiday: Callable[[date], bool] = lambda _day: False
-    _cache: dict[date, DayIntervals] = field(default_factory=dict, repr=False)
+    _cache: Lru[date, DayIntervals] = field(default_factory=lambda: Lru(DAY_CACHE_DAYS), repr=False)
 
     def __post_init__(self) -> None:
         if not any(self.hours.get(wd) for wd in range(7)):
@@ -189,7 +197,7 @@ class WeeklyCalendar:
     def _day(self, day: date) -> DayIntervals:
         cached = self._cache.get(day)
         if cached is None:
-            cached = self._cache[day] = self._build_day(day)
+            cached = self._cache.put(day, self._build_day(day))
         return cached
 
     def _build_day(self, day: date) -> DayIntervals:

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     # a year covers any ticket still open and a portal's retries; five minutes, clock skew.
     max_event_age_days: int = Field(365, ge=1)
     max_event_lead_s: int = Field(300, ge=0)
+    # Bounded ticket reads (GET /v1/tickets; bench/read_load_bench.py).
+    # `at` lies between the ticket's first event and this many days past max(now, its last
+    # event), or the read is refused (422): evaluating at that edge costs milliseconds on every
+    # preset, where `at=9999-12-30` cost 31 s of a core.
+    ticket_read_horizon_days: int = Field(366, ge=1, le=3660)
+    # Reads evaluated at once per process, and reads waiting for a turn; a read beyond both is
+    # answered 503 with Retry-After. An evaluation is pure Python: a second one in the same
+    # process shares the same GIL (no faster) and makes /healthz wait for it (p99 95 ms with 2,
+    # 26 ms with 1); run more ingest processes (--workers) for more reads at once.
+    ticket_reads_at_once: int = Field(1, ge=1)
+    ticket_reads_waiting: int = Field(64, ge=0)
     events_queue: str = "events"
     # A task a killed worker had taken (acks_late, unacknowledged) goes back on its queue after
     # this long (kombu's Redis visibility timeout). Keep it above the longest retry countdown

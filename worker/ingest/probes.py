@@ -16,7 +16,9 @@ def probes_router(services: Services) -> APIRouter:
     router = APIRouter(tags=["probes"])
 
     @router.get("/healthz", summary="Liveness")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
+        # On the event loop itself, never the thread pool that heavy reads may fill: the
+        # liveness probe answers while the process serves anything (bench/read_load_bench.py).
         return {"status": "ok"}
 
     @router.get("/readyz", summary="Readiness: the database and Redis answer")

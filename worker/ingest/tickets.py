@@ -1,46 +1,139 @@
-"""``GET /v1/tickets/{source}/{ticket_id}``: one ticket's SLA, in the shape of `simulate`."""
+"""``GET /v1/tickets/{source}/{ticket_id}``: one ticket's SLA, in the shape of `simulate`.
+
+Each read is bounded: ``at`` lies in a window around the ticket's life (an evaluation walks
+every working day up to it), and reads take turns (`ReadSlots`): a few evaluate at once on the
+thread pool, the next ones wait on the event loop, and beyond the queue a read is answered 503
+with ``Retry-After``. ``/healthz`` and the event intake never wait behind them.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+import structlog
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 
 from scheduler.evaluate import evaluate
-from shared.db.models import Ticket
+from shared.db.models import StoredEvent, Ticket
 from shared.errors import TicketNotCreated
 from worker.apply import stored_events
 from worker.ingest.problems import problem
+from worker.ingest.read_slots import ReadsBusy, ReadSlots
 from worker.ingest.services import Services
 
+log = structlog.get_logger("escalera.ingest")
 
-def tickets_router(services: Services) -> APIRouter:
+_AT = (
+    "The instant to evaluate the ticket at (ISO 8601 with a UTC offset; default: now). It lies "
+    "between the ticket's first event and `ESCALERA_TICKET_READ_HORIZON_DAYS` (366) days past "
+    "its last event or now, whichever is later; outside, 422 naming `at` and the range."
+)
+
+
+def tickets_router(services: Services, slots: ReadSlots | None = None) -> APIRouter:
+    """The ticket read; ``slots`` are the read turns (by default from the settings)."""
     router = APIRouter(tags=["tickets"])
+    config = services.settings
+    turns = slots or ReadSlots(config.ticket_reads_at_once, config.ticket_reads_waiting)
 
-    @router.get("/v1/tickets/{source}/{ticket_id}", summary="A ticket's SLA, in the simulate shape")
-    def get_ticket(source: str, ticket_id: str, at: datetime | None = None) -> Response:
+    @router.get(
+        "/v1/tickets/{source}/{ticket_id}",
+        summary="A ticket's SLA, in the simulate shape",
+        description="Reads take turns: when every turn and place in the queue is taken, the "
+        "answer is 503 with `Retry-After` (`ESCALERA_TICKET_READS_AT_ONCE`, `_WAITING`).",
+    )
+    async def get_ticket(
+        source: str, ticket_id: str, at: Annotated[datetime | None, Query(description=_AT)] = None
+    ) -> Response:
         if at is not None and at.tzinfo is None:
             return problem(400, "`at` needs a UTC offset", field="at")
-        return _ticket_sla(services, source, ticket_id, at or datetime.now(UTC))
+        try:
+            async with turns.turn():
+                return await run_in_threadpool(
+                    _ticket_sla, services, source, ticket_id, at, datetime.now(UTC)
+                )
+        except ReadsBusy as busy:
+            return _busy(busy, turns, source, ticket_id)
 
     return router
 
 
-def _ticket_sla(services: Services, source: str, ticket_id: str, at: datetime) -> Response:
+def read_window(
+    first: datetime, last: datetime, now: datetime, horizon: timedelta
+) -> tuple[datetime, datetime]:
+    """The instants a ticket may be read at: from its first event to ``horizon`` past the later
+    of its last event and now."""
+    return first, max(last, now) + horizon
+
+
+def _ticket_sla(
+    services: Services, source: str, ticket_id: str, at: datetime | None, now: datetime
+) -> Response:
     with services.sessions() as session:
         ticket = session.scalars(
             select(Ticket).where(Ticket.source == source, Ticket.ticket_id == ticket_id)
         ).first()
         if ticket is None:
             return problem(404, f"no events for ticket {source}/{ticket_id}")
+        if at is not None:
+            first, last = session.execute(
+                select(func.min(StoredEvent.occurred_at), func.max(StoredEvent.occurred_at)).where(
+                    StoredEvent.ticket_pk == ticket.id
+                )
+            ).one()
+            if first is not None and last is not None:
+                horizon = timedelta(days=services.settings.ticket_read_horizon_days)
+                refused = _outside(at, read_window(first, last, now, horizon), source, ticket_id)
+                if refused is not None:
+                    return refused
         events = stored_events(session, ticket)
         loaded = services.policies.named(ticket.policy)
     try:
-        sla = evaluate(loaded.policy, events, at, calendars=loaded.calendars)
+        sla = evaluate(loaded.policy, events, at or now, calendars=loaded.calendars)
     except TicketNotCreated:
         return problem(
             404, f"ticket {source}/{ticket_id} has {len(events)} events but no created event yet"
         )
     return JSONResponse(sla.to_json())
+
+
+def _outside(
+    at: datetime, window: tuple[datetime, datetime], source: str, ticket_id: str
+) -> Response | None:
+    """A 422 naming ``at`` and the allowed range when ``at`` is outside ``window``, else None."""
+    earliest, latest = window
+    if earliest <= at <= latest:
+        return None
+    log.info("ticket_read_refused", source=source, ticket_id=ticket_id, field="at")
+    return problem(
+        422,
+        f"`at` must lie between {_iso(earliest)} (the ticket's first event) and {_iso(latest)} "
+        "(ESCALERA_TICKET_READ_HORIZON_DAYS past its last event or now, whichever is later)",
+        field="at",
+    )
+
+
+def _busy(busy: ReadsBusy, turns: ReadSlots, source: str, ticket_id: str) -> Response:
+    log.warning(
+        "ticket_reads_busy",
+        source=source,
+        ticket_id=ticket_id,
+        running=turns.running,
+        queued=turns.queued,
+        retry_after=busy.retry_after,
+    )
+    response = problem(
+        503,
+        f"{turns.running} ticket reads are running and {turns.queued} waiting: "
+        f"try again in {busy.retry_after} s",
+    )
+    response.headers["Retry-After"] = str(busy.retry_after)
+    return response
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
