@@ -25,13 +25,20 @@ What it does:
    ours - ``<prefix>:ceiling`` - instead of ``-t lpush``'s shared ``mylist``: same command);
 5. drops the database, deletes every Redis key under the prefix, stops every process.
 
+``--durability local replica`` runs every scenario once per mode (``ESCALERA_DURABILITY``, see
+docs/reliability.md "What a 202 means"), both against a PRIVATE primary ``redis-server`` with one
+replica of it (free loopback ports, no persistence), so the two modes meet the same server:
+``replica`` makes each request wait for ``WAIT 1 <--durability-timeout-ms>`` after its LPUSH.
+The shared Redis is then used for nothing. The replica's CPU is reported beside the primary's.
+
 The CPU use of each party (ingest processes, load generator, redis-server) over the measured
 window is read from /proc, to show whether the load generator was the limit.
 
 Bar (the issue): at least 2,000 events/s with p99 under 50 ms with 32 concurrent clients, for
-single-event POSTs, with the better of the two ``--workers`` settings. Batches are reported
-against the same bar for information. Exit status: 0 if the bar is met, 1 if not, 2 if the run
-itself failed (a service did not start, requests were refused, events went missing).
+single-event POSTs, with the better of the two ``--workers`` settings, in ``local`` durability
+(the default; ``replica`` is reported for information, with its cost against ``local``). Batches
+are reported against the same bar for information. Exit status: 0 if the bar is met, 1 if not,
+2 if the run itself failed (a service did not start, requests were refused, events went missing).
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -53,6 +61,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 import uvloop
 
 # ``python bench/ingest_bench.py`` puts bench/ (not the repository root) on sys.path.
@@ -60,9 +69,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import (
     MACHINE,
+    REDIS_URL,
     TOKEN,
     CpuSample,
     RawHttp,
+    Tree,
     classify,
     command_line,
     delete_prefix,
@@ -77,9 +88,6 @@ from bench._support import (
     print_kv,
     py_spy,
     queue_key,
-    redis_client,
-    redis_pid,
-    redis_version,
     run_id,
     start,
     stop,
@@ -222,6 +230,7 @@ class Scenario:
     max: float
     errors: int
     cpu: dict[str, float]
+    durability: str = "local"
 
     @property
     def label(self) -> str:
@@ -230,12 +239,78 @@ class Scenario:
         return "single event" if self.batch == 1 else f"batch of {self.batch}"
 
     @property
+    def name(self) -> str:
+        return f"{self.durability} workers={self.workers} {self.label}"
+
+    @property
     def passed(self) -> bool:
         return self.errors == 0 and self.events_per_s >= BAR_EVENTS_PER_S and self.p99 < BAR_P99_MS
 
 
 class Broken(Exception):
     """The run itself failed: the numbers would mean nothing."""
+
+
+# -- where the queue lives: the shared Redis, or a private primary with a replica ----------------
+@dataclass(frozen=True)
+class RedisTarget:
+    """The Redis the service pushes to (and the ceiling is measured on); its replica's pid."""
+
+    url: str
+    port: int
+    replica_pid: int | None = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=5)
+
+    def pid(self) -> int | None:
+        pid = self.client().info("server").get("process_id")
+        return int(pid) if pid and Path(f"/proc/{pid}/stat").exists() else None
+
+    def version(self) -> str:
+        info = self.client().info("server")
+        where = "a private primary" if self.replica_pid else "the shared Redis"
+        replicas = f", 1 replica (pid {self.replica_pid})" if self.replica_pid else ""
+        return (
+            f"Redis {info.get('redis_version')} at {self.url}, {where} "
+            f"(pid {info.get('process_id')}){replicas}"
+        )
+
+
+SHARED_REDIS = RedisTarget(REDIS_URL, 6379)
+
+
+@contextmanager
+def private_pair(tmp: Path) -> Iterator[RedisTarget]:
+    """A primary and one replica of it on free loopback ports, without persistence."""
+    primary_port, replica_port = free_port(), free_port()
+    command = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    command += ["--dir", str(tmp)]
+    primary = start([*command, "--port", str(primary_port)], dict(os.environ), tmp / "p.log")
+    replica = start(
+        [*command, "--port", str(replica_port), "--replicaof", "127.0.0.1", str(primary_port)],
+        dict(os.environ),
+        tmp / "r.log",
+    )
+    try:
+        target = RedisTarget(f"redis://127.0.0.1:{primary_port}/0", primary_port, replica.pid)
+        _wait_linked(redis.Redis(port=replica_port, socket_timeout=5), tmp / "r.log")
+        yield target
+    finally:
+        stop(replica)
+        stop(primary)
+
+
+def _wait_linked(replica: redis.Redis, log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if replica.info("replication").get("master_link_status") == "up":
+                return
+        except redis.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise Broken(f"the private replica did not link to its primary; its log:\n{tail(log)}")
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -259,6 +334,7 @@ def _sleep_until(instant: float) -> None:
 def _run_scenario(
     args: argparse.Namespace,
     *,
+    target: RedisTarget,
     port: int,
     server_pids: list[int],
     batch: int,
@@ -280,10 +356,15 @@ def _run_scenario(
         command += [f"--warmup={args.warmup}", f"--duration={args.duration}"]
         command += [f"--client={args.client}", f"--tag={tag}-p{i}"]
         generators.append((subprocess.Popen(command, stdout=out), out))
-    groups = {"ingest": server_pids, "loadgen": [p.pid for p, _ in generators]}
+    groups: dict[str, list[int] | Tree] = {
+        "ingest": server_pids,
+        "loadgen": [p.pid for p, _ in generators],
+    }
     groups |= {f"ingest:{pid}": [pid] for pid in server_pids}
-    if (pid := redis_pid()) is not None:
+    if (pid := target.pid()) is not None:
         groups["redis"] = [pid]
+    if target.replica_pid is not None:
+        groups["replica"] = [target.replica_pid]
     try:
         _sleep_until(go_at + args.warmup)
         first = CpuSample.take(groups)
@@ -326,9 +407,9 @@ def _run_scenario(
     return scenario, sum(r.accepted_total for r in results)
 
 
-def _check_queue(prefix: str, queue: str, expected: int) -> int:
+def _check_queue(target: RedisTarget, prefix: str, queue: str, expected: int) -> int:
     """Every acknowledged event is on the queue; returns one message's size; empties the queue."""
-    client = redis_client()
+    client = target.client()
     key = queue_key(prefix, queue)
     length = int(client.llen(key))
     sample = client.lindex(key, 0)
@@ -346,43 +427,88 @@ class Profile:
     throughput: float  # events/s while profiled (py-spy's own cost shows here)
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every scenario of a run shares."""
+
+    database_url: str
+    prefix: str
+    queue: str
+    tmp: Path
+    target: RedisTarget
+
+
 def _serve_and_load(
-    args: argparse.Namespace, database_url: str, prefix: str, queue: str, tmp: Path
+    args: argparse.Namespace, setup: Setup
 ) -> tuple[list[Scenario], int, Profile | None]:
     scenarios, message_size, profile = [], 0, None
-    for workers in args.workers:
-        port = free_port()
-        env = escalera_env(database_url, prefix, queue, ESCALERA_API_TOKENS=json.dumps([TOKEN]))
-        log = tmp / f"ingest-w{workers}.log"
-        command = [sys.executable, "-m", "worker.cli", "ingest", "--port", str(port)]
-        proc = start([*command, "--workers", str(workers)], env, log)
-        try:
-            _wait_ready(port, proc, log)
-            time.sleep(1.0)  # every uvicorn worker process is up and has imported the app
-            for batch in args.batches:
-                tag = f"w{workers}b{batch}"
-                scenario, acknowledged = _run_scenario(
-                    args, port=port, server_pids=tree(proc.pid), batch=batch, tag=tag, tmp=tmp
-                )
-                scenario.workers = workers
-                if batch != FLOOR:
-                    message_size = max(message_size, _check_queue(prefix, queue, acknowledged))
-                scenarios.append(scenario)
-                print(
-                    f"  workers={workers} {scenario.label}: {fmt_rate(scenario.requests_per_s)}"
-                    f" req/s, {fmt_rate(scenario.events_per_s)} events/s, p99 "
-                    f"{fmt_ms(scenario.p99)} ms ({acknowledged} events acknowledged, "
-                    f"all found on the queue)",
-                    flush=True,
-                )
-            if workers == 1 and args.profile:
-                profile = _profile(
-                    args, port=port, pid=proc.pid, prefix=prefix, queue=queue, tmp=tmp
-                )
-            if proc.poll() is not None:
-                raise Broken(f"the ingest service exited during the run:\n{tail(log)}")
-        finally:
-            stop(proc)
+    for durability in args.durability:
+        for workers in args.workers:
+            found, size, spied = _serve_one(args, setup, durability, workers)
+            scenarios += found
+            message_size = max(message_size, size)
+            profile = profile or spied
+    return scenarios, message_size, profile
+
+
+def _durability_env(args: argparse.Namespace, durability: str) -> dict[str, str]:
+    return {
+        "ESCALERA_DURABILITY": durability,
+        "ESCALERA_DURABILITY_REPLICAS": "1",
+        "ESCALERA_DURABILITY_TIMEOUT_MS": str(args.durability_timeout_ms),
+    }
+
+
+def _serve_one(
+    args: argparse.Namespace, setup: Setup, durability: str, workers: int
+) -> tuple[list[Scenario], int, Profile | None]:
+    """One ingest service (a durability mode, a worker count) under each batch size."""
+    scenarios, message_size, profile = [], 0, None
+    prefix, queue, tmp, target = setup.prefix, setup.queue, setup.tmp, setup.target
+    port = free_port()
+    env = escalera_env(
+        setup.database_url,
+        prefix,
+        queue,
+        ESCALERA_API_TOKENS=json.dumps([TOKEN]),
+        **_durability_env(args, durability),
+    )
+    env["REDIS_URL"] = target.url
+    log = tmp / f"ingest-{durability}-w{workers}.log"
+    command = [sys.executable, "-m", "worker.cli", "ingest", "--port", str(port)]
+    proc = start([*command, "--workers", str(workers)], env, log)
+    try:
+        _wait_ready(port, proc, log)
+        time.sleep(1.0)  # every uvicorn worker process is up and has imported the app
+        for batch in args.batches:
+            tag = f"{durability}w{workers}b{batch}"
+            scenario, acknowledged = _run_scenario(
+                args,
+                target=target,
+                port=port,
+                server_pids=tree(proc.pid),
+                batch=batch,
+                tag=tag,
+                tmp=tmp,
+            )
+            scenario.workers, scenario.durability = workers, durability
+            if batch != FLOOR:
+                size = _check_queue(target, prefix, queue, acknowledged)
+                message_size = max(message_size, size)
+            scenarios.append(scenario)
+            print(
+                f"  {scenario.name}: {fmt_rate(scenario.requests_per_s)}"
+                f" req/s, {fmt_rate(scenario.events_per_s)} events/s, p99 "
+                f"{fmt_ms(scenario.p99)} ms ({acknowledged} events acknowledged, "
+                f"all found on the queue)",
+                flush=True,
+            )
+        if workers == 1 and args.profile and durability == args.durability[0]:
+            profile = _profile(args, setup, port=port, pid=proc.pid)
+        if proc.poll() is not None:
+            raise Broken(f"the ingest service exited during the run:\n{tail(log)}")
+    finally:
+        stop(proc)
     return scenarios, message_size, profile
 
 
@@ -405,14 +531,12 @@ CATEGORIES = [
 ]
 
 
-def _profile(
-    args: argparse.Namespace, *, port: int, pid: int, prefix: str, queue: str, tmp: Path
-) -> Profile | None:
+def _profile(args: argparse.Namespace, setup: Setup, *, port: int, pid: int) -> Profile | None:
     spy = py_spy()
     if spy is None:
         print("  (py-spy not installed: no profile; `.venv/bin/pip install py-spy`)")
         return None
-    out = tmp / "ingest.pyspy.raw"
+    out = setup.tmp / "ingest.pyspy.raw"
     command = [spy, "record", "-p", str(pid), "-d", f"{args.duration:g}", "-r", "100"]
     command += ["--gil", "--nonblocking", "--nolineno", "-f", "raw", "-o", str(out)]
     spies: list[subprocess.Popen[bytes]] = []
@@ -423,14 +547,15 @@ def _profile(
     try:
         scenario, acknowledged = _run_scenario(
             args,
+            target=setup.target,
             port=port,
             server_pids=[pid],
             batch=1,
             tag="profile",
-            tmp=tmp,
+            tmp=setup.tmp,
             at_window_start=attach,
         )
-        _check_queue(prefix, queue, acknowledged)
+        _check_queue(setup.target, setup.prefix, setup.queue, acknowledged)
         for spy_proc in spies:
             spy_proc.wait(timeout=args.duration + 30)
     finally:
@@ -452,14 +577,17 @@ class Ceiling:
     p50: float | None
 
 
-def _redis_benchmark(prefix: str, value_size: int, requests: int, pipeline: int) -> Ceiling:
+def _redis_benchmark(
+    target: RedisTarget, prefix: str, value_size: int, requests: int, pipeline: int
+) -> Ceiling:
     key = f"{prefix}:ceiling"
-    command = ["redis-benchmark", "-h", "127.0.0.1", "-p", "6379", "-q", "-n", str(requests)]
-    command += ["-c", "32", "-P", str(pipeline), "LPUSH", key, "x" * value_size]
+    command = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(target.port), "-q"]
+    command += ["-n", str(requests), "-c", "32", "-P", str(pipeline)]
+    command += ["LPUSH", key, "x" * value_size]
     try:
         out = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     finally:
-        redis_client().unlink(key)
+        target.client().unlink(key)
     text = out.stdout.replace("\r", "\n")
     rates = re.findall(r"([\d.]+) requests per second", text)
     if not rates:
@@ -497,6 +625,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-profile", dest="profile", action="store_false", help="skip the py-spy profile"
     )
+    parser.add_argument(
+        "--durability",
+        nargs="+",
+        choices=("local", "replica"),
+        default=["local"],
+        help="ESCALERA_DURABILITY of the service, each in turn; with replica, every mode runs on "
+        "a private primary with one replica",
+    )
+    parser.add_argument(
+        "--durability-timeout-ms", type=int, default=1000, help="ESCALERA_DURABILITY_TIMEOUT_MS"
+    )
     return parser
 
 
@@ -523,7 +662,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"celery {version('celery')}, kombu {version('kombu')}, "
                 f"redis-py {version('redis')}",
             ),
-            ("redis", redis_version()),
             ("postgresql", f"{pg_settings()}; database {database}, for /readyz only"),
             ("queue", f"{queue_key(prefix, queue)} (no consumer; emptied after each scenario)"),
             (
@@ -537,23 +675,35 @@ def main(argv: list[str] | None = None) -> int:
                 "POST /v1/events with a bearer token; bodies: canonical events of realistic "
                 "ticket lives (created ... resolved), unique ticket ids",
             ),
+            (
+                "durability",
+                ", ".join(args.durability)
+                + (
+                    f" (replica: WAIT 1 {args.durability_timeout_ms} after each LPUSH)"
+                    if "replica" in args.durability
+                    else ""
+                ),
+            ),
         ]
     )
-    print()
     started = time.monotonic()
     try:
         with (
             tempfile.TemporaryDirectory(prefix="escalera-bench-") as tmpdir,
             fresh_database(database) as url,
+            _redis_for(args, Path(tmpdir)) as target,
         ):
+            print_kv([("redis", target.version())])
+            print()
+            setup = Setup(url, prefix, queue, Path(tmpdir), target)
             try:
                 print("running:", flush=True)
-                scenarios, size, profile = _serve_and_load(args, url, prefix, queue, Path(tmpdir))
+                scenarios, size, profile = _serve_and_load(args, setup)
                 print(f"  one queued Celery message (one event) is {size} bytes", flush=True)
                 ceilings = [
-                    _redis_benchmark(prefix, 3, args.ceiling_requests, 1),
-                    _redis_benchmark(prefix, 3, args.ceiling_requests, 16),
-                    _redis_benchmark(prefix, size, args.ceiling_requests, 1),
+                    _redis_benchmark(target, prefix, 3, args.ceiling_requests, 1),
+                    _redis_benchmark(target, prefix, 3, args.ceiling_requests, 16),
+                    _redis_benchmark(target, prefix, size, args.ceiling_requests, 1),
                 ]
             finally:
                 deleted = delete_prefix(prefix)
@@ -571,14 +721,26 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if passed else EXIT_FAIL
 
 
+@contextmanager
+def _redis_for(args: argparse.Namespace, tmp: Path) -> Iterator[RedisTarget]:
+    """The shared Redis, or (when ``replica`` is measured) a private primary with a replica."""
+    if "replica" not in args.durability:
+        yield SHARED_REDIS
+        return
+    folder = tmp / "redis"
+    folder.mkdir()
+    with private_pair(folder) as target:
+        yield target
+
+
 def _report_results(scenarios: list[Scenario], ceilings: list[Ceiling]) -> None:
     print("\nresults (latency: from writing the request to reading the whole answer):\n")
     headers = ["scenario", "req/s", "events/s", "p50 ms", "p99 ms", "max ms", "errors"]
-    headers += ["CPU ingest", "(per process)", "CPU loadgen", "CPU redis", "CPU others"]
-    headers += ["ingest CPU ms/req"]
+    headers += ["CPU ingest", "(per process)", "CPU loadgen", "CPU redis", "CPU replica"]
+    headers += ["CPU others", "ingest CPU ms/req"]
     rows = [
         [
-            f"workers={s.workers} {s.label}",
+            s.name,
             fmt_rate(s.requests_per_s),
             fmt_rate(s.events_per_s) if s.batch else "-",
             fmt_ms(s.p50),
@@ -589,6 +751,7 @@ def _report_results(scenarios: list[Scenario], ceilings: list[Ceiling]) -> None:
             _per_process(s.cpu),
             f"{s.cpu['loadgen']:.0f}%",
             f"{s.cpu['redis']:.0f}%" if "redis" in s.cpu else "?",
+            f"{s.cpu['replica']:.0f}%" if "replica" in s.cpu else "-",
             f"{_others(s.cpu):.0f}%",
             f"{10 * s.cpu['ingest'] / s.requests_per_s:.2f}" if s.requests_per_s else "-",
         ]
@@ -622,7 +785,7 @@ def _report_results(scenarios: list[Scenario], ceilings: list[Ceiling]) -> None:
     print("\nratio of our events/s to the ceiling:\n")
     rows = [
         [
-            f"workers={s.workers} {s.label}",
+            s.name,
             fmt_rate(s.events_per_s),
             f"{100 * s.events_per_s / plain.per_s:.2f}%",
             f"{100 * s.events_per_s / real.per_s:.2f}%",
@@ -631,11 +794,39 @@ def _report_results(scenarios: list[Scenario], ceilings: list[Ceiling]) -> None:
         if s.batch != FLOOR
     ]
     print(table(["scenario", "events/s", f"of {plain.label}", f"of {real.label}"], rows))
+    _report_durability_cost(scenarios)
+
+
+def _report_durability_cost(scenarios: list[Scenario]) -> None:
+    """``replica`` against ``local``, scenario by scenario (when both were measured)."""
+    local = {(s.workers, s.batch): s for s in scenarios if s.durability == "local"}
+    pairs = [
+        (local[(s.workers, s.batch)], s)
+        for s in scenarios
+        if s.durability == "replica" and s.batch != FLOOR and (s.workers, s.batch) in local
+    ]
+    if not pairs:
+        return
+    print("\nthe cost of ESCALERA_DURABILITY=replica (WAIT for one replica after each LPUSH):\n")
+    headers = ["scenario", "events/s local", "events/s replica", "replica/local"]
+    headers += ["p99 ms local", "p99 ms replica"]
+    rows = [
+        [
+            f"workers={r.workers} {r.label}",
+            fmt_rate(loc.events_per_s),
+            fmt_rate(r.events_per_s),
+            f"{100 * r.events_per_s / loc.events_per_s:.0f}%" if loc.events_per_s else "-",
+            fmt_ms(loc.p99),
+            fmt_ms(r.p99),
+        ]
+        for loc, r in pairs
+    ]
+    print(table(headers, rows))
 
 
 def _others(cpu: dict[str, float]) -> float:
     """The machine's CPU use by everything else (PostgreSQL, other people's work, the kernel)."""
-    ours = sum(cpu.get(name, 0.0) for name in ("ingest", "loadgen", "redis"))
+    ours = sum(cpu.get(name, 0.0) for name in ("ingest", "loadgen", "redis", "replica"))
     return max(0.0, cpu[MACHINE] - ours)
 
 
@@ -660,17 +851,18 @@ def _report_profile(profile: Profile) -> None:
 def _report_verdict(args: argparse.Namespace, scenarios: list[Scenario]) -> bool:
     print(
         f"\nbar: >= {BAR_EVENTS_PER_S:,.0f} events/s and p99 < {BAR_P99_MS:.0f} ms "
-        f"with {args.concurrency} concurrent clients\n"
+        f"with {args.concurrency} concurrent clients, durability {args.durability[0]}\n"
     )
     for s in scenarios:
         if s.batch == FLOOR:
             continue
-        note = "" if s.batch == 1 else " (information only)"
+        counted = s.batch == 1 and s.durability == args.durability[0]
+        note = "" if counted else " (information only)"
         print(
-            f"  {'PASS' if s.passed else 'FAIL'}  workers={s.workers} {s.label}: "
+            f"  {'PASS' if s.passed else 'FAIL'}  {s.name}: "
             f"{fmt_rate(s.events_per_s)} events/s, p99 {fmt_ms(s.p99)} ms{note}"
         )
-    singles = [s for s in scenarios if s.batch == 1]
+    singles = [s for s in scenarios if s.batch == 1 and s.durability == args.durability[0]]
     passing = [str(s.workers) for s in singles if s.passed]
     if passing:
         print(f"\nPASS: single-event POSTs meet the bar with workers={','.join(passing)}")

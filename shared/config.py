@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,14 @@ class Settings(BaseSettings):
     # handed out a second time (harmless, as every task is idempotent, but wasteful).
     broker_visibility_timeout_s: int = 3600
     fire_queue: str = "fire"
+    # The durability of a 202 (docs/reliability.md, "What a 202 means").
+    # local: answered once the events are on the Redis primary (its append-only file holds them
+    # within a second). replica: also once `durability_replicas` replicas confirmed them (Redis
+    # WAIT), else 503 with Retry-After after `durability_timeout_ms`; kept under the ingest's
+    # 5 s Redis socket timeout.
+    durability: Literal["local", "replica"] = "local"
+    durability_replicas: int = Field(1, ge=1)
+    durability_timeout_ms: int = Field(1000, ge=1, le=4000)
 
     @model_validator(mode="after")
     def _queues_apart(self) -> Settings:

@@ -53,7 +53,12 @@ def _refusals(services: Services) -> Any:
             reason=exc.reason,
             field=exc.field,
         )
-        return problem(exc.status, exc.reason, field=exc.field, errors=getattr(exc, "errors", None))
+        response = problem(
+            exc.status, exc.reason, field=exc.field, errors=getattr(exc, "errors", None)
+        )
+        if (after := getattr(exc, "retry_after", None)) is not None:  # come back then (a 503)
+            response.headers["Retry-After"] = str(after)
+        return response
 
     return refused
 

@@ -7,6 +7,13 @@ request's messages are pushed with a single LPUSH. Going through ``send_task`` i
 client per publish) against ~0.1 ms for the push itself (bench/ingest_bench.py). The messages
 go to the queue's list under the anonymous exchange, which is where kombu's direct routing would
 put them and where a redelivery restores them.
+
+How durable a 202 is depends on `Durability` (``ESCALERA_DURABILITY``, docs/reliability.md "What
+a 202 means"): ``local`` answers once the primary holds the events; ``replica`` sends ``WAIT n
+timeout`` right behind the LPUSH, on the same connection (WAIT counts the replicas that hold this
+connection's writes), and answers only once n replicas confirmed them, else `NotReplicated` (503,
+Retry-After). The events of a 503 may still be applied: they are on the primary. The portal's
+retry carries the same event ids, which the worker stores once per ``(source, event_id)``.
 """
 
 from __future__ import annotations
@@ -15,13 +22,23 @@ import base64
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+import structlog
 from celery import Celery
 from redis.asyncio import Redis
 
 from shared.celery_app import APPLY_EVENT
+from shared.config import Settings, settings
 from shared.events import Event
+from worker.adapters.base import RejectedRequest
+
+log = structlog.get_logger("escalera.ingest")
+
+# What a 503 for unconfirmed replication tells the portal: a replica that missed one WAIT is
+# usually back within seconds (a restart, a resync); sooner would only meet the same replica.
+RETRY_AFTER_S = 5
 
 
 class Publisher(Protocol):
@@ -29,17 +46,75 @@ class Publisher(Protocol):
         """Durably enqueue every event, or raise."""
 
 
+@dataclass(frozen=True)
+class Durability:
+    """What a 202 waits for: the primary alone (``replicas == 0``), or that many replicas too."""
+
+    replicas: int = 0
+    timeout_ms: int = 0
+
+    @classmethod
+    def from_settings(cls, config: Settings) -> Durability:
+        if config.durability == "replica":
+            return cls(config.durability_replicas, config.durability_timeout_ms)
+        return cls()
+
+
+class NotReplicated(RejectedRequest):
+    """Fewer replicas than required confirmed a request's events in time: 503, retry later.
+
+    The events are on the primary and may well be applied; the retry is a duplicate the worker
+    stores once. ``retry_after`` is the ``Retry-After`` header's seconds.
+    """
+
+    status = 503
+
+    def __init__(self, confirmed: int, durability: Durability) -> None:
+        super().__init__(
+            f"the events reached {confirmed} of the {durability.replicas} Redis replica(s) "
+            f"required within {durability.timeout_ms} ms; retry (a repeat is stored once)"
+        )
+        self.retry_after = RETRY_AFTER_S
+
+
 class QueuePublisher:
     """``apply_event`` task messages LPUSHed onto the events queue, one round trip a request."""
 
-    def __init__(self, app: Celery, redis: Redis, queue: str) -> None:
+    def __init__(
+        self, app: Celery, redis: Redis, queue: str, durability: Durability | None = None
+    ) -> None:
+        """``durability``: the process's settings' (``ESCALERA_DURABILITY``) when not given."""
         self._app, self._redis, self._queue = app, redis, queue
         prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
         self._key = f"{prefix}{queue}"
+        self.durability = durability or Durability.from_settings(settings())
 
     async def publish(self, events: Sequence[Event]) -> None:
-        if events:
+        if not events:
+            return
+        if not self.durability.replicas:
             await self._redis.lpush(self._key, *self.messages(events))
+            return
+        confirmed = await self._push_and_wait(self.messages(events))
+        if confirmed < self.durability.replicas:
+            log.warning(
+                "events_not_replicated",
+                source=events[0].source,
+                ticket_id=events[0].ticket_id,
+                count=len(events),
+                replicas=confirmed,
+                required=self.durability.replicas,
+                timeout_ms=self.durability.timeout_ms,
+            )
+            raise NotReplicated(confirmed, self.durability)
+
+    async def _push_and_wait(self, messages: list[str]) -> int:
+        """LPUSH, then WAIT on the same connection: how many replicas hold the push."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.lpush(self._key, *messages)
+            pipe.wait(self.durability.replicas, self.durability.timeout_ms)
+            _, confirmed = await pipe.execute()
+        return int(confirmed)
 
     def messages(self, events: Sequence[Event]) -> list[str]:
         return [self._message(event) for event in events]

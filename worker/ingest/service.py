@@ -14,7 +14,7 @@ from worker.adapters.freshdesk import FreshdeskAdapter
 from worker.adapters.jira import JiraAdapter
 from worker.adapters.zendesk import ZendeskAdapter
 from worker.ingest.app import create_app
-from worker.ingest.publisher import QueuePublisher
+from worker.ingest.publisher import Durability, QueuePublisher
 from worker.ingest.services import Services, Webhook
 from worker.metrics_export import QueueDepth
 from worker.runtime import Runtime, runtime
@@ -35,7 +35,9 @@ def services(rt: Runtime) -> Services:
     return Services(
         settings=rt.settings,
         policies=rt.policies,
-        publisher=QueuePublisher(celery_app, queue, rt.settings.events_queue),
+        publisher=QueuePublisher(
+            celery_app, queue, rt.settings.events_queue, Durability.from_settings(rt.settings)
+        ),
         sessions=rt.sessions,
         webhooks=webhooks(rt.settings),
         redis_ping=client.ping,
