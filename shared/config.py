@@ -7,11 +7,13 @@ bundled policy presets. Secrets (API tokens, webhook secrets) are `SecretStr`: t
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PRESETS = Path(__file__).resolve().parent.parent / "deploy" / "policies"
@@ -44,6 +46,15 @@ class Settings(BaseSettings):
     # Acknowledgement links in pages: https://escalera.example.com/v1/notifications/7/ack?sig=…
     public_url: str | None = None
     ack_secret: SecretStr | None = None
+    # How long an acknowledgement link works (docs/security.md, "Acknowledgements").
+    # ESCALERA_ACK_LINK_TTL: seconds ("86400") or a duration ("90m", "24h", "2d"); 24 h unset.
+    ack_link_ttl: timedelta = timedelta(hours=24)
+
+    @field_validator("ack_link_ttl", mode="before")
+    @classmethod
+    def _ack_link_ttl(cls, value: object) -> timedelta:
+        return parse_link_ttl(value)
+
 
     max_body_bytes: int = 1024 * 1024
     max_batch: int = 1000
@@ -94,3 +105,23 @@ class Settings(BaseSettings):
 def settings() -> Settings:
     """The process's settings, read once; tests call ``settings.cache_clear()`` to re-read."""
     return Settings()
+
+
+_TTL = re.compile(r"^\s*(\d{1,9})\s*([smhd]?)\s*$")
+_TTL_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_link_ttl(value: object) -> timedelta:
+    """``ESCALERA_ACK_LINK_TTL``: a `timedelta`, whole seconds, or ``90s``, ``30m``, ``24h``,
+    ``2d``; longer than zero."""
+    if isinstance(value, timedelta):
+        ttl = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        ttl = timedelta(seconds=value)
+    elif isinstance(value, str) and (match := _TTL.match(value)):
+        ttl = timedelta(seconds=int(match[1]) * _TTL_SECONDS[match[2]])
+    else:
+        raise ValueError(f"{value!r} is not a link lifetime: write seconds, or 30m, 24h, 2d")
+    if ttl <= timedelta(0):
+        raise ValueError(f"{value!r}: a link must live longer than zero")
+    return ttl

@@ -151,6 +151,28 @@ class Notification(Base):
     acknowledged_at: Mapped[datetime | None]
 
 
+class Acknowledgement(Base):
+    """A person's acknowledgement of a page: its checkpoint on its route, whatever notification
+    rows it has now or later (a link works before its row is stored, and after a rollback).
+
+    The first acknowledgement is kept (who and when); a second one changes nothing.
+    """
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (
+        UniqueConstraint("checkpoint_id", "route", name="uq_acknowledgements_checkpoint_route"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    # a checkpoint re-planned away (armed again after a rolled-back send) takes its ack along
+    checkpoint_id: Mapped[int] = mapped_column(Id, ForeignKey("checkpoints.id", ondelete="CASCADE"))
+    route: Mapped[str] = mapped_column(String(64))
+    dedupe_key: Mapped[str] = mapped_column(String(400))  # the notification acknowledged by
+    acknowledged_at: Mapped[datetime]
+    acknowledged_by: Mapped[str] = mapped_column(String(120))  # a name, or the API key's name
+    via: Mapped[str] = mapped_column(String(8))  # link or api
+
+
 class DeadLetter(Base):
     """An event that could not be applied (it fails evaluation, or the database cannot hold it):
     kept with the error, retryable. Its text columns are made storable (a control character

@@ -33,10 +33,12 @@ from shared.events import Event
 from tests.integration.sinks import JsonSink, SmtpSink
 from worker.apply import apply_event
 from worker.fire import fire_checkpoints
+from worker.ingest.acks import ack_clock
 from worker.ingest.app import create_app
 from worker.ingest.service import services
+from worker.notify.ack_links import LinkSigner
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery
-from worker.notify.paging import ack_signature, repeat_pages
+from worker.notify.paging import repeat_pages
 from worker.runtime import runtime
 
 PUBLIC_URL = "https://escalera.example"
@@ -122,7 +124,9 @@ class Desk:
             rt.policies, AppriseSender(), sinks.environ(), ack_links=(PUBLIC_URL, ACK_SECRET)
         )
         self.dispatcher = Dispatcher(rt.timers, self._fire, also=[(rt.repeats, self._repeat)])
-        self.api = TestClient(create_app(services(rt)))
+        app = create_app(services(rt))
+        app.dependency_overrides[ack_clock] = lambda: self.now  # the desk's clock, not the wall's
+        self.api = TestClient(app)
         self.received: list[Received] = []
         self.now = datetime.fromtimestamp(0, UTC)
         self._ids = count(1)
@@ -202,7 +206,9 @@ class Desk:
         self.run_until(self.local(at))
         link = re.search(r"^Confirmar recepción: (\S+)$", message.body, re.MULTILINE)
         assert link is not None, message.body
-        response = self.api.get(link[1].removeprefix(PUBLIC_URL))
+        opened = self.api.get(link[1].removeprefix(PUBLIC_URL))  # shows the page only
+        assert opened.status_code == 200, opened.text
+        response = self.api.post(link[1].removeprefix(PUBLIC_URL))  # its button
         assert response.status_code == 200, response.text
 
     def acknowledge_by_api(self, at: str, message: Received) -> None:
@@ -265,10 +271,7 @@ def assert_messages(desk: Desk, expected: Sequence[Expected]) -> None:
     wanted = []
     for row in expected:
         key = f"{checkpoints[row.checkpoint]}:{row.route}:{row.channel}:{row.repeat}"
-        notification_id = desk.notification_id(key)
-        ack = f"{PUBLIC_URL}/v1/notifications/{notification_id}/ack?sig=" + ack_signature(
-            ACK_SECRET, notification_id
-        )
+        ack = LinkSigner(PUBLIC_URL, ACK_SECRET).url(key, desk.local(row.at))
         body = "\n".join(
             [
                 f"Ticket: {ticket.source}/{ticket.ticket_id} ({ticket.plan})",

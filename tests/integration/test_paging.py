@@ -16,6 +16,7 @@ from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
 from worker.fire import fire_checkpoints
+from worker.ingest.acks import ack_clock
 from worker.ingest.app import create_app
 from worker.ingest.service import services
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery
@@ -88,21 +89,28 @@ def test_an_unacknowledged_page_repeats_up_to_its_limit(page: int, sink: JsonSin
     assert keys == ["0", "1", "2"]
 
 
-def test_the_signed_link_acknowledges_and_stops_the_repeats(page: int, sink: JsonSink) -> None:
-    """The link in the page acknowledges it; the repeat that was due is not sent."""
-    deliver(page, sink, START + timedelta(minutes=31))
+def test_the_link_shows_the_page_and_its_button_acknowledges(page: int, sink: JsonSink) -> None:
+    """Opening the link in the page (as a link preview does) shows it and acknowledges nothing;
+    its button (a POST) acknowledges it, and the repeat that was due is not sent."""
+    sent = START + timedelta(minutes=31)
+    deliver(page, sink, sent)
     link = next(
-        line
+        line.split(": ", 1)[1]
         for line in sink.received[0]["json"]["message"].splitlines()
         if line.startswith("Confirmar")
     )
-    assert link.endswith(f"/v1/notifications/{page}/ack?sig={ack_signature(ACK_SECRET, page)}")
-    client = TestClient(create_app(services(runtime())))
-    response = client.get(
-        f"/v1/notifications/{page}/ack", params={"sig": ack_signature(ACK_SECRET, page)}
+    assert link.startswith("https://escalera.example/v1/acks?key=")
+    app = create_app(services(runtime()))
+    app.dependency_overrides[ack_clock] = lambda: sent + timedelta(minutes=5)
+    client = TestClient(app)
+    opened = client.get(link.removeprefix("https://escalera.example"))
+    assert opened.status_code == 200 and opened.headers["content-type"].startswith("text/html")
+    (second,) = repeat([page], START + timedelta(minutes=46))  # not acknowledged: it repeats
+    pressed = client.post(
+        link.removeprefix("https://escalera.example"), headers={"accept": "application/json"}
     )
-    assert (response.status_code, response.json()) == (200, {"acknowledged": 1})
-    assert repeat([page], START + timedelta(minutes=46)) == []
+    assert (pressed.status_code, pressed.json()["acknowledged"]) == (200, 2)
+    assert repeat([second], START + timedelta(minutes=61)) == []  # acknowledged: no more
 
 
 def test_acknowledging_by_api_needs_the_token_and_a_forged_link_is_refused(page: int) -> None:

@@ -47,3 +47,28 @@ def test_csv_quotes_what_needs_it_and_spans_read_like_a_clock() -> None:
     assert to_csv(section) == 'ticket,note\napi/1,"says ""hi"", twice"\napi/2,\n'
     assert span(timedelta(days=2, hours=3, minutes=5)) == "2d 3h 05m"
     assert span(-timedelta(minutes=90)) == "-1h 30m"
+
+
+def test_an_acknowledged_page_says_who_and_when_once_per_route() -> None:
+    """Two notifications of one route (the page and its repeat), acknowledged by Ana: each says
+    who, and one entry at the acknowledgement's instant says who and how."""
+    policy = preset("soporte-completo")
+    ticket = Ticket(T0, priority="P1")
+    due, acked = T0 + timedelta(minutes=30), T0 + timedelta(minutes=40)
+    checkpoint = StoredCheckpoint(7, "first_response:breach", "breach", due, "fired", due)
+    page = StoredNotification(
+        7, "page", "phone", 0, "sent", 1, due, due, acked, None, "Ana Pérez", "link"
+    )
+    again = StoredNotification(
+        7, "page", "phone", 1, "sent", 1, acked, acked, acked, None, "Ana Pérez", "link"
+    )
+    entries = ticket_timeline(
+        policy, ticket.events, [checkpoint], [page, again], T0 + timedelta(hours=1)
+    )
+    acks = [e for e in entries if e.kind == "acknowledgement"]
+    assert [(e.at, e.what, e.detail["by"], e.detail["via"]) for e in acks] == [
+        (acked, "page", "Ana Pérez", "link")
+    ]
+    assert acks[0].detail["checkpoint"] == "first_response:breach"
+    notes = [e for e in entries if e.kind == "notification"]
+    assert [e.detail["acknowledged_by"] for e in notes] == ["Ana Pérez", "Ana Pérez"]

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from shared.policy_routes import RouteSpec, channel_env
 from worker.notify import console  # noqa: F401 - registers the console:// channel with Apprise
+from worker.notify.ack_links import LinkSigner
 from worker.notify.batch_rows import (
     Note,
     existing,
@@ -42,12 +43,12 @@ from worker.notify.batch_rows import (
     sweep_notes,
     write_back,
 )
-from worker.notify.facts import TicketFacts, checkpoints_about
+from worker.notify.facts import Said, TicketFacts, checkpoint_facts, checkpoints_about
 from worker.notify.messages import Message, MessageFacts, render, render_digest
 from worker.notify.outbox import store_tried, write_notification
-from worker.notify.paging import ack_signature, next_repeat
+from worker.notify.paging import next_repeat
 from worker.notify.storm import Pending, Send, StormSettings, plan_sends
-from worker.policies import LoadedPolicy, PolicyBook
+from worker.policies import PolicyBook
 
 _SPLIT = re.compile(r"[\s,]+")
 MAX_BACKOFF_S = 300
@@ -135,13 +136,6 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
     return float(min(MAX_BACKOFF_S, 2**attempt) * rng.uniform(0.5, 1.5))
 
 
-# The fields of `MessageFacts` that all the notifications of one checkpoint share (all but the
-# last two: each one's dedupe key and acknowledgement link).
-_Said = tuple[
-    str, str, str | None, str, str, str, str, int | None, int | None, datetime, ZoneInfo, str | None
-]
-
-
 class _Row(NamedTuple):
     """A notification with what sending it needs."""
 
@@ -159,7 +153,8 @@ class Deliverer:
     sender: Sender
     environ: Mapping[str, str]
     rng: random.Random = field(default_factory=random.Random)
-    ack_links: tuple[str, str] | None = None  # (public URL, signing secret)
+    # acknowledgement links: (public URL, signing secret), their lifetime from the environment
+    ack_links: tuple[str, str] | LinkSigner | None = None
     storm: StormSettings | None = None  # None: from the environment
 
     def deliver(self, session: Session, notification_id: int, now: datetime) -> Outcome:
@@ -246,7 +241,7 @@ class Deliverer:
         """Send ``live`` (locked by this transaction, or not ``stored`` yet), record each
         one's results, and write them back (or store them)."""
         outcomes: dict[int, Outcome] = {}
-        rows = self._rows(session, live, about)
+        rows = self._rows(session, live, about, now)
         sendable = []
         for row in rows:
             if row.urls:
@@ -368,16 +363,20 @@ class Deliverer:
             )
         return Outcome(Delivery.DEAD, error=error, fallback_id=fallback_id, about=about)
 
-    def _rows(self, session: Session, live: Sequence[Note], about: Mapping[int, Any]) -> list[_Row]:
-        """Each notification with its route, URLs and message facts (two queries at most)."""
+    def _rows(
+        self, session: Session, live: Sequence[Note], about: Mapping[int, Any], now: datetime
+    ) -> list[_Row]:
+        """Each notification with its route, URLs and message facts (two queries at most); an
+        acknowledgement link made ``now`` works for the link's lifetime from then."""
         if not live:
             return []
         tickets = TicketFacts.load(session, [about[n.checkpoint_id] for n in live])
+        signer = self._signer()
         rows = []
         routes: dict[tuple[str, str], RouteSpec | None] = {}
         channels: dict[str, tuple[list[str], str]] = {}  # URLs and their schemes
         zones: dict[tuple[Any, ...], ZoneInfo] = {}
-        said: dict[int, _Said] = {}  # by checkpoint: what all its messages say
+        said: dict[int, Said] = {}  # by checkpoint: what all its messages say
         for notification in live:
             row = about[notification.checkpoint_id]
             loaded = self.policies.named(row.policy)
@@ -391,51 +390,21 @@ class Deliverer:
                 urls = channel_urls(channel, self.environ)
                 channels[channel] = (urls, schemes(urls))
             if row.id not in said:
-                said[row.id] = self._said(row, loaded, tickets, zones)
-            facts = MessageFacts(
-                *said[row.id], notification.dedupe_key, self._ack_link(notification.id)
-            )
+                said[row.id] = checkpoint_facts(row, loaded, tickets, zones)
+            dedupe = notification.dedupe_key
+            link = signer.url(dedupe, now) if signer else None
+            facts = MessageFacts(*said[row.id], dedupe, link)
             rows.append(
                 _Row(notification, routes[key], loaded.policy.language, *channels[channel], facts)
             )
         return rows
 
-    @staticmethod
-    def _said(
-        row: Any,  # a `worker.notify.facts.ABOUT` row
-        loaded: LoadedPolicy,
-        tickets: TicketFacts,
-        zones: dict[tuple[Any, ...], ZoneInfo],
-    ) -> _Said:
-        """`MessageFacts` of a checkpoint, but for each notification's key and ack link."""
-        customer, customer_tz = tickets.customers.get(row.ticket_pk, (None, None))
-        zone_key = (row.policy, row.plan, customer, customer_tz)
-        if zone_key not in zones:  # a storm is many tickets of few customers: look up once
-            zone_name = loaded.policy.timezone_for(customer, customer_tz)
-            plan = loaded.policy.plans[row.plan or loaded.policy.default_plan]
-            zones[zone_key] = loaded.calendars.get(plan.calendar, zone_name).tz
-        link = loaded.policy.ticket_links.get(row.source)
-        return (
-            row.ticket_id,
-            row.source,
-            customer,
-            row.priority or "",
-            row.plan or "",
-            row.kind,
-            row.metric,
-            row.percent,
-            row.tier,
-            tickets.deadline(row),
-            zones[zone_key],
-            link.format(ticket_id=row.ticket_id) if link else None,
-        )
-
-    def _ack_link(self, notification_id: int) -> str | None:
-        if self.ack_links is None:
-            return None
+    def _signer(self) -> LinkSigner | None:
+        """What signs the pages' acknowledgement links (None: links are off)."""
+        if self.ack_links is None or isinstance(self.ack_links, LinkSigner):
+            return self.ack_links
         base, secret = self.ack_links
-        signature = ack_signature(secret, notification_id)
-        return f"{base.rstrip('/')}/v1/notifications/{notification_id}/ack?sig={signature}"
+        return LinkSigner.from_environ(base, secret, self.environ)
 
 
 def _about(row: _Row, message: str) -> About:

@@ -5,6 +5,9 @@ from the fire step's ``UPDATE … RETURNING`` (a fired batch is delivered withou
 checkpoints again). Two more facts live elsewhere: the customer and their time zone (in the
 ticket's ``created`` event) and, for a warning or a reminder, its clock's breach instant (the
 deadline the message is about).
+
+`checkpoint_facts` words them for a message (`worker.notify.messages.MessageFacts`), for the
+deliverer and for an acknowledgement link's page alike (`page_facts`).
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, StoredEvent, Ticket
 from shared.db.statements import among
+from worker.notify.messages import MessageFacts, ticket_link
+from worker.policies import LoadedPolicy, PolicyBook
 
 # Plain columns, not ORM objects: a ticket's row also holds its whole SLA snapshot.
 ABOUT = (
@@ -95,3 +101,57 @@ def _breaches(session: Session, ticket_pks: list[int]) -> dict[tuple[int, str], 
         among(session, Checkpoint.ticket_pk, ticket_pks), Checkpoint.key.like("%:breach")
     )
     return {(pk, key.split(":", 1)[0]): due for pk, key, due in session.execute(query).all()}
+
+
+# The fields of `MessageFacts` that all the notifications of one checkpoint share (all but the
+# last two: each one's dedupe key and acknowledgement link).
+Said = tuple[
+    str, str, str | None, str, str, str, str, int | None, int | None, datetime, ZoneInfo, str | None
+]
+
+
+def checkpoint_facts(
+    row: Any,  # an `ABOUT` row
+    loaded: LoadedPolicy,
+    tickets: TicketFacts,
+    zones: dict[tuple[Any, ...], ZoneInfo],
+) -> Said:
+    """`MessageFacts` of a checkpoint, but for each notification's key and ack link; ``zones``
+    keeps the time zones looked up (a storm is many tickets of few customers)."""
+    customer, customer_tz = tickets.customers.get(row.ticket_pk, (None, None))
+    zone_key = (row.policy, row.plan, customer, customer_tz)
+    if zone_key not in zones:
+        zone_name = loaded.policy.timezone_for(customer, customer_tz)
+        plan = loaded.policy.plans[row.plan or loaded.policy.default_plan]
+        zones[zone_key] = loaded.calendars.get(plan.calendar, zone_name).tz
+    link = loaded.policy.ticket_links.get(row.source)
+    return (
+        row.ticket_id,
+        row.source,
+        customer,
+        row.priority or "",
+        row.plan or "",
+        row.kind,
+        row.metric,
+        row.percent,
+        row.tier,
+        tickets.deadline(row),
+        zones[zone_key],
+        ticket_link(link, row.ticket_id) if link else None,
+    )
+
+
+def page_facts(
+    session: Session, policies: PolicyBook, checkpoint_id: int, key: str
+) -> tuple[str, MessageFacts] | None:
+    """What the page named by ``key`` says, and in which language (None: no such checkpoint,
+    or its policy is not loaded any more): for the page an acknowledgement link shows."""
+    row = checkpoints_about(session, [checkpoint_id]).get(checkpoint_id)
+    if row is None:
+        return None
+    try:
+        loaded = policies.named(row.policy)
+    except KeyError:
+        return None
+    said = checkpoint_facts(row, loaded, TicketFacts.load(session, [row]), {})
+    return loaded.policy.language, MessageFacts(*said, key)

@@ -3,6 +3,9 @@
 `render` is one checkpoint's message; `render_digest` is the one message a storm of them
 becomes on a channel (``docs/notifications-storms.md``): a count by priority, then one line per
 notification with its headline, deadline and dedupe key.
+
+Every field copied from a ticket is put on one line first (`worker.notify.safe_text`): a ticket
+id with a newline cannot add a line (a fake acknowledgement link) to a title or a body.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
+
+from worker.notify.safe_text import one_line, path_part
 
 
 class MessageFacts(NamedTuple):  # a tuple: a storm builds one per notification
@@ -97,6 +102,7 @@ _LINES = {
 
 
 def render(language: str, facts: MessageFacts, now: datetime) -> Message:
+    facts = _one_line(facts)
     lang = _lang(language)
     words = _LINES[lang]
     title = f"[{facts.priority}] {facts.source}/{facts.ticket_id}: {_headline(lang, facts)}"
@@ -116,6 +122,7 @@ def render(language: str, facts: MessageFacts, now: datetime) -> Message:
 
 def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -> Message:
     """One message for many notifications to the same channel; every dedupe key is in it."""
+    items = [_one_line(facts) for facts in items]
     lang = _lang(language)
     words = _LINES[lang]
     by_priority = Counter(facts.priority or "—" for facts in items)
@@ -168,3 +175,22 @@ def _span(delta: timedelta) -> str:
     parts += [f"{hours}h"] if hours else []
     parts += [f"{minutes}m"] if minutes or not parts else []
     return " ".join(parts)
+
+
+def ticket_link(template: str, ticket_id: str) -> str:
+    """A policy's ``ticket_links`` template with the id URL-encoded as one path part."""
+    return template.format(ticket_id=path_part(ticket_id))
+
+
+def _one_line(facts: MessageFacts) -> MessageFacts:
+    """``facts`` with every text a ticket or a link brings on one line, without controls."""
+    return facts._replace(
+        ticket_id=one_line(facts.ticket_id),
+        source=one_line(facts.source),
+        customer=None if facts.customer is None else one_line(facts.customer),
+        priority=one_line(facts.priority),
+        plan=one_line(facts.plan),
+        link=None if facts.link is None else one_line(facts.link),
+        dedupe_key=one_line(facts.dedupe_key),
+        ack_link=None if facts.ack_link is None else one_line(facts.ack_link),
+    )

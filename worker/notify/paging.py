@@ -1,18 +1,25 @@
 """Paging semantics: an unacknowledged page repeats on its route's interval; a person's
-acknowledgement stops it (as PagerDuty and Opsgenie do)."""
+acknowledgement stops it (as PagerDuty and Opsgenie do).
+
+An acknowledgement counts for a checkpoint on a route (an `Acknowledgement` row), whatever
+notification rows it has: those written later (a repeat, a page stored after its send) are
+covered too. The first one is kept, with who and when; acknowledging again changes nothing.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared.db.models import Checkpoint, Notification, Ticket
+from shared.db.models import Acknowledgement, Checkpoint, Notification, Ticket
+from shared.db.statements import insert_ignore
 from shared.policy_routes import RouteSpec
 from worker.notify.outbox import Outgoing, write_notifications
 
@@ -50,9 +57,8 @@ def repeat_pages(session: Session, ids: Sequence[int], now: datetime) -> list[in
     acknowledged = {
         (checkpoint_id, route)
         for checkpoint_id, route in session.execute(
-            select(Notification.checkpoint_id, Notification.route).where(
-                Notification.checkpoint_id.in_({page.checkpoint_id for page in pages}),
-                Notification.acknowledged_at.is_not(None),
+            select(Acknowledgement.checkpoint_id, Acknowledgement.route).where(
+                Acknowledgement.checkpoint_id.in_({page.checkpoint_id for page in pages})
             )
         )
     }
@@ -65,23 +71,95 @@ def repeat_pages(session: Session, ids: Sequence[int], now: datetime) -> list[in
     return write_notifications(session, repeats, now) if repeats else []
 
 
-def acknowledge(session: Session, notification_id: int, now: datetime) -> list[int]:
-    """Acknowledge a page: every notification of its checkpoint on its route; their ids."""
+ANONYMOUS = "anonymous via link"
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """The acknowledgement of a page that stands: the first one (who, when, how)."""
+
+    at: datetime
+    by: str
+    via: str  # link or api
+    first: bool  # False: it was acknowledged before, and this is who and when
+    notifications: list[int]  # the route's notification rows now: their repeats are disarmed
+
+
+def acknowledge_page(
+    session: Session,
+    checkpoint_id: int,
+    route: str,
+    *,
+    key: str,
+    now: datetime,
+    by: str,
+    via: str,
+) -> Acknowledged | None:
+    """Acknowledge the page of ``checkpoint_id`` on ``route`` (None: no such checkpoint).
+
+    One row per (checkpoint, route), the first kept (``INSERT … ON CONFLICT DO NOTHING``: two
+    clicks at once store one). The route's notification rows stored now, but for those being
+    sent, get its instant too.
+    """
+    if session.get(Checkpoint, checkpoint_id) is None:
+        return None
+    values = {
+        "checkpoint_id": checkpoint_id,
+        "route": route,
+        "dedupe_key": key,
+        "acknowledged_at": now,
+        "acknowledged_by": by,
+        "via": via,
+    }
+    first = insert_ignore(session, Acknowledgement.__table__, values, ["checkpoint_id", "route"])
+    stands = acknowledgement(session, checkpoint_id, route)
+    assert stands is not None  # just written, or written before
+    of_route = (Notification.checkpoint_id == checkpoint_id, Notification.route == route)
+    # rows a delivery holds while it sends are skipped, not waited for: the acknowledgement row
+    # is what stops the repeats, the rows' column only mirrors it
+    free = session.scalars(
+        select(Notification.id)
+        .where(*of_route, Notification.acknowledged_at.is_(None))
+        .with_for_update(skip_locked=True)
+    ).all()
+    if free:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(free))
+            .values(acknowledged_at=stands.acknowledged_at)
+            .execution_options(synchronize_session=False)
+        )
+    ids = list(session.scalars(select(Notification.id).where(*of_route).order_by(Notification.id)))
+    return Acknowledged(
+        stands.acknowledged_at, stands.acknowledged_by, stands.via, first is not None, ids
+    )
+
+
+def acknowledge(
+    session: Session, notification_id: int, now: datetime, *, by: str = "api", via: str = "api"
+) -> list[int]:
+    """Acknowledge a page by one of its notifications: the ids of its route's notifications
+    (none if there is no such notification)."""
     page = session.get(Notification, notification_id)
     if page is None:
         return []
-    pages = session.scalars(
-        select(Notification).where(
-            Notification.checkpoint_id == page.checkpoint_id, Notification.route == page.route
-        )
-    ).all()
-    for each in pages:
-        each.acknowledged_at = each.acknowledged_at or now
-    return [each.id for each in pages]
+    done = acknowledge_page(
+        session, page.checkpoint_id, page.route, key=page.dedupe_key, now=now, by=by, via=via
+    )
+    return done.notifications if done else []
+
+
+def acknowledgement(session: Session, checkpoint_id: int, route: str) -> Acknowledgement | None:
+    """The acknowledgement of a checkpoint's page on a route, if any."""
+    query = select(Acknowledgement).where(
+        Acknowledgement.checkpoint_id == checkpoint_id, Acknowledgement.route == route
+    )
+    return session.scalars(query).first()
 
 
 def ack_signature(secret: str, notification_id: int) -> str:
-    """The signature of a notification's acknowledgement link (HMAC-SHA256, hex)."""
+    """The signature of a notification's acknowledgement link as sent before links named
+    their dedupe key (``/v1/notifications/{id}/ack?sig=``): still honoured until they expire."""
     return hmac.new(secret.encode(), f"ack:{notification_id}".encode(), hashlib.sha256).hexdigest()
 
 

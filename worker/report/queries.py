@@ -15,7 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from scheduler.evaluate import evaluate
-from shared.db.models import Checkpoint, Notification, StoredEvent, Ticket
+from shared.db.models import Acknowledgement, Checkpoint, Notification, StoredEvent, Ticket
 from shared.errors import TicketNotCreated
 from shared.events import Event, EventType
 from worker.policies import LoadedPolicy
@@ -65,9 +65,16 @@ def checkpoints_of(session: Session, ticket: Ticket) -> list[StoredCheckpoint]:
 
 
 def notifications_of(session: Session, ticket: Ticket) -> list[StoredNotification]:
+    """The ticket's notifications, each with its page's acknowledgement (who, when, how), which
+    counts for every notification of its checkpoint on its route."""
     query = (
-        select(Notification)
+        select(Notification, Acknowledgement)
         .join(Checkpoint, Notification.checkpoint_id == Checkpoint.id)
+        .outerjoin(
+            Acknowledgement,
+            (Acknowledgement.checkpoint_id == Notification.checkpoint_id)
+            & (Acknowledgement.route == Notification.route),
+        )
         .where(Checkpoint.ticket_pk == ticket.id)
         .order_by(Notification.id)
     )
@@ -81,10 +88,12 @@ def notifications_of(session: Session, ticket: Ticket) -> list[StoredNotificatio
             n.attempts,
             n.created_at,
             n.delivered_at,
-            n.acknowledged_at,
+            ack.acknowledged_at if ack else n.acknowledged_at,
             n.last_error,
+            ack.acknowledged_by if ack else None,
+            ack.via if ack else None,
         )
-        for n in session.scalars(query)
+        for n, ack in session.execute(query).tuples()
     ]
 
 

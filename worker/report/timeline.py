@@ -1,7 +1,8 @@
 """A ticket's timeline: every event, pause, checkpoint and notification, in order. Pure.
 
 The inputs are plain records (queries.py reads them from the database): the stored events, the
-ticket's checkpoint rows and their notifications with each delivery's result.
+ticket's checkpoint rows and their notifications with each delivery's result and, for a page a
+person acknowledged, who and when (one entry per acknowledged route, at its instant).
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from shared.policy import Policy
 from worker.report.allowances import authorized
 
 # Within one instant: what happened, then what it paused, then what Escalera did about it.
-_ORDER = {"event": 0, "pause": 1, "resume": 1, "checkpoint": 2, "notification": 3}
+_ORDER = {
+    "event": 0,
+    "pause": 1,
+    "resume": 1,
+    "checkpoint": 2,
+    "notification": 3,
+    "acknowledgement": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class StoredNotification:
     delivered_at: datetime | None
     acknowledged_at: datetime | None
     last_error: str | None
+    acknowledged_by: str | None = None  # a name typed in the link's form, or an API key's name
+    acknowledged_via: str | None = None  # link or api
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,7 @@ def ticket_timeline(
     entries += [_checkpoint(c) for c in checkpoints]
     keys = {c.id: c.key for c in checkpoints}
     entries += [_notification(n, keys.get(n.checkpoint_id, "?")) for n in notifications]
+    entries += _acknowledgements(notifications, keys, at)
     return sorted(entries, key=lambda e: (e.at, _ORDER[e.kind]))
 
 
@@ -117,6 +128,25 @@ def _notification(n: StoredNotification, checkpoint: str) -> Entry:
         "attempts": n.attempts,
         "delivered_at": n.delivered_at,
         "acknowledged_at": n.acknowledged_at,
+        "acknowledged_by": n.acknowledged_by,
         "error": n.last_error,
     }
     return Entry(n.created_at, "notification", f"{n.route} → {n.channel}", detail)
+
+
+def _acknowledgements(
+    notifications: Sequence[StoredNotification], keys: dict[int, str], at: datetime
+) -> list[Entry]:
+    """One entry per acknowledged page (checkpoint and route), at its instant, saying who."""
+    seen: dict[tuple[int, str], Entry] = {}
+    for n in notifications:
+        where = (n.checkpoint_id, n.route)
+        if n.acknowledged_at is None or n.acknowledged_at > at or where in seen:
+            continue
+        detail = {
+            "checkpoint": keys.get(n.checkpoint_id, "?"),
+            "by": n.acknowledged_by,
+            "via": n.acknowledged_via,
+        }
+        seen[where] = Entry(n.acknowledged_at, "acknowledgement", n.route, detail)
+    return list(seen.values())
