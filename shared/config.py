@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Which policy file (by stem) each source uses: "zendesk=athento,jira=soporte-completo".
     source_policies: dict[str, str] = {}
     default_policy: str = "soporte-completo"
+    # How often each process looks at the policy folder's files (sizes, modification times);
+    # 0: never, only SIGHUP reloads (docs/operations.md "Changing policies").
+    policy_poll_s: float = Field(5.0, ge=0)
 
     api_tokens: list[SecretStr] = []  # bearer tokens for POST /v1/events (several, for rotation)
     api_hmac_secret: SecretStr | None = None

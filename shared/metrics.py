@@ -106,3 +106,30 @@ def beat_ticked(claimed: int, reaped: int, now: datetime) -> None:
     TIMERS_CLAIMED.inc(claimed)
     LEASES_REAPED.inc(reaped)
     BEAT_TICK.set(now.astimezone(UTC).timestamp())
+
+
+# Policies: which ones each process runs (the hash), and every folder refused.
+POLICY_LOADS = Counter(
+    "escalera_policy_loads",
+    "Policy folder loads that changed or refused something: reloaded; refused (the policies in "
+    "force stay: the last good ones)",
+    ["outcome"],
+)
+POLICIES_INFO = Gauge(
+    "escalera_policies_info",
+    "1 for the policies this process runs (hash of the folder's files; origin: folder or "
+    "last_good), 0 for ones it ran before",
+    ["hash", "origin"],
+    multiprocess_mode="liveall",  # one sample per process: a process that disagrees shows
+)
+
+
+def policy_load(outcome: str) -> None:
+    POLICY_LOADS.labels(outcome).inc()
+
+
+def policies_in_force(hash_: str, origin: str, previous: tuple[str, str] | None = None) -> None:
+    """This process now runs ``(hash_, origin)``; ``previous`` is what it ran until now."""
+    if previous is not None and previous != (hash_, origin):
+        POLICIES_INFO.labels(*previous).set(0)
+    POLICIES_INFO.labels(hash_, origin).set(1)

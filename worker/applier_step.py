@@ -2,11 +2,12 @@
 
 Celery's prefork pool runs the firing and delivery tasks; the worker's main process, otherwise
 idle, applies events. Pool processes forked later get a runtime of their own (never a
-connection the applier holds).
+connection the applier holds) and keep its policies fresh themselves (`worker.policy_watch`).
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Any
 
@@ -15,7 +16,7 @@ from celery import bootsteps
 from celery.signals import worker_process_init
 
 from worker.applier import BATCH, make_applier
-from worker.runtime import runtime
+from worker.runtime import keep_policies_fresh, runtime
 
 log = structlog.get_logger("escalera.applier")
 
@@ -56,6 +57,13 @@ class ApplierStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _own_runtime(**_: Any) -> None:
-    """A forked pool process must not share the parent's database connections."""
+    """A forked pool process must not share the parent's database connections.
+
+    It loads the policies itself and watches the folder for changes. SIGHUP is ignored here:
+    billiard replaces any handler a pool process installs with one that ends it mid-task
+    (`billiard.common.reset_signals`), and only an ignored signal is left alone.
+    """
     runtime().engine.dispose(close=False)
     runtime.cache_clear()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    keep_policies_fresh(runtime(), hangup=False)

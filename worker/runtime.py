@@ -13,6 +13,8 @@ from scheduler.timer_index import TimerIndex
 from shared.config import Settings, settings
 from shared.db.engine import make_engine, session_factory
 from worker.policies import PolicyBook
+from worker.policy_store import book_at_start
+from worker.policy_watch import FolderWatch, on_hangup
 
 
 @dataclass(frozen=True)
@@ -20,7 +22,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    policies: PolicyBook
+    policies: PolicyBook  # reloadable in place (`keep_policies_fresh`)
     redis: Redis
     timers: TimerIndex
     repeats: TimerIndex  # the next repeat of each unacknowledged page
@@ -29,11 +31,12 @@ class Runtime:
     def build(cls, config: Settings) -> Runtime:
         engine = make_engine(config.database_url)
         redis = Redis.from_url(config.redis_url, socket_timeout=5)
+        sessions = session_factory(engine)
         return cls(
             config,
             engine,
-            session_factory(engine),
-            PolicyBook.from_settings(config),
+            sessions,
+            book_at_start(config, sessions),  # the folder, or its last good copy if it is broken
             redis,
             TimerIndex(redis, config.redis_prefix),
             TimerIndex(redis, config.redis_prefix, "repeats"),
@@ -44,3 +47,14 @@ class Runtime:
 def runtime() -> Runtime:
     """The process's runtime; tests call ``runtime.cache_clear()`` (and ``settings``'s) to reset."""
     return Runtime.build(settings())
+
+
+def keep_policies_fresh(rt: Runtime, *, hangup: bool) -> FolderWatch:
+    """A long-running process's watch on its policy folder, started; with ``hangup``, SIGHUP
+    reloads too (installed first, so no SIGHUP after the announcement finds it missing)."""
+    config = rt.settings
+    watch = FolderWatch(rt.policies, config.policy_dir, rt.sessions, config.policy_poll_s)
+    if hangup:
+        on_hangup(watch)
+    watch.start()
+    return watch

@@ -189,3 +189,15 @@ class DeadLetter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     retried_at: Mapped[datetime | None]
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class PolicySnapshot(Base):
+    """A policy folder that validated, file name -> text: a process whose folder no longer
+    validates starts on the newest one instead of exiting (``worker.policy_store``)."""
+
+    __tablename__ = "policy_snapshots"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    files: Mapped[dict[str, Any]]
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)

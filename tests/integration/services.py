@@ -49,7 +49,8 @@ def truncate(url: str) -> None:
         autocommit=True,
     ) as conn:
         conn.execute(
-            "TRUNCATE notifications, checkpoints, events, dead_letters, tickets RESTART IDENTITY CASCADE"
+            "TRUNCATE acknowledgements, notifications, checkpoints, events, dead_letters, tickets,"
+            " policy_snapshots RESTART IDENTITY CASCADE"
         )
 
 

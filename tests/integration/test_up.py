@@ -191,6 +191,13 @@ def test_up_uses_the_redis_and_database_it_is_given(tmp_path: Path) -> None:
             terminal.wait_for(FIRST_PAGE, NOTIFICATION_WITHIN_S, tmp_path / ".escalera" / "up.log")
             assert "redis-server" not in terminal.text()
             assert "fakeredis" not in terminal.text()
+            terminal.process.send_signal(signal.SIGHUP)  # reload the policies, do not stop
+            log = tmp_path / ".escalera" / "up.log"
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and log.read_text().count('"trigger": "sighup"') < 3:
+                time.sleep(0.2)
+            assert log.read_text().count('"trigger": "sighup"') >= 3, log.read_text()[-3000:]
+            assert terminal.process.poll() is None
             ctrl_c_stops_everything(terminal)
     finally:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))

@@ -39,6 +39,11 @@ class Child:
             self.kill()
             return self.process.wait()
 
+    def reload(self) -> None:
+        """SIGHUP: it reloads its policies (a worker passes the signal on to its pool)."""
+        if self.running():
+            self.process.send_signal(signal.SIGHUP)
+
     def kill(self) -> None:
         """SIGKILL to its whole process group: a worker's pool processes go with it."""
         with contextlib.suppress(ProcessLookupError):  # already gone
@@ -76,6 +81,12 @@ def stop_all(children: Sequence[Child]) -> None:
     """In the given order, each one after the previous has exited."""
     for child in children:
         child.stop()
+
+
+def reload_all(children: Sequence[Child]) -> None:
+    """SIGHUP to each: each reloads its policies (each also watches the folder on its own)."""
+    for child in children:
+        child.reload()
 
 
 def _die_with_parent() -> None:

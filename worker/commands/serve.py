@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import celery.apps.worker as celery_worker_app
 import uvicorn
@@ -18,21 +20,56 @@ from shared.config import settings
 from shared.db.migrate import upgrade
 from shared.errors import EscaleraError
 from shared.logging import configure_logging, keep_celery_from_logging_setup, log, say_as_json
-from worker.runtime import runtime
+from worker.policy_watch import FolderWatch, on_hangup
+from worker.runtime import keep_policies_fresh, runtime
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
-def _prepare() -> None:
-    """Validate policies and reach the database before serving: a bad policy file stops here."""
+def _prepare(*, watch: bool = True) -> FolderWatch | None:
+    """Validate policies and reach the database before serving.
+
+    A policy folder that does not validate stops here only if the database holds no last good
+    copy of it (a first start); otherwise the process starts on that copy, logging the problems.
+    With ``watch`` the policies are kept fresh from here on: when the folder's files change,
+    and on SIGHUP outside a terminal (`_detached`).
+    """
     configure_logging()
     setup_logging.connect(keep_celery_from_logging_setup, weak=False)  # every line stays JSON
     config = settings()
     if config.database_url.startswith("sqlite"):
         upgrade(config.database_url)  # the embedded default migrates itself
     rt = runtime()
+    edition = rt.policies.edition
     log.info(
-        "policies_loaded", policy_dir=str(config.policy_dir), default_policy=config.default_policy
+        "policies_loaded",
+        policy_dir=str(config.policy_dir),
+        default_policy=config.default_policy,
+        hash=edition.hash,
+        origin=edition.origin.value,
     )
+    folder_watch = keep_policies_fresh(rt, hangup=_detached()) if watch else None
     rt.engine.dispose()  # connections are not shared with forked children
+    return folder_watch
+
+
+def _detached() -> bool:
+    """Not writing to a terminal (systemd, Kubernetes, ``escalera up``): SIGHUP may reload.
+
+    In a terminal SIGHUP keeps meaning hang-up, as Celery has it: closing the window stops the
+    process instead of leaving it running unseen. The folder watch works either way.
+    """
+    return not sys.stdout.isatty()
+
+
+def ingest_app() -> FastAPI:
+    """The uvicorn factory: the app, and this serving process's own watch on the policies."""
+    from worker.ingest.service import app_from_settings  # noqa: PLC0415 - in uvicorn's process
+
+    app = app_from_settings()
+    keep_policies_fresh(runtime(), hangup=_detached())
+    return app
 
 
 @contextmanager
@@ -72,9 +109,11 @@ def ingest_command(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    _prepare()
+    # Each process serving requests watches the policies (`ingest_app`). With --workers > 1,
+    # SIGHUP to this parent makes uvicorn replace its workers one by one, each loading afresh.
+    _prepare(watch=False)
     uvicorn.run(
-        "worker.ingest.service:app_from_settings",
+        "worker.commands.serve:ingest_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -93,9 +132,12 @@ def worker_command(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    _prepare()
+    folder_watch = _prepare()
     _serve_metrics(args)
     celery_worker_app.safe_say = say_as_json  # its shutdown notices, as JSON lines too
+    # Celery's SIGHUP restarts the worker by exec (outside a terminal); here it reloads the
+    # policies instead (pool processes reload by watching the folder).
+    celery_worker_app.install_worker_restart_handler = _reload_on_hangup(folder_watch)
     # Pool processes share the parent's memory after fork; a collection there would copy every
     # page it touches (bench/worker_rss_bench.py: +45 MB of PSS). Frozen objects are not scanned.
     worker_init.connect(lambda **_: gc.freeze(), weak=False)
@@ -123,6 +165,18 @@ def _worker(args: argparse.Namespace) -> int:
         ]
     )
     return 0
+
+
+def _reload_on_hangup(folder_watch: FolderWatch | None) -> Any:
+    """What Celery calls where it would install its restart-on-SIGHUP handler (outside a
+    terminal): SIGHUP reloads this process's policies. Pool processes ignore SIGHUP and follow
+    the folder by their own watch (`worker.applier_step`)."""
+
+    def install(worker: Any, sig: str = "SIGHUP") -> None:
+        if folder_watch is not None:
+            on_hangup(folder_watch)
+
+    return install
 
 
 def beat_command(args: argparse.Namespace) -> int:

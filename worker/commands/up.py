@@ -66,7 +66,8 @@ class Stack:
 
 
 class _Signals:
-    """Ctrl-C and SIGTERM ask ``up`` to stop; a second one kills what is still running."""
+    """Ctrl-C and SIGTERM ask ``up`` to stop; a second one kills what is still running.
+    SIGHUP is passed on: each process reloads its policies (docs/operations.md)."""
 
     def __init__(self, stack: Stack) -> None:
         self.stop = threading.Event()
@@ -75,6 +76,10 @@ class _Signals:
             number: signal.signal(number, self._handle)
             for number in (signal.SIGINT, signal.SIGTERM)
         }
+        self._before[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._reload)
+
+    def _reload(self, _signum: int, _frame: FrameType | None) -> None:
+        children.reload_all(self._stack.processes)
 
     def restore(self) -> None:
         for number, handler in self._before.items():

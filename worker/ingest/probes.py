@@ -21,14 +21,28 @@ def probes_router(services: Services) -> APIRouter:
         # liveness probe answers while the process serves anything (bench/read_load_bench.py).
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: the database and Redis answer")
+    @router.get(
+        "/readyz", summary="Readiness: the database and Redis answer; the policies in force"
+    )
     def readyz() -> Response:
         checks = {
             "database": _database_answers(services.sessions),
             "redis": _redis_answers(services.redis_ping),
         }
         status = 200 if all(checks.values()) else 503
-        return JSONResponse({"ready": status == 200, "checks": checks}, status_code=status)
+        # Stale policies (the folder does not validate; the last good copy runs) are shown, not
+        # a 503: every replica restarting on the same broken folder would otherwise leave the
+        # load balancer with none, and no event would get in (docs/operations.md).
+        edition = services.policies.edition
+        policies = {
+            "hash": edition.hash,
+            "origin": edition.origin.value,
+            "stale": edition.stale,
+            "loaded_at": edition.loaded_at.isoformat(),
+        }
+        return JSONResponse(
+            {"ready": status == 200, "checks": checks, "policies": policies}, status_code=status
+        )
 
     return router
 
