@@ -19,7 +19,7 @@ from shared.events import Event
 from tests.support import event
 from worker import applier as applier_module
 from worker.applier import Applier, make_applier
-from worker.apply import Applied, apply_events
+from worker.apply import Applied, apply_events, dead_letter
 from worker.ingest.publisher import QueuePublisher
 from worker.policies import PolicyBook
 from worker.runtime import runtime
@@ -174,11 +174,10 @@ def _unchecked(kind: str, ticket: str, **fields: object) -> Event:
     return Event.model_construct(**{**valid.__dict__, "ticket_id": ticket})
 
 
-def test_an_event_the_database_cannot_hold_is_dead_lettered_with_its_message(
-    configured: None,
-) -> None:
-    """A NUL in a ticket id (PostgreSQL text cannot hold it): the event is dead-lettered with the
-    queue message's raw bytes, and the valid events around it are applied (issue 13, item 1)."""
+def test_a_queued_event_with_a_nul_is_dead_lettered_with_its_message(configured: None) -> None:
+    """A NUL in a ticket id, queued before ingest refused them (PostgreSQL text cannot hold
+    it): the event is dead-lettered with the queue message's bytes, and the valid events around
+    it are applied (issue 13, item 1: it was in neither table)."""
     poisoned = _unchecked("created", "N\x00X", priority="P1")
     other = event("created", START, "K-2", priority="P2")
     messages = _messages(CREATED, poisoned, other)
@@ -187,15 +186,23 @@ def test_an_event_the_database_cannot_hold_is_dead_lettered_with_its_message(
     applier = make_applier(rt)
     _drain(applier)
     assert applier.queue.in_hand() == [] and applier.queue.depth() == 0
-    if runtime().engine.dialect.name == "sqlite":  # SQLite holds a NUL: the event is applied
-        assert _stored() == sorted([CREATED.event_id, poisoned.event_id, other.event_id])
-        return
     assert _stored() == sorted([CREATED.event_id, other.event_id])
     with runtime().sessions() as s:
         dead = s.scalars(select(DeadLetter)).one()
-    assert dead.event_id == poisoned.event_id
-    assert dead.ticket_id == "N\ufffdX"  # shown, not stored as it came
+    assert "control character U+0000" in dead.error
     assert dead.raw == messages[1].encode()  # the message as it was queued, byte for byte
+
+
+def test_a_dead_letter_can_be_written_whatever_its_event_holds(configured: None) -> None:
+    """The last resort cannot fail on content: a NUL, a lone surrogate, ids past the columns'
+    lengths are stored as U+FFFD and cut; the raw message is kept as it came."""
+    odd = _unchecked("created", "N\x00X" + "\ud800" + "t" * 300, priority="P1")
+    with runtime().sessions.begin() as session:
+        dead_letter(session, odd, "error with a \x00 in it", raw=b"\x00raw")
+    with runtime().sessions() as s:
+        dead = s.scalars(select(DeadLetter)).one()
+    assert dead.ticket_id == ("N\ufffdX\ufffd" + "t" * 300)[:256]
+    assert dead.error == "error with a \ufffd in it" and dead.raw == b"\x00raw"
 
 
 def test_a_restarted_applier_applies_the_batch_it_had_in_hand(configured: None) -> None:
