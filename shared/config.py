@@ -13,14 +13,67 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PRESETS = Path(__file__).resolve().parent.parent / "deploy" / "policies"
+WEBHOOK_PORTALS = ("zendesk", "freshdesk", "jira")  # the sources of POST /v1/webhooks/{source}
+MIN_TOKEN_CHARS = 16
+
+
+class ApiKey(BaseModel):
+    """One entry of ``ESCALERA_API_KEYS``: a named token and what it may do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+    token: SecretStr
+    scopes: list[Literal["write", "read", "ack"]] = Field(min_length=1)
+    sources: list[str] = Field(["api"], min_length=1)  # what a write-scoped key may write as
+
+    @field_validator("token")
+    @classmethod
+    def _token_long(cls, token: SecretStr) -> SecretStr:
+        if len(token.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"a token has at least {MIN_TOKEN_CHARS} characters")
+        return token
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_named(cls, sources: list[str]) -> list[str]:
+        if any(not source or len(source) > 64 or source != source.strip() for source in sources):
+            raise ValueError("each source is a name of 1 to 64 characters, no surrounding spaces")
+        return sources
+
+
+def check_keys_apart(keys: list[ApiKey], legacy: int) -> None:
+    """Names and tokens unique across ``ESCALERA_API_KEYS`` and the legacy tokens' names."""
+    names = [f"api-token-{n}" for n in range(1, legacy + 1)]
+    tokens: dict[str, str] = {}
+    for index, key in enumerate(keys):
+        if key.name in names:
+            raise ValueError(f"ESCALERA_API_KEYS[{index}]: the name {key.name!r} is taken")
+        names.append(key.name)
+        other = tokens.setdefault(key.token.get_secret_value(), key.name)
+        if other != key.name:
+            raise ValueError(
+                f"ESCALERA_API_KEYS[{index}] ({key.name!r}) has the token of {other!r}"
+            )
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ESCALERA_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="ESCALERA_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         "sqlite:///escalera.db",
@@ -33,7 +86,7 @@ class Settings(BaseSettings):
     redis_prefix: str = "escalera"
 
     policy_dir: Path = _PRESETS
-    # Which policy file (by stem) each source uses: "zendesk=athento,jira=soporte-completo".
+    # Which policy file (by stem) each source uses, as JSON: {"zendesk": "athento"}.
     source_policies: dict[str, str] = {}
     default_policy: str = "soporte-completo"
     # How often each process looks at the policy folder's files (sizes, modification times);
@@ -42,6 +95,12 @@ class Settings(BaseSettings):
 
     api_tokens: list[SecretStr] = []  # bearer tokens for POST /v1/events (several, for rotation)
     api_hmac_secret: SecretStr | None = None
+    # Keys with scopes (docs/security.md).
+    # ESCALERA_API_KEYS: a JSON list of {"name", "token", "scopes", "sources"}; each legacy
+    # ESCALERA_API_TOKENS entry is a key `api-token-N` with every scope, writing source `api` only.
+    api_keys: list[ApiKey] = []
+    api_hmac_sources: list[str] = ["api"]  # the sources an HMAC-signed POST /v1/events may write
+    api_docs: bool = True  # /docs, /redoc and /openapi.json (the schema is not secret)
     zendesk_secret: SecretStr | None = None
     jira_secret: SecretStr | None = None
     freshdesk_secret: SecretStr | None = None
@@ -57,7 +116,6 @@ class Settings(BaseSettings):
     @classmethod
     def _ack_link_ttl(cls, value: object) -> timedelta:
         return parse_link_ttl(value)
-
 
     max_body_bytes: int = 1024 * 1024
     max_batch: int = 1000
@@ -102,6 +160,20 @@ class Settings(BaseSettings):
                 f"(both are {self.events_queue!r})"
             )
         return self
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_apart(cls, keys: list[ApiKey], info: ValidationInfo) -> list[ApiKey]:
+        check_keys_apart(keys, len(info.data.get("api_tokens", [])))
+        return keys
+
+    def metric_sources(self) -> frozenset[str]:
+        """The sources counted under their own metric label: ``api``, the portals with a webhook
+        adapter, and every source a policy, a key or the HMAC names (any other is ``other``)."""
+        named = {source for key in self.api_keys for source in key.sources}
+        return frozenset(
+            {"api", *WEBHOOK_PORTALS, *self.source_policies, *self.api_hmac_sources, *named}
+        )
 
 
 @lru_cache(maxsize=1)

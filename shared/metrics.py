@@ -1,9 +1,10 @@
 """Every Prometheus metric Escalera exports, defined once; call sites are one line each.
 
-Labels are bounded: a source, an outcome, a checkpoint kind, a channel's URL *scheme* (never
-the URL: it holds webhook keys). Processes that fork or spawn (uvicorn workers, Celery prefork)
-write their samples to ``PROMETHEUS_MULTIPROC_DIR``; `worker.metrics_export` reads them back at
-scrape time (docs/operations.md says which process is scraped where).
+Labels are bounded: a configured source (any other is counted as ``other``, `source_label`), an
+outcome, a checkpoint kind, a channel's URL *scheme* (never the URL: it holds webhook keys).
+Processes that fork or spawn (uvicorn workers, Celery prefork) write their samples to
+``PROMETHEUS_MULTIPROC_DIR``; `worker.metrics_export` reads them back at scrape time
+(docs/operations.md says which process is scraped where).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from shared.config import settings
 from shared.events import Event
 
 EVENTS_INGESTED = Counter(
@@ -66,21 +68,41 @@ _REASONS = {
     413: "too_large",
     415: "media_type",
     422: "invalid",
+    403: "forbidden",
+    503: "unavailable",
 }
+
+OTHER_SOURCE = "other"  # the label of every source not configured
+_labelled: frozenset[str] | None = None  # None: the process settings' `metric_sources()`
+
+
+def label_sources(sources: Iterable[str] | None) -> None:
+    """The sources counted under their own label (None: those the process settings name)."""
+    global _labelled  # noqa: PLW0603 - one set per process, as the metrics themselves
+    _labelled = None if sources is None else frozenset(sources)
+
+
+def source_label(source: str) -> str:
+    """``source`` if configured, else ``other``: a request cannot mint label values."""
+    global _labelled  # noqa: PLW0603 - read once from the settings, then kept
+    if _labelled is None:
+        _labelled = settings().metric_sources()
+    return source if source in _labelled else OTHER_SOURCE
 
 
 def events_ingested(events: Iterable[Event]) -> None:
     for event in events:
-        EVENTS_INGESTED.labels(event.source).inc()
+        EVENTS_INGESTED.labels(source_label(event.source)).inc()
 
 
 def request_refused(source: str, status: int) -> None:
+    """``source`` is bounded by the caller: ``api``, a portal with a webhook, or ``unknown``."""
     REQUESTS_REFUSED.labels(source, _REASONS.get(status, str(status))).inc()
 
 
 def event_applied(source: str, outcome: str, armed: Iterable[_Planned]) -> None:
     """One applied event and the checkpoints it newly armed (moved ones are not counted)."""
-    EVENTS_APPLIED.labels(source, outcome).inc()
+    EVENTS_APPLIED.labels(source_label(source), outcome).inc()
     for checkpoint in armed:
         CHECKPOINTS_ARMED.labels(checkpoint.kind).inc()
 

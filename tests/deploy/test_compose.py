@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from shared.config import Settings
 from tests.deploy.files import DEPLOY, assert_escalera_command, load_yaml
 
 COMPOSE = DEPLOY / "docker-compose.yml"
@@ -107,6 +109,31 @@ def test_prometheus_scrapes_each_process_group_on_its_metrics_port(
             for target in static["targets"]
         ]
         assert found == [int(port)], job
+
+
+def test_prometheus_scrapes_ingest_with_a_read_key_from_a_compose_secret(
+    services: dict[str, Any],
+) -> None:
+    """Ingest's /metrics needs a read-scoped key: Prometheus reads its token from a secret file."""
+    jobs = {job["job_name"]: job for job in load_yaml(DEPLOY / "prometheus.yml")["scrape_configs"]}
+    token_file = jobs["escalera-ingest"]["authorization"]["credentials_file"]
+    assert token_file.startswith("/run/secrets/")
+    secret = token_file.removeprefix("/run/secrets/")
+    assert secret in services["prometheus"]["secrets"]
+    compose = load_yaml(DEPLOY / "docker-compose.yml")
+    assert compose["secrets"][secret]["file"] == "./prometheus-token"
+    assert not (DEPLOY / "prometheus-token").exists()  # made on the host, never committed
+
+
+def test_the_example_keys_load_and_one_of_them_reads_metrics() -> None:
+    """deploy/escalera.env.example's keys are valid settings, with a read key for Prometheus."""
+    line = next(
+        line
+        for line in (DEPLOY / "escalera.env.example").read_text().splitlines()
+        if line.startswith("ESCALERA_API_KEYS=")
+    )
+    config = Settings.model_validate({"api_keys": json.loads(line.partition("=")[2])})
+    assert {key.name: key.scopes for key in config.api_keys}["prometheus"] == ["read"]
 
 
 def test_the_image_copies_what_exists_and_puts_the_policies_where_it_says() -> None:

@@ -12,17 +12,20 @@ from pydantic import SecretStr
 from redis.asyncio import Redis as AsyncRedis
 
 from shared.celery_app import make_celery
-from shared.config import Settings
+from shared.config import ApiKey, Settings
 from shared.db.engine import make_engine, session_factory
 from shared.db.migrate import upgrade
 from tests.hostile.gate import TALLY, Gate
 from tests.hostile.ledger import LEDGER
 from tests.hostile.secrets import (
     ACK_SECRET,
+    ACKER_TOKEN,
     FRESHDESK_SECRET,
     HMAC_SECRET,
     JIRA_SECRET,
+    READER_TOKEN,
     TOKEN,
+    WRITER_TOKEN,
     ZENDESK_SECRET,
 )
 from tests.integration.conftest import redis_prefix
@@ -36,6 +39,16 @@ from worker.policies import PolicyBook
 __all__ = ["redis_prefix"]  # the integration suite's fixture: a Redis key prefix of the test's own
 
 MAX_BODY = 64 * 1024
+KEYS = [  # besides the legacy TOKEN (api-token-1: every scope, writes `api`)
+    ApiKey(name="reader", token=SecretStr(READER_TOKEN), scopes=["read"]),
+    ApiKey(
+        name="zendesk-sync",
+        token=SecretStr(WRITER_TOKEN),
+        scopes=["write"],
+        sources=["api", "zendesk"],
+    ),
+    ApiKey(name="pager", token=SecretStr(ACKER_TOKEN), scopes=["ack"]),
+]
 
 
 @pytest.fixture
@@ -50,6 +63,7 @@ def config(tmp_path: Path, redis_prefix: str) -> Settings:
         policy_dir=PRESETS,
         default_policy="soporte-completo",
         api_tokens=[SecretStr(TOKEN)],
+        api_keys=KEYS,
         api_hmac_secret=SecretStr(HMAC_SECRET),
         zendesk_secret=SecretStr(ZENDESK_SECRET),
         jira_secret=SecretStr(JIRA_SECRET),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from shared.events import Event
 from tests.hostile.budget import fuzz_settings
 from tests.hostile.gate import Gate
-from tests.hostile.secrets import HMAC_SECRET, TOKEN
+from tests.hostile.secrets import HMAC_SECRET, READER_TOKEN, TOKEN
 from tests.hostile.strategies import (
     canonical_event,
     dumps,
@@ -121,6 +121,7 @@ def test_a_stored_tickets_sla_at_any_time_never_breaks(
     gate: Gate, stored: None, at: Any, ticket: str
 ) -> None:
     """GET /v1/tickets/api/…?at=… for any `at` (year 1 to 9999, naive, garbage): 200 or a 4xx."""
-    response = gate.send("GET", f"/v1/tickets/api/{ticket}", params={"at": str(at)})
+    reader = {"authorization": f"Bearer {READER_TOKEN}"}
+    response = gate.send("GET", f"/v1/tickets/api/{ticket}", params={"at": str(at)}, headers=reader)
     if ticket != "H-1":
         assert response.status_code in (400, 404, 422), response.text

@@ -2,7 +2,7 @@
 
 schemathesis generates each request from the schema, valid and invalid (negative mode) alike;
 the test adds credentials the way each endpoint takes them (a bearer token, the Escalera HMAC, a
-portal's signature, a signed acknowledgement link), mostly valid so that requests get past the
+portal's signature, a signed acknowledgement link, a key for reads), mostly valid so that requests get past the
 door, and sends them through the `Gate`: no 5xx, nothing queued from a refusal.
 """
 
@@ -25,9 +25,11 @@ from tests.hostile.budget import fuzz_settings
 from tests.hostile.gate import Gate
 from tests.hostile.secrets import (
     ACK_SECRET,
+    ACKER_TOKEN,
     FRESHDESK_SECRET,
     HMAC_SECRET,
     JIRA_SECRET,
+    READER_TOKEN,
     TOKEN,
     ZENDESK_SECRET,
 )
@@ -83,6 +85,9 @@ def test_every_documented_operation_survives_fuzzing(
     if case.method.upper() == "POST":
         headers.setdefault("content-type", case.media_type or "application/json")
         headers.update(credentials(path, body or b"", valid=data.draw(st.integers(0, 4)) > 0))
+    elif not path.startswith(("/healthz", "/readyz")):  # reads need a key with `read`
+        token = data.draw(st.sampled_from([READER_TOKEN, READER_TOKEN, TOKEN, ACKER_TOKEN, "x"]))
+        headers.setdefault("authorization", f"Bearer {token}")
     query = {k: str(v) for k, v in (case.query or {}).items()}
     if path.endswith("/ack") and data.draw(st.booleans()):
         notification = path.split("/")[3]

@@ -335,7 +335,9 @@ def test_the_window_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_naive_at_is_a_400_naming_it(gate: Gate) -> None:
     """GET /v1/tickets/...?at= without an offset: 400 on `at`."""
-    response = gate.send("GET", "/v1/tickets/api/H-1", params={"at": "2026-03-02T09:00:00"})
+    response = gate.send(
+        "GET", "/v1/tickets/api/H-1", params={"at": "2026-03-02T09:00:00"}, headers=BEARER
+    )
     refused(response, 400, "at", "UTC offset")
 
 

@@ -23,6 +23,7 @@ from worker.ingest.signatures import sign_escalera, sign_jira, sign_zendesk
 from worker.policies import PolicyBook
 
 TOKEN = "t0ken-for-tests"
+READ = {"authorization": f"Bearer {TOKEN}"}  # a legacy token reads tickets too
 HMAC_SECRET = "hmac-secret-for-tests"
 ZENDESK_SECRET = "zendesk-signing-secret"
 JIRA_SECRET = "jira-signing-secret"
@@ -267,7 +268,9 @@ def test_stored_ticket_is_served_in_the_simulate_shape(
         apply_event(
             session, services.policies, Event.model_validate(canonical()), datetime.now(UTC)
         )
-    response = client.get("/v1/tickets/api/T-1", params={"at": "2026-03-02T09:20:00-06:00"})
+    response = client.get(
+        "/v1/tickets/api/T-1", params={"at": "2026-03-02T09:20:00-06:00"}, headers=READ
+    )
     assert response.status_code == 200
     body = response.json()
     assert (body["priority"], body["metrics"]["first_response"]["state"]) == ("P1", "running")
@@ -276,7 +279,7 @@ def test_stored_ticket_is_served_in_the_simulate_shape(
 
 def test_unknown_ticket_is_a_404(client: TestClient) -> None:
     """A ticket Escalera never heard of is a 404 problem."""
-    response = client.get("/v1/tickets/api/nope")
+    response = client.get("/v1/tickets/api/nope", headers=READ)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -284,10 +287,12 @@ def test_unknown_ticket_is_a_404(client: TestClient) -> None:
 def test_health_and_readiness(client: TestClient, services: Services) -> None:
     """healthz answers; readyz reports each dependency."""
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {
+    ready = client.get("/readyz").json()
+    assert {k: ready[k] for k in ("ready", "checks")} == {
         "ready": True,
         "checks": {"database": True, "redis": True},
     }
+    assert ready["policies"]["origin"] == "folder" and len(ready["policies"]["hash"]) >= 8
 
 
 def test_readiness_fails_when_redis_does_not_answer(services: Services) -> None:

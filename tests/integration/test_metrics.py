@@ -19,8 +19,9 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from scheduler.dispatch import Dispatcher
+from shared import metrics
 from shared.celery_app import make_celery
-from shared.config import Settings
+from shared.config import ApiKey, Settings
 from shared.db.engine import make_engine, session_factory
 from shared.db.migrate import upgrade
 from shared.db.models import Checkpoint, Notification
@@ -38,6 +39,8 @@ from worker.policies import PolicyBook
 from worker.runtime import runtime
 
 TOKEN = "metrics-token"
+DESK, DESK_TOKEN = f"desk-{uuid.uuid4().hex[:8]}", "desk-key-token-4e1f"  # a key writing DESK
+READ = {"authorization": f"Bearer {TOKEN}"}  # a legacy token: it reads /metrics
 ROUTES = """
 channels:
   oncall: {}
@@ -63,6 +66,9 @@ def ingest(tmp_path: Path, redis_prefix: str) -> Iterator[tuple[TestClient, redi
         redis_prefix=redis_prefix,
         policy_dir=PRESETS,
         api_tokens=[SecretStr(TOKEN)],
+        api_keys=[
+            ApiKey(name="desk", token=SecretStr(DESK_TOKEN), scopes=["write"], sources=[DESK])
+        ],
         zendesk_secret=SecretStr("zendesk-secret"),
     )
     client = redis.Redis.from_url(REDIS_URL)
@@ -99,14 +105,14 @@ def test_accepted_events_are_counted_by_source_and_wait_on_the_queue(
 ) -> None:
     """Three events from one source: ingested 3 for that source, and the events queue is 3 deep."""
     http, _redis = ingest
-    source = f"desk-{uuid.uuid4().hex[:8]}"
-    now = datetime.now(UTC)
-    assert _post(http, [_created(source, f"T-{i}", now) for i in range(2)]).status_code == 202
-    assert _post(http, _created(source, "T-9", now)).status_code == 202
-    metrics = Scrape(http.get("/metrics").text)
-    assert metrics("escalera_events_ingested_total", source=source) == 3
-    assert metrics("escalera_queue_depth", queue="events") == 3
-    assert metrics("escalera_queue_depth", queue="fire") == 0
+    source, now = DESK, datetime.now(UTC)
+    batch = [_created(source, f"T-{i}", now) for i in range(2)]
+    assert _post(http, batch, token=DESK_TOKEN).status_code == 202
+    assert _post(http, _created(source, "T-9", now), token=DESK_TOKEN).status_code == 202
+    scraped = Scrape(http.get("/metrics", headers=READ).text)
+    assert scraped("escalera_events_ingested_total", source=source) == 3
+    assert scraped("escalera_queue_depth", queue="events") == 3
+    assert scraped("escalera_queue_depth", queue="fire") == 0
 
 
 def test_refused_requests_are_counted_by_source_and_reason_never_by_an_attackers_path(
@@ -114,7 +120,7 @@ def test_refused_requests_are_counted_by_source_and_reason_never_by_an_attackers
 ) -> None:
     """Wrong token, bad JSON, a bad Zendesk signature and an unknown source: each counted once."""
     http, _redis = ingest
-    before = Scrape(http.get("/metrics").text)
+    before = Scrape(http.get("/metrics", headers=READ).text)
     made_up = f"evil-{uuid.uuid4().hex}"
     assert _post(http, {}, token="wrong").status_code == 401
     assert _post(http, "a string, not an event").status_code == 422
@@ -133,7 +139,7 @@ def test_refused_requests_are_counted_by_source_and_reason_never_by_an_attackers
     )
     assert zendesk.status_code == 401
     assert http.post(f"/v1/webhooks/{made_up}", content=b"{}").status_code == 400
-    after = Scrape(http.get("/metrics").text)
+    after = Scrape(http.get("/metrics", headers=READ).text)
 
     def moved(source: str, reason: str) -> float:
         name = "escalera_ingest_refused_total"
@@ -191,6 +197,7 @@ def test_an_overdue_ticket_moves_applied_armed_fired_lateness_and_sent(
     """A P1 created 40 minutes ago: its 75 %, 90 % and breach checkpoints fire 17.5, 13 and 10 minutes late."""
     before = scrape()
     source = f"desk-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(metrics, "_labelled", frozenset({source}))  # a source the worker knows
     created = _created(source, "M-1", datetime.now(UTC) - timedelta(minutes=40))
     assert tasks.apply_event_task.run(created) == "applied"
     assert tasks.apply_event_task.run(created) == "duplicate"

@@ -22,7 +22,9 @@ from tests.integration.services import REDIS_URL, truncate
 from tests.integration.sinks import JsonSink
 from tests.support import preset_text_without_notifications
 
-TOKEN = "metrics-e2e"
+TOKEN = "metrics-e2e"  # a legacy token: it reads /metrics
+FEED_TOKEN = "metrics-e2e-feed-key"  # the key writing source e2e (and labelling it)
+KEYS = [{"name": "e2e-feed", "token": FEED_TOKEN, "scopes": ["write"], "sources": ["e2e"]}]
 ROUTES = """
 channels:
   oncall: {}
@@ -36,7 +38,8 @@ class System:
         self.ingest, self.worker, self.beat, self.tmp = ingest, worker, beat, tmp
 
     def scrape(self, base: str) -> Scrape:
-        return Scrape(httpx.get(f"{base}/metrics", timeout=5).text)
+        read = {"authorization": f"Bearer {TOKEN}"}  # ingest's needs it; the others' ignore it
+        return Scrape(httpx.get(f"{base}/metrics", headers=read, timeout=5).text)
 
 
 @pytest.fixture
@@ -69,6 +72,7 @@ def system(
         "ESCALERA_POLICY_DIR": str(policies),
         "ESCALERA_DEFAULT_POLICY": "desk",
         "ESCALERA_API_TOKENS": json.dumps([TOKEN]),
+        "ESCALERA_API_KEYS": json.dumps(KEYS),
         "ESCALERA_CHANNEL_ONCALL": sink.url(),
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -125,7 +129,9 @@ def test_every_process_group_reports_its_whole_self(system: System) -> None:
             "source": "e2e",
         }
         response = httpx.post(
-            f"{system.ingest}/v1/events", json=event, headers={"authorization": f"Bearer {TOKEN}"}
+            f"{system.ingest}/v1/events",
+            json=event,
+            headers={"authorization": f"Bearer {FEED_TOKEN}"},
         )
         assert response.status_code == 202
     scrapes = [system.scrape(system.ingest) for _ in range(6)]

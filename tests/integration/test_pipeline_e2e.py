@@ -232,10 +232,11 @@ def test_portal_and_api_traffic_ends_as_the_right_stored_sla_state(
 
         _wait_for_events(database_url, expected=2 + 1 + 2 + 4)
         at = (T0 + timedelta(hours=2, minutes=30)).isoformat()
-        zd = client.get("/v1/tickets/zendesk/900", params={"at": at}).json()
-        fdk = client.get("/v1/tickets/freshdesk/700", params={"at": at}).json()
-        jira = client.get("/v1/tickets/jira/ITSD-482", params={"at": at}).json()
-        api = client.get("/v1/tickets/api/C-1", params={"at": at}).json()
+        reader = {"authorization": f"Bearer {TOKEN}"}  # reads need a key too
+        zd = client.get("/v1/tickets/zendesk/900", params={"at": at}, headers=reader).json()
+        fdk = client.get("/v1/tickets/freshdesk/700", params={"at": at}, headers=reader).json()
+        jira = client.get("/v1/tickets/jira/ITSD-482", params={"at": at}, headers=reader).json()
+        api = client.get("/v1/tickets/api/C-1", params={"at": at}, headers=reader).json()
 
     assert (zd["priority"], zd["metrics"]["first_response"]["state"]) == ("P1", "met")
     assert (

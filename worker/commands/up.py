@@ -223,7 +223,10 @@ def _port_is_free(port: int) -> None:
 
 
 def _api_token() -> tuple[str, bool]:
-    """The token the demo feed and the user's curl use; shown only if ``up`` made it up."""
+    """The token the demo feed and the user's curl use; shown only if ``up`` made it up.
+
+    A legacy token (`ESCALERA_API_TOKENS`): it writes source ``api``, reads and acknowledges.
+    """
     configured = json.loads(os.environ.get("ESCALERA_API_TOKENS") or "[]")
     if configured:
         return str(configured[0]), False
@@ -307,7 +310,11 @@ def _banner(
             textwrap.fill(embedded.warning, 96, initial_indent="  ", subsequent_indent="  "),
         ]
     ticket = "api/MX-1002" if demo_dir is not None else "SOURCE/TICKET_ID"
-    lines += ["", f"  A ticket's SLA:  curl {api}/v1/tickets/{ticket}"]
+    bearer = token if token else "$TOKEN"
+    lines += [
+        "",
+        f"  A ticket's SLA:  curl -H 'Authorization: Bearer {bearer}' {api}/v1/tickets/{ticket}",
+    ]
     lines += ["", "Notifications follow as they fall due.", ""]
     _say("\n".join(lines))
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -23,13 +23,25 @@ from shared.events import Event
 from worker.adapters.base import RejectedRequest, Unauthorized, Unmappable, WebhookRequest
 from worker.ingest.acks import acks_router
 from worker.ingest.body import parse_json, read_body
+from worker.ingest.keys import (
+    Key,
+    Scope,
+    authorize,
+    check_namespace,
+    check_not_namespaced,
+    check_sources,
+    hmac_key,
+    keys,
+    namespaced,
+    requires,
+)
 from worker.ingest.openapi import events_body, webhook_body
 from worker.ingest.probes import probes_router
-from worker.ingest.problems import framework_refusals, problem
+from worker.ingest.problems import framework_refusals, problem, store_outages
 from worker.ingest.reports import reports_router
 from worker.ingest.scrape import scrape_router
 from worker.ingest.services import Services, Webhook
-from worker.ingest.signatures import verify_bearer, verify_escalera_hmac
+from worker.ingest.signatures import verify_escalera_hmac
 from worker.ingest.tickets import tickets_router
 from worker.ingest.window import EventWindow
 from worker.policies import PolicyBook
@@ -64,14 +76,23 @@ def _refusals(services: Services) -> Any:
 
 
 def create_app(services: Services) -> FastAPI:
+    config = services.settings
+    docs = config.api_docs
     app = FastAPI(
         title="Escalera ingest",
         version="0.1.0",
         description="Ticket events in (canonical or portal webhooks); SLA state out.",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
-    config = services.settings
-    app.include_router(reports_router(config, services.policies, services.sessions))
+    metrics.label_sources(config.metric_sources() | set(services.webhooks))
+    readers = [Depends(requires(config, Scope.READ))]
+    app.include_router(
+        reports_router(config, services.policies, services.sessions), dependencies=readers
+    )
     framework_refusals(app)
+    store_outages(app)
 
     app.exception_handler(RejectedRequest)(_refusals(services))
 
@@ -83,13 +104,17 @@ def create_app(services: Services) -> FastAPI:
     )
     async def post_events(request: Request) -> Response:
         body = await read_body(request, config.max_body_bytes)
-        _authenticate_api(config, body, request)
+        key = _authenticate_api(config, body, request)
         payload = parse_json(request, body)
+        indexed = isinstance(payload, list)
         events = _canonical_events(payload, config.max_batch)
-        _check_events(services, events, indexed=isinstance(payload, list))
+        check_sources(key, events, indexed=indexed)
+        check_namespace(events, indexed=indexed)
+        _check_events(services, events, indexed=indexed)
+        events = namespaced(events)
         await services.publisher.publish(events)
         metrics.events_ingested(events)
-        log.debug("events_accepted", source="api", count=len(events))
+        log.debug("events_accepted", source="api", key=key.name, count=len(events))
         return _accepted(len(events))
 
     @app.post(
@@ -114,6 +139,7 @@ def create_app(services: Services) -> FastAPI:
             )
         webhook.adapter.verify(received, webhook.secret)
         events = webhook.adapter.to_events(parse_json(request, body), received)
+        check_not_namespaced(events)
         _check_events(services, events, indexed=False)
         await services.publisher.publish(events)
         metrics.events_ingested(events)
@@ -126,10 +152,10 @@ def create_app(services: Services) -> FastAPI:
         )
         return _accepted(len(events))
 
-    app.include_router(tickets_router(services))
+    app.include_router(tickets_router(services), dependencies=readers)
     app.include_router(acks_router(services))
     app.include_router(probes_router(services))
-    app.include_router(scrape_router(services))
+    app.include_router(scrape_router(services), dependencies=readers)
     return app
 
 
@@ -148,19 +174,20 @@ def _accepted(count: int) -> Response:
     return Response(b'{"accepted":%d}' % count, status_code=202, media_type="application/json")
 
 
-def _authenticate_api(config: Settings, body: bytes, request: Request) -> None:
+def _authenticate_api(config: Settings, body: bytes, request: Request) -> Key:
+    """The writer: the HMAC signer when the request is signed, else a write-scoped key."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     if "x-escalera-signature" in headers and config.api_hmac_secret is not None:
         verify_escalera_hmac(
             body, headers, config.api_hmac_secret.get_secret_value(), datetime.now(UTC)
         )
-        return
-    tokens = [token.get_secret_value() for token in config.api_tokens]
-    if not tokens and config.api_hmac_secret is None:
+        return hmac_key(config)
+    if not keys(config) and config.api_hmac_secret is None:
         raise Unauthorized(
-            "no API credentials are configured (ESCALERA_API_TOKENS or ESCALERA_API_HMAC_SECRET)"
+            "no API credentials are configured "
+            "(ESCALERA_API_KEYS, ESCALERA_API_TOKENS or ESCALERA_API_HMAC_SECRET)"
         )
-    verify_bearer(headers, tokens)
+    return authorize(config, headers, Scope.WRITE)
 
 
 def _canonical_events(payload: Any, max_batch: int) -> list[Event]:

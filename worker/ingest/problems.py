@@ -1,18 +1,27 @@
-"""Refusals as RFC 9457 problem documents (``application/problem+json``), naming the field."""
+"""Refusals as RFC 9457 problem documents (``application/problem+json``), naming the field.
+
+A store that does not answer (Redis, the database) is a 503 with ``Retry-After``, never a 500.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import redis
+import sqlalchemy.exc
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+log = structlog.get_logger("escalera.ingest")
+
 _TITLES = {
     400: "Malformed request",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
     413: "Body too large",
@@ -60,6 +69,34 @@ def framework_refusals(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail))
+
+
+# What a client library raises when its store does not answer (refused, timed out, gone away).
+STORE_DOWN: dict[type[Exception], str] = {
+    redis.exceptions.ConnectionError: "redis",
+    redis.exceptions.TimeoutError: "redis",
+    sqlalchemy.exc.OperationalError: "database",
+    sqlalchemy.exc.InterfaceError: "database",
+    sqlalchemy.exc.TimeoutError: "database",  # no pooled connection came free in time
+}
+RETRY_AFTER_S = 5
+
+
+def store_outages(app: FastAPI) -> None:
+    """A store down: 503 with ``Retry-After``, logged by store and error class (the error's
+    text can hold a statement's parameters, so it is not logged)."""
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        store = next(name for kind, name in STORE_DOWN.items() if isinstance(exc, kind))
+        log.warning(
+            "store_unavailable", store=store, path=request.url.path, error=type(exc).__name__
+        )
+        response = problem(503, f"the {store} does not answer: try again in a few seconds")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
+    for kind in STORE_DOWN:
+        app.add_exception_handler(kind, _unavailable)
 
 
 def _where(loc: Sequence[Any]) -> str:

@@ -1,4 +1,8 @@
-"""``GET /metrics``: Prometheus metrics of every ingest process, and the queues' depths."""
+"""``GET /metrics``: Prometheus metrics of every ingest process, and the queues' depths.
+
+Mounted behind a key with the ``read`` scope (`worker.ingest.keys`): Prometheus sends it as
+``authorization: {credentials_file: ...}`` (deploy/prometheus.yml).
+"""
 
 from __future__ import annotations
 

@@ -59,11 +59,18 @@ _MAX_TIMESTAMP_DIGITS = 12
 
 def verify_bearer(headers: Mapping[str, str], tokens: Sequence[str]) -> None:
     """Accept ``Authorization: Bearer <token>`` for any of ``tokens`` (several allow rotation)."""
+    bearer_index(headers, tokens)
+
+
+def bearer_index(headers: Mapping[str, str], tokens: Sequence[str]) -> int:
+    """Which of ``tokens`` ``Authorization: Bearer`` presents; every token is compared."""
     presented = _bearer(headers)
     if presented is None:
         raise Unauthorized("missing `Bearer` credentials", field=AUTHORIZATION)
-    if not _matches_any(presented, tokens):
+    matches = [bool(token) and _equal(presented, token) for token in tokens]
+    if not presented or True not in matches:
         raise Unauthorized("the bearer token is not valid", field=AUTHORIZATION)
+    return matches.index(True)
 
 
 def verify_escalera_hmac(
@@ -230,7 +237,10 @@ def _check_digest(presented: str, expected: str, field: str) -> None:
 def _unix_time(value: str) -> datetime:
     if not (value.isascii() and value.isdigit()) or len(value) > _MAX_TIMESTAMP_DIGITS:
         raise Unauthorized("expected whole Unix seconds", field=ESCALERA_TIMESTAMP)
-    return datetime.fromtimestamp(int(value), UTC)
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (ValueError, OverflowError, OSError):  # past year 9999, or past the platform's time_t
+        raise Unauthorized("not a time this server can read", field=ESCALERA_TIMESTAMP) from None
 
 
 def _iso_time(value: str) -> datetime:
