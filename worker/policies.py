@@ -97,13 +97,7 @@ class PolicyBook:
     def from_settings(cls, settings: Settings, clock: Clock = utc_now) -> PolicyBook:
         """Load and validate every policy file in the folder; a bad one raises `PolicyError`."""
         edition = load_edition(read_folder(settings.policy_dir), str(settings.policy_dir), clock())
-        return cls(
-            edition,
-            settings.source_policies,
-            settings.default_policy,
-            folder=settings.policy_dir,
-            clock=clock,
-        )
+        return cls._of(edition, settings, clock)
 
     @classmethod
     def last_good(
@@ -111,6 +105,10 @@ class PolicyBook:
     ) -> PolicyBook:
         """A book on a saved copy of a folder (which still reloads from the real folder)."""
         edition = load_edition(files, "last good copy", clock(), Origin.LAST_GOOD)
+        return cls._of(edition, settings, clock)
+
+    @classmethod
+    def _of(cls, edition: Edition, settings: Settings, clock: Clock) -> PolicyBook:
         return cls(
             edition,
             settings.source_policies,
