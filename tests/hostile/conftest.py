@@ -28,7 +28,13 @@ from tests.hostile.secrets import (
     WRITER_TOKEN,
     ZENDESK_SECRET,
 )
-from tests.integration.conftest import redis_prefix
+from tests.integration.conftest import (
+    configured,
+    database_url,
+    policy_dir,
+    postgres_url,
+    redis_prefix,
+)
 from tests.integration.services import REDIS_URL
 from tests.support import PRESETS
 from worker.ingest.app import Services, create_app
@@ -36,7 +42,9 @@ from worker.ingest.publisher import QueuePublisher
 from worker.ingest.service import webhooks
 from worker.policies import PolicyBook
 
-__all__ = ["redis_prefix"]  # the integration suite's fixture: a Redis key prefix of the test's own
+# The integration suite's fixtures: a Redis key prefix of the test's own, both databases, the
+# process settings pointed at them.
+__all__ = ["configured", "database_url", "policy_dir", "postgres_url", "redis_prefix"]
 
 MAX_BODY = 64 * 1024
 KEYS = [  # besides the legacy TOKEN (api-token-1: every scope, writes `api`)

@@ -25,14 +25,11 @@ from sqlalchemy import select
 
 from shared.db.engine import make_engine, session_factory
 from shared.db.models import Notification
-from tests.integration.conftest import postgres_url
 from tests.integration.processes import free_port, running, wait_ready
 from tests.integration.services import REDIS_URL, truncate
 from tests.integration.sinks import JsonSink
 from tests.support import ROOT, preset_text_without_notifications
 from worker.ingest.signatures import sign_escalera, sign_jira, sign_zendesk
-
-__all__ = ["postgres_url"]
 
 TOKEN = "tok-LEAKCHECK-api-a1b2c3"
 HMAC_SECRET = "hmac-LEAKCHECK-d4e5f6"

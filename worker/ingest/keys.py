@@ -105,7 +105,7 @@ def check_sources(key: Key, events: Sequence[Event], *, indexed: bool) -> None:
 
 
 def check_namespace(events: Sequence[Event], *, indexed: bool) -> None:
-    """Refuse (422) an id with no room for the ``api:`` prefix, or an adapter's id bearing it."""
+    """Refuse (422) an id of a source other than ``api`` with no room for the ``api:`` prefix."""
     room = MAX_EVENT_ID_CHARS - len(NAMESPACE)
     for index, event in enumerate(events):
         field = f"[{index}].event_id" if indexed else "event_id"

@@ -1,5 +1,6 @@
-"""Acknowledgement links: opening one shows the page, only its button acknowledges; links name
-the page by its dedupe key, expire, and say who acknowledged. On SQLite and PostgreSQL."""
+"""Acknowledgement links against what link previews, mail scanners and forgers do (issue 13,
+item 4): opening one shows the page and only its button acknowledges; links name the page by
+its dedupe key, expire, and say who acknowledged. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
