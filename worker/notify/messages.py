@@ -184,6 +184,10 @@ def ticket_link(template: str, ticket_id: str) -> str:
 
 def _one_line(facts: MessageFacts) -> MessageFacts:
     """``facts`` with every text a ticket or a link brings on one line, without controls."""
+    texts = (facts.ticket_id, facts.source, facts.customer, facts.priority, facts.plan)
+    links = (facts.link, facts.dedupe_key, facts.ack_link)
+    if "".join(text or "" for text in (*texts, *links)).isprintable():
+        return facts  # nearly always: a storm renders a digest line per page
     return facts._replace(
         ticket_id=one_line(facts.ticket_id),
         source=one_line(facts.source),
