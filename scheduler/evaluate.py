@@ -15,6 +15,7 @@ of ``pause_when``, stopped while the ticket is resolved):
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,8 +80,13 @@ class _Evaluation:
     ) -> None:
         self.policy, self.book, self.t, self.now = policy, book, timeline, now
         self.checkpoints: list[Checkpoint] = []
-        # Every window walks every phase: memoize what depends only on priority and rule.
+        # Every window walks its phases: memoize what depends only on priority and rule.
         self._targets: dict[str, TargetSpec | None] = {}
+        # Phases follow each other (one's end is the next one's start): a window finds its first
+        # phase by bisection, so a ticket of N replies costs N windows of a few phases each,
+        # not N walks of every phase.
+        self._starts = [p.start for p in timeline.phases]
+        self._resolved_starts = [p.start for p in timeline.phases if p.resolved]
 
     def run(self) -> TicketSla:
         metrics = {
@@ -130,9 +136,10 @@ class _Evaluation:
                 if first is not None and at >= first and not self._phase_at(at).resolved
             }
         )
+        resolved = self._resolved_starts
         for i, start in enumerate(starts):
             ends = [starts[i + 1]] if i + 1 < len(starts) else []
-            ends += [p.start for p in self.t.phases if p.resolved and p.start > start][:1]
+            ends += resolved[bisect_right(resolved, start) :][:1]  # the next resolution
             yield _Window(start, min(ends) if ends else None)
 
     def _metric(self, key: str, window: _Window, rule: _Rule) -> MetricSla:
@@ -257,7 +264,10 @@ class _Evaluation:
         )
 
     def _spans(self, window: _Window, rule: _Rule) -> Iterator[Span]:
-        for phase in self.t.phases:
+        first = max(0, bisect_right(self._starts, window.start) - 1)  # the phase it starts in
+        for phase in self.t.phases[first:]:
+            if window.end is not None and phase.start >= window.end:
+                break
             start = max(phase.start, window.start)
             end = _earliest(phase.end, window.end)
             if (end is not None and end <= start) or not self._active(phase, rule):
@@ -284,17 +294,13 @@ class _Evaluation:
         a phase starting at that very instant already counts, as its event has happened.
         """
         if window.end is not None:
-            before = [p for p in self.t.phases if p.start < window.end]
+            before = bisect_left(self._starts, window.end)
         else:
-            before = [p for p in self.t.phases if p.start <= self.now]
-        return before[-1] if before else self.t.phases[0]
+            before = bisect_right(self._starts, self.now)
+        return self.t.phases[max(0, before - 1)]
 
     def _phase_at(self, at: datetime) -> Phase:
-        return (
-            [p for p in self.t.phases if p.start <= at][-1]
-            if self.t.phases[0].start <= at
-            else self.t.phases[0]
-        )
+        return self.t.phases[max(0, bisect_right(self._starts, at) - 1)]
 
     def _target(self, phase: Phase) -> TargetSpec | None:
         if phase.priority not in self._targets:
