@@ -219,6 +219,7 @@ def test_an_expired_link_is_refused(
     pressed = late.post(path(link))
     assert pressed.status_code == 410
     assert pressed.headers["content-type"] == "application/problem+json"
+    assert pressed.json()["title"] == "Gone"
     longer = path(link).replace(query["exp"][0], str(int(query["exp"][0]) + 86400))
     assert late.post(longer).status_code == 401
     assert acknowledgements() == []

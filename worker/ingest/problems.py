@@ -25,6 +25,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     413: "Body too large",
+    410: "Gone",
     415: "Unsupported media type",
     422: "Invalid events",
     503: "Unavailable",
