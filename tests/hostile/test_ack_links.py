@@ -361,6 +361,24 @@ def test_every_field_of_the_page_is_html_escaped(desk: None, sink: JsonSink) -> 
     assert "&lt;b&gt;Eve&lt;/b&gt;" in shown
 
 
+@pytest.mark.parametrize(
+    "body", [b'{"name": "\\ud800 Eve"}', b"[" * 4000, b'{"name": "Eve\\u0000"}']
+)
+def test_a_name_that_cannot_be_stored_still_acknowledges(
+    desk: None, sink: JsonSink, body: bytes
+) -> None:
+    """A lone surrogate or a NUL in the JSON name, or JSON nested past the parser: the page is
+    acknowledged all the same (never a 500), under what of the name can be stored."""
+    page = fired_page()
+    link = send(page, sink)
+    done = client(Clock(SENT)).post(
+        path(link), content=body, headers={"content-type": "application/json"}
+    )
+    assert done.status_code == 200, done.text
+    (who, _at, _via), *_ = acknowledgements()
+    assert "\ud800" not in who and "\x00" not in who
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_a_click_does_not_wait_for_a_send_in_progress(desk: None, sink: JsonSink) -> None:
     """A delivery holds the page's row locked while it sends (a retry to a slow target): the

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from shared.db.models import Notification
+from shared.text import REPLACEMENT, storable
 from worker.adapters.base import Unauthorized
 from worker.ingest.body import read_body
 from worker.ingest.keys import Scope, authorize
@@ -232,11 +233,12 @@ async def _typed_name(request: Request) -> str:
     elif media == "application/json":
         try:
             sent = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             sent = None
         name = sent.get("name") if isinstance(sent, dict) else None
     spaced = " ".join(name.split()) if isinstance(name, str) else ""  # breaks and runs: a space
-    cleaned = one_line(spaced)[:NAME_MAX].strip()
+    # a NUL or a lone surrogate (JSON can carry both) is no name a database can store
+    cleaned = one_line(storable(spaced)).replace(REPLACEMENT, "")[:NAME_MAX].strip()
     return cleaned or ANONYMOUS
 
 
