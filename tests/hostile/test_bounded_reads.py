@@ -107,6 +107,30 @@ def test_at_is_read_up_to_the_horizon_past_now_and_refused_beyond(
     assert read(gate).status_code == 200  # now, the default, is always inside
 
 
+@pytest.mark.usefixtures("ticket")
+@pytest.mark.parametrize(
+    ("report", "field", "value"),
+    [
+        ("/v1/reports/timeline/api/READ-1", "at", "2300-12-30T00:00:00+00:00"),
+        ("/v1/reports/timeline/api/READ-1", "at", "9999-12-31T23:00:00-05:00"),
+        ("/v1/reports/at-risk", "at", "9999-12-30T00:00:00Z"),
+        ("/v1/reports/allowances", "at", "9999-12-31T23:00:00-05:00"),
+        ("/v1/reports/compliance", "at", "0001-01-01T00:00:00+05:00"),
+        ("/v1/reports/compliance", "from", "0001-01-01"),
+        ("/v1/reports/compliance", "to", "9999-12-31"),
+    ],
+)
+def test_a_reports_instants_are_bounded_too(
+    gate: Gate, report: str, field: str, value: str
+) -> None:
+    """Reports evaluate tickets at `at` too: far instants (seconds of CPU each, or an overflow
+    and a 500) are refused with 422 naming the field, like a ticket read's."""
+    response = gate.send("GET", report, headers=READER, params={field: value})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert "must lie between" in response.json()["detail"]
+
+
 # -- turns: 503 with Retry-After, /healthz always answers -----------------------------------------
 class HeldEvaluations:
     """Stands in for `evaluate` in the ticket route: each call says it has started, then waits
@@ -169,6 +193,24 @@ def test_a_read_beyond_the_turns_is_told_when_to_retry(gate: Gate, held: HeldEva
         held.let_go()
         assert futures[0].result(timeout=30).status_code == 200
     assert read(gate).status_code == 200  # the turn was given back
+
+
+@pytest.mark.parametrize("turns", [(1, 0)])
+@pytest.mark.usefixtures("ticket")
+@pytest.mark.parametrize(
+    "report", ["/v1/reports/at-risk", "/v1/reports/timeline/api/READ-1", "/v1/reports/compliance"]
+)
+def test_reports_take_the_same_turns(gate: Gate, held: HeldEvaluations, report: str) -> None:
+    """Reports evaluate tickets too: while a ticket read holds the one turn, a report is a 503
+    with Retry-After (a review found them on the thread pool, seconds of CPU each, unbounded)."""
+    pool, futures = hold_reads(gate, held, 1)
+    with pool:
+        busy = gate.client.get(report, headers=READER)  # past the Gate: this 503 is expected
+        assert busy.status_code == 503, busy.text
+        assert int(busy.headers["Retry-After"]) >= 1
+        held.let_go()
+        assert futures[0].result(timeout=30).status_code == 200
+    assert gate.send("GET", report, headers=READER).status_code == 200
 
 
 @pytest.mark.parametrize("turns", [(THREAD_POOL, 0)])

@@ -38,6 +38,7 @@ from worker.ingest.keys import (
 from worker.ingest.openapi import events_body, webhook_body
 from worker.ingest.probes import probes_router
 from worker.ingest.problems import framework_refusals, problem, store_outages
+from worker.ingest.read_slots import ReadSlots
 from worker.ingest.reports import reports_router
 from worker.ingest.scrape import scrape_router
 from worker.ingest.services import Services, Webhook
@@ -88,8 +89,10 @@ def create_app(services: Services) -> FastAPI:
     )
     metrics.label_sources(config.metric_sources() | set(services.webhooks))
     readers = [Depends(requires(config, Scope.READ))]
+    # Ticket reads and reports evaluate tickets: they take turns, the same ones.
+    turns = ReadSlots(config.ticket_reads_at_once, config.ticket_reads_waiting)
     app.include_router(
-        reports_router(config, services.policies, services.sessions), dependencies=readers
+        reports_router(config, services.policies, services.sessions, turns), dependencies=readers
     )
     framework_refusals(app)
     store_outages(app)
@@ -152,7 +155,7 @@ def create_app(services: Services) -> FastAPI:
         )
         return _accepted(len(events))
 
-    app.include_router(tickets_router(services), dependencies=readers)
+    app.include_router(tickets_router(services, turns), dependencies=readers)
     app.include_router(acks_router(services))
     app.include_router(probes_router(services))
     app.include_router(scrape_router(services), dependencies=readers)

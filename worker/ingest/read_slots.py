@@ -15,14 +15,22 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from worker.adapters.base import RejectedRequest
 
 MAX_RETRY_AFTER_S = 60
+T = TypeVar("T")
 
 
-class ReadsBusy(Exception):
-    """Every turn is taken and the queue is full: come back in ``retry_after`` seconds."""
+class ReadsBusy(RejectedRequest):
+    """Every turn is taken and the queue is full: 503, come back in ``retry_after`` seconds."""
+
+    status = 503
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"every read turn is taken; retry in {retry_after} s")
@@ -54,6 +62,11 @@ class ReadSlots:
         finally:
             self._seconds = 0.8 * self._seconds + 0.2 * (time.monotonic() - started)
             self._release()
+
+    async def run(self, read: Callable[..., T], *args: Any) -> T:
+        """``read(*args)`` on the thread pool, in a turn (`ReadsBusy` when none can be had)."""
+        async with self.turn():
+            return await run_in_threadpool(read, *args)
 
     def retry_after(self) -> int:
         """Seconds until the queue ahead of a new read has likely drained (1 to 60)."""

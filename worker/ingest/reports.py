@@ -7,6 +7,7 @@ Reports name customers and their contacts: the app mounts this router behind a k
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -16,8 +17,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
-from worker.adapters.base import RejectedRequest
+from worker.adapters.base import RejectedRequest, Unmappable
 from worker.ingest.problems import problem
+from worker.ingest.read_slots import ReadSlots
 from worker.policies import LoadedPolicy, PolicyBook
 from worker.report import service
 from worker.report.render import to_csv
@@ -33,9 +35,16 @@ class BadQuery(RejectedRequest):
 
 
 def reports_router(
-    settings: Settings, policies: PolicyBook, sessions: sessionmaker[Session]
+    settings: Settings,
+    policies: PolicyBook,
+    sessions: sessionmaker[Session],
+    turns: ReadSlots | None = None,
 ) -> APIRouter:
+    """Reports evaluate tickets like a ticket read: they take the same turns (``turns``, by
+    default from the settings), and their instants lie in the same window around now."""
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
+    turns = turns or ReadSlots(settings.ticket_reads_at_once, settings.ticket_reads_waiting)
+    bounds = _Bounds.from_settings(settings)
 
     def policy(name: str | None) -> LoadedPolicy:
         try:
@@ -46,7 +55,7 @@ def reports_router(
     @router.get(
         "/compliance", summary="Share of promises kept, by metric, priority, plan, customer"
     )
-    def compliance(
+    async def compliance(
         *,
         policy_name: Annotated[str | None, Query(alias="policy")] = None,
         start: Annotated[str | None, Query(alias="from")] = None,
@@ -59,13 +68,19 @@ def reports_router(
         if every not in EVERY:
             raise BadQuery(f"every is one of {', '.join(EVERY)}", field="every")
         loaded = policy(policy_name)
-        period = _period(loaded, start, end, at, lambda e: e - timedelta(days=DEFAULT_DAYS))
-        with sessions() as session:
-            output, _ = service.compliance_report(session, loaded, period, every=every, worst=worst)
-        return _respond(output, format)
+        period = _period(loaded, start, end, at, _days_before, bounds=bounds)
+
+        def report() -> service.Output:
+            with sessions() as session:
+                output, _ = service.compliance_report(
+                    session, loaded, period, every=every, worst=worst
+                )
+            return output
+
+        return _respond(await turns.run(report), format)
 
     @router.get("/at-risk", summary="Open tickets by time left to their next checkpoint")
-    def at_risk(
+    async def at_risk(
         *,
         policy_name: Annotated[str | None, Query(alias="policy")] = None,
         at: str | None = None,
@@ -73,26 +88,33 @@ def reports_router(
         format: Format = "json",
     ) -> Response:
         loaded = policy(policy_name)
-        instant = _instant(at, "at", ZoneInfo(loaded.policy.default_timezone))
-        with sessions() as session:
-            output = service.at_risk_report(session, loaded, instant, limit=limit)
-        return _respond(output, format)
+        instant = bounds.check(_instant(at, "at", ZoneInfo(loaded.policy.default_timezone)), "at")
+
+        def report() -> service.Output:
+            with sessions() as session:
+                return service.at_risk_report(session, loaded, instant, limit=limit)
+
+        return _respond(await turns.run(report), format)
 
     @router.get(
         "/timeline/{source}/{ticket_id}",
         summary="A ticket's events, pauses, checkpoints and notifications",
     )
-    def timeline(source: str, ticket_id: str, at: str | None = None) -> Response:
-        instant = _instant(at, "at", ZoneInfo("UTC"))
-        with sessions() as session:
-            try:
-                output = service.timeline_report(session, policies, source, ticket_id, instant)
-            except service.ReportNotFound as exc:
-                return problem(404, str(exc))
-        return JSONResponse(output.document)
+    async def timeline(source: str, ticket_id: str, at: str | None = None) -> Response:
+        instant = bounds.check(_instant(at, "at", ZoneInfo("UTC")), "at")
+
+        def report() -> Response:
+            with sessions() as session:
+                try:
+                    output = service.timeline_report(session, policies, source, ticket_id, instant)
+                except service.ReportNotFound as exc:
+                    return problem(404, str(exc))
+            return JSONResponse(output.document)
+
+        return await turns.run(report)
 
     @router.get("/allowances", summary="Tickets per customer against the yearly allowance")
-    def allowances(
+    async def allowances(
         *,
         policy_name: Annotated[str | None, Query(alias="policy")] = None,
         start: Annotated[str | None, Query(alias="from")] = None,
@@ -106,12 +128,19 @@ def reports_router(
         def year_start(e: datetime) -> datetime:
             return datetime.combine(date(e.astimezone(zone).year, 1, 1), time(0), tzinfo=zone)
 
-        period = _period(loaded, start, end, at, year_start)
-        with sessions() as session:
-            output = service.allowance_report(session, loaded, period)
-        return _respond(output, format)
+        period = _period(loaded, start, end, at, year_start, bounds=bounds)
+
+        def report() -> service.Output:
+            with sessions() as session:
+                return service.allowance_report(session, loaded, period)
+
+        return _respond(await turns.run(report), format)
 
     return router
+
+
+def _days_before(end: datetime) -> datetime:
+    return end - timedelta(days=DEFAULT_DAYS)
 
 
 def _respond(output: service.Output, format: str) -> Response:
@@ -126,11 +155,13 @@ def _period(
     end: str | None,
     at: str | None,
     default_start: Callable[[datetime], datetime],
+    *,
+    bounds: _Bounds,
 ) -> Period:
     zone = ZoneInfo(loaded.policy.default_timezone)
-    instant = _instant(at, "at", zone)
-    until = _instant(end, "to", zone) if end else instant
-    since = _instant(start, "from", zone) if start else default_start(until)
+    instant = bounds.check(_instant(at, "at", zone), "at")
+    until = bounds.check(_instant(end, "to", zone), "to") if end else instant
+    since = bounds.check(_instant(start, "from", zone), "from") if start else default_start(until)
     if until <= since:
         raise BadQuery("`from` must be before `to`", field="from")
     return Period(since, until, instant)
@@ -149,3 +180,30 @@ def _instant(text: str | None, field: str, zone: ZoneInfo) -> datetime:
     if value.tzinfo is None:
         raise BadQuery(f"`{field}` needs a UTC offset, e.g. {text}+01:00", field=field)
     return value
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """The instants a report may name: back as far as events are taken
+    (``ESCALERA_MAX_EVENT_AGE_DAYS``) and a ticket read may look, ahead as far as a ticket read
+    may (``ESCALERA_TICKET_READ_HORIZON_DAYS``). Beyond, evaluating every ticket at the instant
+    costs seconds of CPU, or overflows the calendar."""
+
+    back: timedelta
+    ahead: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> _Bounds:
+        ahead = timedelta(days=settings.ticket_read_horizon_days)
+        return cls(timedelta(days=settings.max_event_age_days) + ahead, ahead)
+
+    def check(self, instant: datetime, field: str) -> datetime:
+        now = datetime.now(UTC)
+        first, last = now - self.back, now + self.ahead
+        if not first <= instant <= last:
+            raise Unmappable(
+                f"`{field}` must lie between {first:%Y-%m-%dT%H:%M:%SZ} and "
+                f"{last:%Y-%m-%dT%H:%M:%SZ}",
+                field=field,
+            )
+        return instant
