@@ -55,18 +55,21 @@ class ApiKey(BaseModel):
         return sources
 
 
-def check_keys_apart(keys: list[ApiKey], legacy: int) -> None:
-    """Names and tokens unique across ``ESCALERA_API_KEYS`` and the legacy tokens' names."""
-    names = [f"api-token-{n}" for n in range(1, legacy + 1)]
-    tokens: dict[str, str] = {}
+def check_keys_apart(keys: list[ApiKey], legacy: list[SecretStr]) -> None:
+    """Names and tokens unique across ``ESCALERA_API_KEYS`` and the legacy tokens: a token left
+    in ``ESCALERA_API_TOKENS`` would keep every scope whatever its key says."""
+    names = [f"api-token-{n}" for n in range(1, len(legacy) + 1)]
+    tokens = {token.get_secret_value(): name for token, name in zip(legacy, names, strict=True)}
     for index, key in enumerate(keys):
         if key.name in names:
             raise ValueError(f"ESCALERA_API_KEYS[{index}]: the name {key.name!r} is taken")
         names.append(key.name)
         other = tokens.setdefault(key.token.get_secret_value(), key.name)
         if other != key.name:
+            legacy_one = other in names[: len(legacy)]
+            where = " of ESCALERA_API_TOKENS: remove it there" if legacy_one else ""
             raise ValueError(
-                f"ESCALERA_API_KEYS[{index}] ({key.name!r}) has the token of {other!r}"
+                f"ESCALERA_API_KEYS[{index}] ({key.name!r}) has the token of {other!r}{where}"
             )
 
 
@@ -164,7 +167,7 @@ class Settings(BaseSettings):
     @field_validator("api_keys")
     @classmethod
     def _keys_apart(cls, keys: list[ApiKey], info: ValidationInfo) -> list[ApiKey]:
-        check_keys_apart(keys, len(info.data.get("api_tokens", [])))
+        check_keys_apart(keys, info.data.get("api_tokens", []))
         return keys
 
     def metric_sources(self) -> frozenset[str]:

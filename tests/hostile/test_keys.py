@@ -223,6 +223,10 @@ def test_legacy_tokens_are_keys_named_by_their_position(config: Settings) -> Non
             "ESCALERA_API_KEYS[1] ('b') has the token of 'a'",
         ),
         ([{"name": "api-token-1", "token": "t" * 20, "scopes": ["read"]}], "is taken"),
+        (  # narrowed in a key but left among the legacy tokens: it would keep every scope
+            [{"name": "ops", "token": "legacy-token-value", "scopes": ["read"]}],
+            "ESCALERA_API_KEYS[0] ('ops') has the token of 'api-token-1' of ESCALERA_API_TOKENS",
+        ),
     ],
 )
 def test_a_bad_key_list_fails_at_start_naming_the_entry(
