@@ -67,7 +67,8 @@ class Stack:
 
 class _Signals:
     """Ctrl-C and SIGTERM ask ``up`` to stop; a second one kills what is still running.
-    SIGHUP is passed on: each process reloads its policies (docs/operations.md)."""
+    Outside a terminal, SIGHUP is passed on: each process reloads its policies
+    (docs/operations.md); in one it stays the hang-up of a closed window."""
 
     def __init__(self, stack: Stack) -> None:
         self.stop = threading.Event()
@@ -76,7 +77,8 @@ class _Signals:
             number: signal.signal(number, self._handle)
             for number in (signal.SIGINT, signal.SIGTERM)
         }
-        self._before[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._reload)
+        if not sys.stdout.isatty():  # in a terminal, SIGHUP is the window closing: stop
+            self._before[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._reload)
 
     def _reload(self, _signum: int, _frame: FrameType | None) -> None:
         children.reload_all(self._stack.processes)
