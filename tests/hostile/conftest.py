@@ -34,6 +34,7 @@ from tests.integration.conftest import (
     policy_dir,
     postgres_url,
     redis_prefix,
+    sink,
 )
 from tests.integration.services import REDIS_URL
 from tests.support import PRESETS
@@ -44,7 +45,7 @@ from worker.policies import PolicyBook
 
 # The integration suite's fixtures: a Redis key prefix of the test's own, both databases, the
 # process settings pointed at them.
-__all__ = ["configured", "database_url", "policy_dir", "postgres_url", "redis_prefix"]
+__all__ = ["configured", "database_url", "policy_dir", "postgres_url", "redis_prefix", "sink"]
 
 MAX_BODY = 64 * 1024
 KEYS = [  # besides the legacy TOKEN (api-token-1: every scope, writes `api`)

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from shared.config import settings
 from shared.db.migrate import upgrade
 from tests.integration.services import PG_ADMIN_URL, REDIS_URL, admin, truncate
+from tests.integration.sinks import JsonSink
 from tests.support import preset_text_without_notifications
 from worker.runtime import runtime
 
@@ -90,3 +91,11 @@ def configured(
     runtime().engine.dispose()
     settings.cache_clear()
     runtime.cache_clear()
+
+
+@pytest.fixture
+def sink() -> Iterator[JsonSink]:
+    """A webhook receiver on 127.0.0.1 behind ``json://`` channel URLs; what it got, in order."""
+    server = JsonSink()
+    yield server
+    server.close()

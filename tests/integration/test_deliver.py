@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,13 +26,6 @@ routes:
   - {name: p1-page, when: {priorities: [P1], kinds: [breach]}, channels: [oncall], attempts: 3, fallback: leads}
 ticket_links: {api: "https://desk.example/tickets/{ticket_id}"}
 """
-
-
-@pytest.fixture
-def sink() -> Iterator[JsonSink]:
-    server = JsonSink()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,13 +34,6 @@ channels:
 routes:
   - {name: page, when: {kinds: [warning, breach]}, channels: [oncall], attempts: 3, fallback: leads, repeat: {every: 15m, limit: 1}}
 """
-
-
-@pytest.fixture
-def sink() -> Iterator[JsonSink]:
-    server = JsonSink()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -34,13 +34,6 @@ routes:
 
 
 @pytest.fixture
-def sink() -> Iterator[JsonSink]:
-    server = JsonSink()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def system(postgres_url: str, redis_prefix: str, tmp_path: Path, sink: JsonSink) -> Iterator[str]:
     """Ingest, worker and beat running against PostgreSQL and Redis; yields the ingest URL."""
     truncate(postgres_url)

@@ -43,13 +43,6 @@ class System:
 
 
 @pytest.fixture
-def sink() -> Iterator[JsonSink]:
-    server = JsonSink()
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def system(
     postgres_url: str, redis_prefix: str, tmp_path: Path, sink: JsonSink
 ) -> Iterator[System]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,13 +30,6 @@ channels:
 routes:
   - {name: page, when: {kinds: [breach]}, channels: [oncall], repeat: {every: 15m, limit: 2}}
 """
-
-
-@pytest.fixture
-def sink() -> Iterator[JsonSink]:
-    server = JsonSink()
-    yield server
-    server.close()
 
 
 @pytest.fixture
