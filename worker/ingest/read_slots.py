@@ -32,8 +32,10 @@ class ReadsBusy(RejectedRequest):
 
     status = 503
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"every read turn is taken; retry in {retry_after} s")
+    def __init__(self, retry_after: int, running: int, queued: int) -> None:
+        super().__init__(
+            f"{running} reads are running and {queued} waiting: try again in {retry_after} s"
+        )
         self.retry_after = retry_after
 
 
@@ -78,7 +80,7 @@ class ReadSlots:
             self.running += 1
             return
         if len(self._queue) >= self.waiting:
-            raise ReadsBusy(self.retry_after())
+            raise ReadsBusy(self.retry_after(), self.running, self.queued)
         handed = asyncio.get_running_loop().create_future()
         self._queue.append(handed)
         try:

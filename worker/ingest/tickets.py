@@ -15,14 +15,13 @@ import structlog
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
-from starlette.concurrency import run_in_threadpool
 
 from scheduler.evaluate import evaluate
 from shared.db.models import StoredEvent, Ticket
 from shared.errors import TicketNotCreated
 from worker.apply import stored_events
 from worker.ingest.problems import problem
-from worker.ingest.read_slots import ReadsBusy, ReadSlots
+from worker.ingest.read_slots import ReadSlots
 from worker.ingest.services import Services
 
 log = structlog.get_logger("escalera.ingest")
@@ -51,13 +50,8 @@ def tickets_router(services: Services, slots: ReadSlots | None = None) -> APIRou
     ) -> Response:
         if at is not None and at.tzinfo is None:
             return problem(400, "`at` needs a UTC offset", field="at")
-        try:
-            async with turns.turn():
-                return await run_in_threadpool(
-                    _ticket_sla, services, source, ticket_id, at, datetime.now(UTC)
-                )
-        except ReadsBusy as busy:
-            return _busy(busy, turns, source, ticket_id)
+        # past the turns' queue, ReadsBusy: a 503 problem with Retry-After (app.py's refusals)
+        return await turns.run(_ticket_sla, services, source, ticket_id, at, datetime.now(UTC))
 
     return router
 
@@ -115,24 +109,6 @@ def _outside(
         "(ESCALERA_TICKET_READ_HORIZON_DAYS past its last event or now, whichever is later)",
         field="at",
     )
-
-
-def _busy(busy: ReadsBusy, turns: ReadSlots, source: str, ticket_id: str) -> Response:
-    log.warning(
-        "ticket_reads_busy",
-        source=source,
-        ticket_id=ticket_id,
-        running=turns.running,
-        queued=turns.queued,
-        retry_after=busy.retry_after,
-    )
-    response = problem(
-        503,
-        f"{turns.running} ticket reads are running and {turns.queued} waiting: "
-        f"try again in {busy.retry_after} s",
-    )
-    response.headers["Retry-After"] = str(busy.retry_after)
-    return response
 
 
 def _iso(at: datetime) -> str:
