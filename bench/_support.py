@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 import redis
 
@@ -247,6 +248,19 @@ def stop(proc: subprocess.Popen[Any], *, grace: float = 20.0) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     if proc.poll() is None:
         proc.wait(timeout=5)
+
+
+def answers_within(url: str, proc: subprocess.Popen[Any], seconds: float = 40.0) -> bool:
+    """Whether ``url`` answers 200 before ``seconds`` pass or ``proc`` exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -74,6 +74,7 @@ from bench._support import (
     CpuSample,
     RawHttp,
     Tree,
+    answers_within,
     classify,
     command_line,
     delete_prefix,
@@ -313,20 +314,6 @@ def _wait_linked(replica: redis.Redis, log: Path) -> None:
     raise Broken(f"the private replica did not link to its primary; its log:\n{tail(log)}")
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise Broken(f"the ingest service did not become ready; its log:\n{tail(log)}")
-
-
 def _sleep_until(instant: float) -> None:
     time.sleep(max(0.0, instant - time.time()))
 
@@ -478,7 +465,8 @@ def _serve_one(
     command = [sys.executable, "-m", "worker.cli", "ingest", "--port", str(port)]
     proc = start([*command, "--workers", str(workers)], env, log)
     try:
-        _wait_ready(port, proc, log)
+        if not answers_within(f"http://127.0.0.1:{port}/readyz", proc):
+            raise Broken(f"the ingest service did not become ready; its log:\n{tail(log)}")
         time.sleep(1.0)  # every uvicorn worker process is up and has imported the app
         for batch in args.batches:
             tag = f"{durability}w{workers}b{batch}"

@@ -40,8 +40,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 # ``python bench/read_load_bench.py`` puts bench/ (not the repository root) on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -49,6 +47,7 @@ from bench._support import (
     POLICY,
     PRESETS,
     RawHttp,
+    answers_within,
     command_line,
     delete_prefix,
     escalera_env,
@@ -149,18 +148,6 @@ def _rss_mib(pid: int) -> float:
     if not total:
         raise Broken(f"no VmRSS for pid {pid}")
     return total / 1024
-
-
-def _wait_live(port: int, proc: Any, log: Path) -> None:
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise Broken(f"the ingest service did not start; its log:\n{tail(log)}")
 
 
 async def _get(client: RawHttp, path: str, timeout: float = 300.0) -> tuple[int, float]:
@@ -285,7 +272,8 @@ def _run(
     command = [sys.executable, "-m", "worker.cli", "ingest", "--port", str(port), "--workers", "1"]
     proc = start(command, env, log)
     try:
-        _wait_live(port, proc, log)
+        if not answers_within(f"http://127.0.0.1:{port}/healthz", proc):
+            raise Broken(f"the ingest service did not start; its log:\n{tail(log)}")
         return asyncio.run(_steps(args, port, proc.pid, now))
     finally:
         if proc.poll() is not None:
