@@ -34,6 +34,7 @@ import psycopg
 import redis
 
 from shared.db.migrate import upgrade
+from shared.redis_keys import celery_prefix, queue_list
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
@@ -159,7 +160,7 @@ def redis_pid() -> int | None:
 
 def queue_key(prefix: str, queue: str) -> str:
     """Where Celery's queue list lives (kombu's ``global_keyprefix`` is ``<prefix>:celery:``)."""
-    return f"{prefix}:celery:{queue}"
+    return queue_list(celery_prefix(prefix), queue)
 
 
 def delete_prefix(prefix: str) -> int:

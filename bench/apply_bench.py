@@ -93,10 +93,10 @@ from shared.celery_app import make_celery
 from shared.config import Settings
 from shared.db.engine import make_engine, session_factory
 from shared.events import Event
-from worker.applier import BATCH
-from worker.apply import Outcome, apply_events
-from worker.ingest.publisher import QueuePublisher
-from worker.policies import PolicyBook, load_folder
+from worker.api.publisher import QueuePublisher
+from worker.events.applier import BATCH
+from worker.events.apply import Outcome, apply_events
+from worker.policies.book import PolicyBook, load_folder
 
 BAR_EVENTS_PER_S = 1000.0
 EVENTS_PER_TICKET = 10
@@ -379,25 +379,25 @@ def _row(event: Event, ticket_pk: int, now: datetime) -> tuple[Any, ...]:
 # -- profiles ------------------------------------------------------------------------------------
 # (label, file suffix, function name): cumulative time of the steps of apply_events.
 STEPS: list[tuple[str, str, str]] = [
-    ("apply_events, all of it", "worker/apply.py", "apply_events"),
+    ("apply_events, all of it", "worker/events/apply.py", "apply_events"),
     (
         "  _lock_tickets: INSERT..ON CONFLICT, SELECT..FOR UPDATE",
-        "worker/apply.py",
+        "worker/events/apply.py",
         "_lock_tickets",
     ),
     ("  check_event", "scheduler/timeline.py", "check_event"),
-    ("  _insert_events: model_dump, INSERT..RETURNING", "worker/apply.py", "_insert_events"),
-    ("  settle", "worker/apply.py", "settle"),
+    ("  _insert_events: model_dump, INSERT..RETURNING", "worker/events/apply.py", "_insert_events"),
+    ("  settle", "worker/events/apply.py", "settle"),
     (
         "    _histories: SELECT payloads, Event.model_validate",
-        "worker/apply.py",
+        "worker/events/apply.py",
         "_histories",
     ),
-    ("    replan.load: SELECT checkpoints", "worker/replan.py", "load"),
+    ("    replan.load: SELECT checkpoints", "worker/events/replan.py", "load"),
     ("    evaluate: the pure SLA core", "scheduler/evaluate.py", "evaluate"),
     ("      Policy.target_for (priority_named -> fold)", "shared/policy.py", "target_for"),
-    ("    _snapshot: sla.to_json", "worker/apply.py", "_snapshot"),
-    ("    replan.write: INSERT, UPDATE, DELETE checkpoints", "worker/replan.py", "write"),
+    ("    _snapshot: sla.to_json", "worker/events/apply.py", "_snapshot"),
+    ("    replan.write: INSERT, UPDATE, DELETE checkpoints", "worker/events/replan.py", "write"),
     ("transaction commits", "sqlalchemy/orm/session.py", "commit"),
     ("all SQLAlchemy Session.flush (unit of work)", "sqlalchemy/orm/session.py", "flush"),
     ("all psycopg Cursor.execute (round trips, server time)", "psycopg/cursor.py", "execute"),
@@ -449,10 +449,10 @@ LAYERS = [
     ("Redis: taking batches (BLMOVE waits when the queue is empty), ack", r"\(redis/"),
     ("logging: structlog event_applied", r"\((logging|structlog)/"),
     (
-        "worker/applier.py, event_queue.py: decoding, our own lines",
+        "worker/events/applier.py, event_queue.py: decoding, our own lines",
         r"\(worker/(applier|event_queue)",
     ),
-    ("worker/apply.py, replan.py: our own lines", r"\(worker/(apply|replan)\.py\)"),
+    ("worker/events/apply.py, replan.py: our own lines", r"\(worker/(apply|replan)\.py\)"),
     ("SLA core: scheduler/, shared/policy.py, shared/names.py", r"\((scheduler/|shared/)"),
     ("pydantic: Event validation and dumps", r"\(pydantic"),
     ("SQLAlchemy: statements, compile", r"\(sqlalchemy/"),
@@ -482,8 +482,8 @@ STEP_FRAMES = [
 
 
 def _applier_thread(frames: list[str]) -> bool:
-    """Stacks of the worker's applier thread (its frames pass through worker/applier.py)."""
-    return any("worker/applier.py" in frame for frame in frames)
+    """Stacks of the worker's applier thread (its frames pass through worker/events/applier.py)."""
+    return any("worker/events/applier.py" in frame for frame in frames)
 
 
 # -- main ---------------------------------------------------------------------------------------

@@ -506,9 +506,9 @@ CATEGORIES = [
     ("uvicorn: HTTP parsing, event loop", r"uvicorn/|asyncio/|uvloop"),
     ("FastAPI/Starlette: routing, middleware, response", r"fastapi/|starlette/"),
     ("thread-pool hop (run_in_threadpool, anyio, threading)", r"anyio/|threading\.py|queue\.py"),
-    ("our handler: auth, JSON, Event validation, policy check", r"worker/ingest/app\.py"),
+    ("our handler: auth, JSON, Event validation, policy check", r"worker/api/app\.py"),
     ("structlog: the events_accepted log line", r"structlog/"),
-    ("our publisher (model_dump, producer pool)", r"worker/ingest/publisher\.py"),
+    ("our publisher (model_dump, producer pool)", r"worker/api/publisher\.py"),
     ("Celery send_task / kombu publish: the rest", r"celery/|kombu/"),
     ("Celery: argsrepr (saferepr of the event)", r"saferepr"),
     (

@@ -69,8 +69,8 @@ from bench._support import (
 from shared.config import Settings
 from shared.db.engine import make_engine, session_factory
 from shared.events import Event
-from worker.apply import apply_events
-from worker.policies import PolicyBook
+from worker.events.apply import apply_events
+from worker.policies.book import PolicyBook
 
 EXIT_FAIL, EXIT_BROKEN = 1, 2
 READ_TOKEN = "bench-read-token-5f0c2a9e7d41b3c8"  # a legacy token: every scope, reads included

@@ -23,7 +23,7 @@ from shared.db.engine import make_engine, session_factory  # noqa: E402
 from shared.db.migrate import upgrade  # noqa: E402
 from shared.db.models import StoredEvent, Ticket  # noqa: E402
 from tests.integration.report_fixture import AT, BASE, fixture  # noqa: E402
-from worker.policies import load_folder  # noqa: E402
+from worker.policies.book import load_folder  # noqa: E402
 from worker.report import service  # noqa: E402
 from worker.report.tickets import Period  # noqa: E402
 

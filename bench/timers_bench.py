@@ -1,7 +1,7 @@
 """Timer index at scale: Redis memory and reconcile for 1M timers, a 100k burst, lateness.
 
 Three measurements against the real code (``scheduler.timer_index.TimerIndex``,
-``scheduler.dispatch.Dispatcher``, ``worker.reconcile.reconcile_timers``), all on a PRIVATE
+``scheduler.dispatch.Dispatcher``, ``worker.events.reconcile.reconcile_timers``), all on a PRIVATE
 ``redis-server`` this script starts on a free loopback port (so memory numbers are ours alone)
 and a PostgreSQL database ``escalera_bench_timers_<run>`` it creates, migrates and drops:
 
@@ -74,13 +74,13 @@ from bench._support import (
     start as start_process,
 )
 from scheduler.dispatch import Dispatcher
-from scheduler.redis_keys import CLAIM_BATCH
 from scheduler.timer_index import TimerIndex
 from shared.celery_app import FIRE_CHECKPOINTS, make_celery
 from shared.config import Settings
 from shared.db.engine import make_engine, session_factory
 from shared.db.models import Checkpoint, CheckpointState
-from worker.reconcile import reconcile_timers
+from shared.redis_keys import CLAIM_BATCH
+from worker.events.reconcile import reconcile_timers
 
 BAR_BYTES_PER_TIMER = 128
 BAR_RECONCILE_S = 30.0

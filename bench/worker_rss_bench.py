@@ -63,8 +63,8 @@ from bench._support import (
     start as start_process,
 )
 from bench.timers_bench import PrivateRedis, fill_database
-from scheduler.redis_keys import TimerKeys
 from shared.celery_app import RECONCILE_TIMERS
+from shared.redis_keys import TimerKeys
 
 FLAT_SHARE = 0.10
 FLAT_MB = 15.0

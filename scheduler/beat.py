@@ -22,6 +22,7 @@ from scheduler.timer_index import TimerIndex
 from shared.celery_app import FIRE_CHECKPOINTS, RECONCILE_TIMERS, REPEAT_PAGES
 from shared.config import settings
 from shared.logging import log
+from shared.redis_keys import REPEATS
 
 
 class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
@@ -30,7 +31,7 @@ class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
         config = settings()
         redis = Redis.from_url(config.redis_url, socket_timeout=5)
         checkpoints = TimerIndex(redis, config.redis_prefix)
-        repeats = TimerIndex(redis, config.redis_prefix, "repeats")
+        repeats = TimerIndex(redis, config.redis_prefix, REPEATS)
         return Dispatcher(
             checkpoints,
             self._sender(FIRE_CHECKPOINTS),

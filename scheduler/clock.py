@@ -57,13 +57,8 @@ class Reading:
     marks: dict[int, datetime]
 
 
-def reach(spans: Sequence[Span], percent: int) -> datetime | None:
-    """The first instant at which ``percent`` of the target in force has been used up."""
-    return reach_all(spans, [percent])[percent]
-
-
 def reach_all(spans: Sequence[Span], percents: Sequence[int]) -> dict[int, datetime | None]:
-    """`reach` for several percents in one walk over the spans (a clock's marks, say).
+    """The first instant each of ``percents`` of the target in force is used up, in one walk.
 
     A larger share is never used up before a smaller one, so the percents are met in ascending
     order and each span is measured once, not once per percent.

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from scheduler.redis_keys import CLAIM_BATCH
 from scheduler.timer_index import TimerIndex
 from shared import metrics
+from shared.redis_keys import CLAIM_BATCH
 
 # Look again at least this often (a checkpoint armed by a worker meanwhile is then at most this
 # late), and never spin faster than the minimum when something is due right now.

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from redis import Redis
 
-from scheduler.redis_keys import CLAIM_BATCH, LEASE_SECONDS, TimerKeys
+from shared.redis_keys import CLAIM_BATCH, LEASE_SECONDS, TIMERS, TimerKeys
 
 _CHUNK = 1000
 REAP_BATCH = 1000
@@ -70,7 +70,7 @@ return missing
 
 
 class TimerIndex:
-    def __init__(self, redis: Redis, prefix: str, name: str = "timers") -> None:
+    def __init__(self, redis: Redis, prefix: str, name: str = TIMERS) -> None:
         self._redis = redis
         self.keys = TimerKeys.under(prefix, name)
         self._claim = redis.register_script(_CLAIM)

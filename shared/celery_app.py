@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import Celery
 
 from shared.config import Settings, settings
+from shared.redis_keys import celery_prefix, queue_list
 
 APPLY_EVENT = "escalera.apply_event"
 FIRE_CHECKPOINTS = "escalera.fire_checkpoints"
@@ -21,12 +22,12 @@ RECONCILE_EVERY_S = 60.0
 
 def key_prefix(config: Settings) -> str:
     """Keys of Celery's own live under the same Redis as our timers: keep them apart."""
-    return f"{config.redis_prefix}:celery:"
+    return celery_prefix(config.redis_prefix)
 
 
 def queue_key(config: Settings, queue: str) -> str:
     """The Redis list a queue's messages wait in (the worker's applier drains the events one)."""
-    return f"{key_prefix(config)}{queue}"
+    return queue_list(key_prefix(config), queue)
 
 
 def make_celery(config: Settings) -> Celery:

@@ -3,7 +3,7 @@
 Labels are bounded: a configured source (any other is counted as ``other``, `source_label`), an
 outcome, a checkpoint kind, a channel's URL *scheme* (never the URL: it holds webhook keys).
 Processes that fork or spawn (uvicorn workers, Celery prefork) write their samples to
-``PROMETHEUS_MULTIPROC_DIR``; `worker.metrics_export` reads them back at scrape time
+``PROMETHEUS_MULTIPROC_DIR``; `shared.metrics_export` reads them back at scrape time
 (docs/operations.md says which process is scraped where).
 """
 

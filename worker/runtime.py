@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.timer_index import TimerIndex
 from shared.config import Settings, settings
 from shared.db.engine import make_engine, session_factory
-from worker.policies import PolicyBook
-from worker.policy_store import book_at_start
-from worker.policy_watch import FolderWatch, on_hangup
+from shared.redis_keys import REPEATS
+from worker.policies.book import PolicyBook
+from worker.policies.store import book_at_start
+from worker.policies.watch import FolderWatch, on_hangup
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Runtime:
             book_at_start(config, sessions),  # the folder, or its last good copy if it is broken
             redis,
             TimerIndex(redis, config.redis_prefix),
-            TimerIndex(redis, config.redis_prefix, "repeats"),
+            TimerIndex(redis, config.redis_prefix, REPEATS),
         )
 
 

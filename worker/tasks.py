@@ -22,9 +22,8 @@ from shared.celery_app import (
     app,
 )
 from shared.events import Event
-from worker.applier import make_applier
-from worker.fire import fire_checkpoints
-from worker.firing_log import report_deliveries, report_fired
+from worker.events.applier import make_applier
+from worker.events.reconcile import reconcile_timers
 from worker.notify.deliver import (
     AppriseSender,
     Deliverer,
@@ -32,8 +31,9 @@ from worker.notify.deliver import (
     Outcome,
     warm_apprise,
 )
+from worker.notify.fire import fire_checkpoints
+from worker.notify.firing_log import report_deliveries, report_fired
 from worker.notify.paging import repeat_pages
-from worker.reconcile import reconcile_timers
 from worker.runtime import Runtime, runtime
 
 log = structlog.get_logger("escalera.worker")
@@ -57,7 +57,7 @@ _ON_DATABASE_ERRORS: dict[str, Any] = {
 def apply_event_task(event: dict[str, Any]) -> str:
     """One event message that Celery itself consumed (a worker started with ``-Q events``).
 
-    The worker's applier normally drains the events queue in batches (`worker.applier`); this
+    The worker's applier normally drains the events queue in batches (`worker.events.applier`); this
     applies the same way: a database outage is retried, a failing event is dead-lettered.
     """
     results = make_applier(runtime()).apply_events([Event.model_validate(event)])

@@ -193,7 +193,7 @@ class DeadLetter(Base):
 
 class PolicySnapshot(Base):
     """A policy folder that validated, file name -> text: a process whose folder no longer
-    validates starts on the newest one instead of exiting (``worker.policy_store``)."""
+    validates starts on the newest one instead of exiting (``worker.policies.store``)."""
 
     __tablename__ = "policy_snapshots"
 

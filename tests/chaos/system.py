@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.redis_keys import celery_prefix, queue_list
 from tests.integration.processes import free_port
 from tests.support import ROOT
 
@@ -124,7 +125,7 @@ class System:
 
     @property
     def events_queue_key(self) -> str:
-        return f"{self.prefix}:celery:events"
+        return queue_list(celery_prefix(self.prefix), "events")
 
     def start(self) -> None:
         for proc in self.procs.values():

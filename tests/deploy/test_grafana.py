@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
 from shared import metrics
+from shared.metrics_export import QUEUE_DEPTH
 from tests.deploy.files import DEPLOY
-from worker.metrics_export import QUEUE_DEPTH
 
 DASHBOARD = DEPLOY / "grafana" / "escalera-dashboard.json"
 _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}

@@ -38,10 +38,10 @@ from tests.integration.conftest import (
 )
 from tests.integration.services import REDIS_URL
 from tests.support import PRESETS
-from worker.ingest.app import Services, create_app
-from worker.ingest.publisher import QueuePublisher
-from worker.ingest.service import webhooks
-from worker.policies import PolicyBook
+from worker.api.app import Services, create_app
+from worker.api.publisher import QueuePublisher
+from worker.api.service import webhooks
+from worker.policies.book import PolicyBook
 
 # The integration suite's fixtures: a Redis key prefix of the test's own, both databases, the
 # process settings pointed at them.

@@ -24,13 +24,13 @@ from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
 from worker import tasks
-from worker.fire import fire_checkpoints
-from worker.ingest.acks import ack_clock
-from worker.ingest.app import create_app
-from worker.ingest.service import services
+from worker.api.acks import ack_clock
+from worker.api.app import create_app
+from worker.api.service import services
 from worker.notify import deliver as deliver_module
 from worker.notify.ack_links import signature
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.notify.fire import fire_checkpoints
 from worker.notify.messages import Message
 from worker.notify.paging import ack_signature, repeat_pages
 from worker.report.service import timeline_report

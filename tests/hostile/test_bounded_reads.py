@@ -24,10 +24,10 @@ from shared.config import Settings
 from shared.events import Event
 from tests.hostile.gate import Gate
 from tests.hostile.secrets import READER_TOKEN
-from worker.apply import apply_event
-from worker.ingest import tickets
-from worker.ingest.read_slots import ReadsBusy, ReadSlots
-from worker.ingest.services import Services
+from worker.api import tickets
+from worker.api.read_slots import ReadsBusy, ReadSlots
+from worker.api.services import Services
+from worker.events.apply import apply_event
 
 READER = {"authorization": f"Bearer {READER_TOKEN}"}
 THREAD_POOL = 40  # anyio's default number of worker threads, which sync routes share

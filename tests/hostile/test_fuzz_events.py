@@ -25,9 +25,9 @@ from tests.hostile.strategies import (
     raw_bodies,
     valid_times,
 )
-from worker.apply import apply_event
-from worker.ingest.app import Services
-from worker.ingest.signatures import sign_escalera
+from worker.adapters.signatures import sign_escalera
+from worker.api.app import Services
+from worker.events.apply import apply_event
 
 JSON = "application/json"
 content_types = st.sampled_from(

@@ -33,7 +33,7 @@ from tests.hostile.secrets import (
     TOKEN,
     ZENDESK_SECRET,
 )
-from worker.ingest.signatures import sign_escalera, sign_jira, sign_zendesk
+from worker.adapters.signatures import sign_escalera, sign_jira, sign_zendesk
 from worker.notify.paging import ack_signature
 
 

@@ -21,7 +21,7 @@ from tests.hostile.gate import Gate
 from tests.hostile.secrets import FRESHDESK_SECRET, JIRA_SECRET, ZENDESK_SECRET
 from tests.hostile.strategies import dumps, hostile_times, json_values
 from tests.support import ROOT
-from worker.ingest.signatures import sign_jira, sign_zendesk
+from worker.adapters.signatures import sign_jira, sign_zendesk
 
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 JSON = {"content-type": "application/json"}

@@ -30,10 +30,10 @@ from tests.hostile.secrets import (
     ZENDESK_SECRET,
 )
 from tests.support import ROOT
-from worker.apply import apply_event
-from worker.ingest.app import Services, create_app
-from worker.ingest.keys import Scope, authorize
-from worker.ingest.signatures import sign_escalera, sign_zendesk
+from worker.adapters.signatures import sign_escalera, sign_zendesk
+from worker.api.app import Services, create_app
+from worker.api.keys import Scope, authorize
+from worker.events.apply import apply_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 ZENDESK = ROOT / "tests" / "fixtures" / "webhooks" / "zendesk"

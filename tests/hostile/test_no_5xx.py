@@ -24,9 +24,9 @@ from shared.config import Settings
 from shared.db.engine import make_engine, session_factory
 from tests.hostile.gate import Gate
 from tests.hostile.secrets import HMAC_SECRET, READER_TOKEN, TOKEN
-from worker.ingest.app import Services, create_app
-from worker.ingest.publisher import QueuePublisher
-from worker.ingest.signatures import sign_escalera
+from worker.adapters.signatures import sign_escalera
+from worker.api.app import Services, create_app
+from worker.api.publisher import QueuePublisher
 
 NOWHERE_REDIS = "redis://127.0.0.1:1/0"  # port 1: nothing listens, the connection is refused
 NOWHERE_DATABASES = [

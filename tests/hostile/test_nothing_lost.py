@@ -34,10 +34,10 @@ from tests.hostile.ledger import LEDGER
 from tests.hostile.secrets import TOKEN
 from tests.integration.services import REDIS_URL
 from tests.support import PRESETS
-from worker.applier import Applier, make_applier
-from worker.ingest.app import Services, create_app
-from worker.ingest.publisher import QueuePublisher
-from worker.ingest.service import webhooks
+from worker.api.app import Services, create_app
+from worker.api.publisher import QueuePublisher
+from worker.api.service import webhooks
+from worker.events.applier import Applier, make_applier
 from worker.runtime import Runtime
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -29,8 +29,8 @@ from tests.hostile.secrets import (
     ZENDESK_SECRET,
 )
 from tests.support import ROOT
-from worker.ingest.signatures import sign_escalera, sign_jira, sign_zendesk
-from worker.ingest.window import EventWindow
+from worker.adapters.signatures import sign_escalera, sign_jira, sign_zendesk
+from worker.api.window import EventWindow
 
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 JSON = {"content-type": "application/json"}

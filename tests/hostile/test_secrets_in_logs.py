@@ -29,7 +29,7 @@ from tests.integration.processes import free_port, running, wait_ready
 from tests.integration.services import REDIS_URL, truncate
 from tests.integration.sinks import JsonSink
 from tests.support import ROOT, preset_text_without_notifications
-from worker.ingest.signatures import sign_escalera, sign_jira, sign_zendesk
+from worker.adapters.signatures import sign_escalera, sign_jira, sign_zendesk
 
 TOKEN = "tok-LEAKCHECK-api-a1b2c3"
 HMAC_SECRET = "hmac-LEAKCHECK-d4e5f6"

@@ -31,13 +31,13 @@ from scheduler.dispatch import Dispatcher
 from shared.db.models import Checkpoint, Notification
 from shared.events import Event
 from tests.integration.sinks import JsonSink, SmtpSink
-from worker.apply import apply_event
-from worker.fire import fire_checkpoints
-from worker.ingest.acks import ack_clock
-from worker.ingest.app import create_app
-from worker.ingest.service import services
+from worker.api.acks import ack_clock
+from worker.api.app import create_app
+from worker.api.service import services
+from worker.events.apply import apply_event
 from worker.notify.ack_links import LinkSigner
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.notify.fire import fire_checkpoints
 from worker.notify.paging import repeat_pages
 from worker.runtime import runtime
 

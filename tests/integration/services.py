@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from shared.events import Event
-from worker.applier import make_applier
-from worker.apply import Applied
+from worker.events.applier import make_applier
+from worker.events.apply import Applied
 from worker.runtime import runtime
 
 PG_ADMIN_URL = os.environ.get(

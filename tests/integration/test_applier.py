@@ -17,11 +17,11 @@ from shared.config import settings
 from shared.db.models import Checkpoint, DeadLetter, StoredEvent
 from shared.events import Event
 from tests.support import event
-from worker import applier as applier_module
-from worker.applier import Applier, make_applier
-from worker.apply import Applied, apply_events, dead_letter
-from worker.ingest.publisher import QueuePublisher
-from worker.policies import PolicyBook
+from worker.api.publisher import QueuePublisher
+from worker.events import applier as applier_module
+from worker.events.applier import Applier, make_applier
+from worker.events.apply import Applied, apply_events, dead_letter
+from worker.policies.book import PolicyBook
 from worker.runtime import runtime
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

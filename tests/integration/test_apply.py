@@ -16,8 +16,8 @@ from shared.db.engine import make_engine, session_factory
 from shared.db.models import Checkpoint, DeadLetter, StoredEvent, Ticket
 from shared.events import Event
 from tests.support import PRESETS, event
-from worker.apply import Applied, Outcome, apply_event, apply_events
-from worker.policies import PolicyBook
+from worker.events.apply import Applied, Outcome, apply_event, apply_events
+from worker.policies.book import PolicyBook
 
 MX = ZoneInfo("America/Mexico_City")
 START = datetime(2026, 3, 2, 9, 0, tzinfo=MX)

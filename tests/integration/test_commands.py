@@ -16,8 +16,8 @@ from shared.db.migrate import alembic_config
 from shared.db.models import Checkpoint, DeadLetter, Ticket
 from tests.integration.services import REDIS_URL, apply_now
 from tests.support import PRESETS, ROOT, event
-from worker.apply import apply_event
 from worker.cli import main
+from worker.events.apply import apply_event
 from worker.runtime import runtime
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

@@ -13,8 +13,8 @@ from shared.db.models import Notification
 from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink, SmtpSink
 from tests.support import event
-from worker.fire import fire_checkpoints
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery, channel_urls, scheme
+from worker.notify.fire import fire_checkpoints
 from worker.runtime import runtime
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

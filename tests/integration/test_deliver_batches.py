@@ -17,8 +17,8 @@ from shared.db.models import Notification
 from tests.integration.sinks import JsonSink
 from tests.support import event
 from worker import tasks
-from worker.fire import fire_checkpoints
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery, Outcome
+from worker.notify.fire import fire_checkpoints
 from worker.notify.messages import Message
 from worker.notify.paging import acknowledge, repeat_pages
 from worker.notify.storm import StormSettings

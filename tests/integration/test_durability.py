@@ -35,11 +35,11 @@ from shared.db.models import StoredEvent
 from shared.events import Event
 from tests.integration.processes import free_port
 from tests.support import PRESETS, event
-from worker.applier import make_applier
-from worker.ingest.app import Services, create_app
-from worker.ingest.publisher import RETRY_AFTER_S, Durability, NotReplicated, QueuePublisher
-from worker.ingest.service import webhooks
-from worker.policies import PolicyBook
+from worker.api.app import Services, create_app
+from worker.api.publisher import RETRY_AFTER_S, Durability, NotReplicated, QueuePublisher
+from worker.api.service import webhooks
+from worker.events.applier import make_applier
+from worker.policies.book import PolicyBook
 from worker.runtime import runtime
 
 TOKEN = "durability-token-for-tests"

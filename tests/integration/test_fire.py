@@ -18,9 +18,10 @@ from shared.db.models import Checkpoint, Notification, Ticket
 from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
-from worker import replan, tasks
-from worker.fire import fire_checkpoints
+from worker import tasks
+from worker.events import replan
 from worker.notify import deliver
+from worker.notify.fire import fire_checkpoints
 from worker.runtime import runtime
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

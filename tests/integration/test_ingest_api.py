@@ -16,11 +16,11 @@ from shared.db.engine import make_engine, session_factory
 from shared.db.migrate import upgrade
 from shared.events import Event
 from tests.support import PRESETS
-from worker.apply import apply_event
-from worker.ingest.app import Services, create_app
-from worker.ingest.service import webhooks
-from worker.ingest.signatures import sign_escalera, sign_jira, sign_zendesk
-from worker.policies import PolicyBook
+from worker.adapters.signatures import sign_escalera, sign_jira, sign_zendesk
+from worker.api.app import Services, create_app
+from worker.api.service import webhooks
+from worker.events.apply import apply_event
+from worker.policies.book import PolicyBook
 
 TOKEN = "t0ken-for-tests"
 READ = {"authorization": f"Bearer {TOKEN}"}  # a legacy token reads tickets too

@@ -25,17 +25,18 @@ from shared.config import ApiKey, Settings
 from shared.db.engine import make_engine, session_factory
 from shared.db.migrate import upgrade
 from shared.db.models import Checkpoint, Notification
+from shared.metrics_export import QueueDepth, scrape_registry
 from tests.integration.scrape import Scrape
 from tests.integration.services import REDIS_URL
 from tests.integration.sinks import JsonSink
 from tests.support import PRESETS, event
-from worker import firing_log, tasks
-from worker.ingest.app import Services, create_app
-from worker.ingest.publisher import QueuePublisher
-from worker.ingest.service import webhooks
-from worker.ingest.signatures import sign_zendesk
-from worker.metrics_export import QueueDepth, scrape_registry
-from worker.policies import PolicyBook
+from worker import tasks
+from worker.adapters.signatures import sign_zendesk
+from worker.api.app import Services, create_app
+from worker.api.publisher import QueuePublisher
+from worker.api.service import webhooks
+from worker.notify import firing_log
+from worker.policies.book import PolicyBook
 from worker.runtime import runtime
 
 TOKEN = "metrics-token"

@@ -14,11 +14,11 @@ from shared.db.models import Notification
 from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
-from worker.fire import fire_checkpoints
-from worker.ingest.acks import ack_clock
-from worker.ingest.app import create_app
-from worker.ingest.service import services
+from worker.api.acks import ack_clock
+from worker.api.app import create_app
+from worker.api.service import services
 from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.notify.fire import fire_checkpoints
 from worker.notify.paging import ack_signature, repeat_pages
 from worker.runtime import runtime
 

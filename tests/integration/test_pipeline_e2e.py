@@ -23,7 +23,7 @@ from shared.db.models import Checkpoint, StoredEvent, Ticket
 from tests.integration.processes import free_port, running, wait_ready
 from tests.integration.services import REDIS_URL, truncate
 from tests.support import ROOT
-from worker.ingest.signatures import sign_jira, sign_zendesk
+from worker.adapters.signatures import sign_jira, sign_zendesk
 
 TOKEN = "e2e-token"
 SECRETS = {"zendesk": "zd-secret", "jira": "jira-secret", "freshdesk": "fd-secret"}

@@ -31,10 +31,10 @@ from shared.errors import PolicyError
 from shared.events import Event
 from tests.integration.services import REDIS_URL, apply_now
 from tests.support import ROOT, preset_text_without_notifications
-from worker import policy_store
-from worker.ingest.app import create_app
-from worker.ingest.service import services
-from worker.policy_watch import FolderWatch
+from worker.api.app import create_app
+from worker.api.service import services
+from worker.policies import store as policy_store
+from worker.policies.watch import FolderWatch
 from worker.runtime import runtime
 
 TOKEN = "policy-reload-test-token-0123456789"

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from shared.config import settings
 from shared.db.models import Checkpoint, Notification
 from tests.support import PRESETS, event
-from worker.apply import apply_event
 from worker.cli import main
+from worker.events.apply import apply_event
 from worker.runtime import runtime
 
 CUSTOMERS = """

@@ -15,11 +15,11 @@ from pydantic import SecretStr
 
 from shared.events import Event
 from tests.support import event
-from worker.apply import apply_event
+from worker.api.app import Services, create_app
 from worker.cli import main
-from worker.fire import fire_checkpoints
-from worker.ingest.app import Services, create_app
+from worker.events.apply import apply_event
 from worker.notify.deliver import Deliverer
+from worker.notify.fire import fire_checkpoints
 from worker.notify.messages import Message
 from worker.runtime import runtime
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from scheduler.redis_keys import CLAIM_BATCH
 from scheduler.timer_index import TimerIndex
+from shared.redis_keys import CLAIM_BATCH
 from tests.integration.services import REDIS_URL
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from shared.events import EventType, Status
 from tests.unit.adapter_support import Fixtures, Runner, json_body
 from worker.adapters.base import Adapter, RejectedRequest, Unauthorized, Unmappable, WebhookRequest
 from worker.adapters.jira import JiraAdapter
-from worker.ingest.signatures import sign_jira
+from worker.adapters.signatures import sign_jira
 
 FIXTURES = Fixtures("jira")
 SECRET = "jira-webhook-secret"

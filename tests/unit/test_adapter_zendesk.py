@@ -11,8 +11,8 @@ import pytest
 from shared.events import EventType, Status
 from tests.unit.adapter_support import Fixtures, Runner, json_body
 from worker.adapters.base import Adapter, Unauthorized, WebhookRequest
+from worker.adapters.signatures import sign_zendesk
 from worker.adapters.zendesk import ZendeskAdapter
-from worker.ingest.signatures import sign_zendesk
 
 FIXTURES = Fixtures("zendesk")
 SECRET = "zendesk-signing-secret"

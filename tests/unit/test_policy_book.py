@@ -17,9 +17,10 @@ from structlog.testing import capture_logs
 from shared.config import Settings
 from shared.errors import PolicyError
 from tests.support import preset_text_without_notifications
-from worker import policy_store, policy_watch
-from worker.policies import Origin, Outcome, PolicyBook, folder_hash
-from worker.policy_watch import FolderWatch, on_hangup
+from worker.policies import store as policy_store
+from worker.policies import watch as policy_watch
+from worker.policies.book import Origin, Outcome, PolicyBook, folder_hash
+from worker.policies.watch import FolderWatch, on_hangup
 
 GOOD = preset_text_without_notifications("soporte-completo")
 # the same policy, with one more alias for P1: a change a reader can see

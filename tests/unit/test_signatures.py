@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from worker.adapters.base import Unauthorized
-from worker.ingest.signatures import (
+from worker.adapters.signatures import (
     sign_escalera,
     sign_jira,
     sign_zendesk,

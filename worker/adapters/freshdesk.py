@@ -56,7 +56,7 @@ from shared.events import Event, EventType, Status
 from shared.names import fold
 from worker.adapters.base import Unmappable, WebhookRequest
 from worker.adapters.payload import build_event, iso_time, json_object, status_fields, text_at
-from worker.ingest.signatures import verify_shared_secret
+from worker.adapters.signatures import verify_shared_secret
 
 # Codes 2-5 are Freshdesk's built-in statuses; custom statuses get account-specific codes from 6
 # on, so they are mapped by name. "Waiting on Customer" and "Waiting on Third Party" are the names

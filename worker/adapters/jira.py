@@ -63,7 +63,7 @@ from worker.adapters.payload import (
     text_at,
     value_at,
 )
-from worker.ingest.signatures import DEFAULT_SKEW, verify_jira
+from worker.adapters.signatures import DEFAULT_SKEW, verify_jira
 
 DELIVERY_ID = "x-atlassian-webhook-identifier"
 DEFAULT_MAX_AGE = timedelta(minutes=40)  # Jira retries for ~30 minutes: leave a margin

@@ -48,7 +48,7 @@ from worker.adapters.payload import (
     text_at,
     value_at,
 )
-from worker.ingest.signatures import DEFAULT_SKEW, verify_zendesk
+from worker.adapters.signatures import DEFAULT_SKEW, verify_zendesk
 
 TYPE_PREFIX = "zen:event-type:"
 INVOCATION_ID = "x-zendesk-webhook-invocation-id"

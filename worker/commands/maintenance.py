@@ -14,8 +14,8 @@ from shared.config import settings
 from shared.db.migrate import upgrade
 from shared.db.models import DeadLetter, Ticket
 from shared.events import Event
-from worker.apply import Applied, Outcome, apply_event, reevaluate
-from worker.reconcile import reconcile_timers
+from worker.events.apply import Applied, Outcome, apply_event, reevaluate
+from worker.events.reconcile import reconcile_timers
 from worker.runtime import runtime
 
 _DONE = ("solved", "closed")

@@ -12,8 +12,8 @@ from rich.console import Console
 from shared.errors import EscaleraError
 from shared.event_file import read_events
 from shared.policy_file import load_policy
-from worker.render import simulation_json, simulation_table
-from worker.simulate import simulate
+from worker.commands.render import simulation_json, simulation_table
+from worker.commands.simulate import simulate
 
 EXIT_USAGE = 2
 

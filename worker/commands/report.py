@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 
 from shared.errors import EscaleraError
-from worker.policies import LoadedPolicy
+from worker.policies.book import LoadedPolicy
 from worker.report import service
 from worker.report.plot import plot_trend
 from worker.report.render import print_table, to_csv, to_json

@@ -20,7 +20,7 @@ from shared.config import settings
 from shared.db.migrate import upgrade
 from shared.errors import EscaleraError
 from shared.logging import configure_logging, keep_celery_from_logging_setup, log, say_as_json
-from worker.policy_watch import FolderWatch, on_hangup
+from worker.policies.watch import FolderWatch, on_hangup
 from worker.runtime import keep_policies_fresh, runtime
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def _detached() -> bool:
 
 def ingest_app() -> FastAPI:
     """The uvicorn factory: the app, and this serving process's own watch on the policies."""
-    from worker.ingest.service import app_from_settings  # noqa: PLC0415 - in uvicorn's process
+    from worker.api.service import app_from_settings  # noqa: PLC0415 - in uvicorn's process
 
     app = app_from_settings()
     keep_policies_fresh(runtime(), hangup=_detached())
@@ -101,7 +101,7 @@ def _serve_metrics(args: argparse.Namespace) -> None:
     """``--metrics-port``: /metrics of this process group and the queue depths."""
     if args.metrics_port is None:
         return
-    from worker.metrics_export import QueueDepth, scrape_registry, serve_metrics  # noqa: PLC0415
+    from shared.metrics_export import QueueDepth, scrape_registry, serve_metrics  # noqa: PLC0415
 
     registry = scrape_registry(QueueDepth.from_settings(settings()))
     serve_metrics(args.metrics_port, registry, host=args.metrics_host)
@@ -149,7 +149,7 @@ def _worker(args: argparse.Namespace) -> int:
     config = settings()
     queues = args.queues or config.fire_queue
     if args.apply:
-        from worker.applier_step import ApplierStep  # noqa: PLC0415 - only where a worker runs
+        from worker.events.applier_step import ApplierStep  # noqa: PLC0415 - only where a worker runs
 
         ApplierStep.batch = args.batch
         # SQLite has one writer at a time: a second applier would only wait for the first.
@@ -175,7 +175,7 @@ def _worker(args: argparse.Namespace) -> int:
 def _reload_on_hangup(folder_watch: FolderWatch | None) -> Any:
     """What Celery calls where it would install its restart-on-SIGHUP handler (outside a
     terminal): SIGHUP reloads this process's policies. Pool processes ignore SIGHUP and follow
-    the folder by their own watch (`worker.applier_step`)."""
+    the folder by their own watch (`worker.events.applier_step`)."""
 
     def install(worker: Any, sig: str = "SIGHUP") -> None:
         if folder_watch is not None:

@@ -40,7 +40,7 @@ from worker.commands.embedded_redis import EmbeddedRedis, start_redis
 from worker.demo.feed import run_feed
 from worker.notify.console import CONSOLE_FD_ENV, SCHEME
 from worker.notify.deliver import scheme
-from worker.policies import load_folder
+from worker.policies.book import load_folder
 
 HOME = Path(".escalera")  # up's own files, in the working directory
 READY_TIMEOUT_S = 90.0  # for the API to answer at all (three processes importing at once)

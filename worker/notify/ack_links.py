@@ -8,7 +8,7 @@ seconds), and an HMAC-SHA256 of both under ``ESCALERA_ACK_SECRET``::
 
     https://escalera.example.com/v1/acks?key=812%3Apage%3Aoncall%3A0&exp=1767312000&sig=9f…
 
-Opening it shows the page; only its button (a POST) acknowledges (`worker.ingest.acks`).
+Opening it shows the page; only its button (a POST) acknowledges (`worker.api.acks`).
 """
 
 from __future__ import annotations

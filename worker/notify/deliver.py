@@ -48,7 +48,7 @@ from worker.notify.messages import Message, MessageFacts, render, render_digest
 from worker.notify.outbox import store_tried, write_notification
 from worker.notify.paging import next_repeat
 from worker.notify.storm import Pending, Send, StormSettings, plan_sends
-from worker.policies import PolicyBook
+from worker.policies.book import PolicyBook
 
 _SPLIT = re.compile(r"[\s,]+")
 MAX_BACKOFF_S = 300

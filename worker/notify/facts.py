@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from shared.db.models import Checkpoint, StoredEvent, Ticket
 from shared.db.statements import among
 from worker.notify.messages import MessageFacts, ticket_link
-from worker.policies import LoadedPolicy, PolicyBook
+from worker.policies.book import LoadedPolicy, PolicyBook
 
 # Plain columns, not ORM objects: a ticket's row also holds its whole SLA snapshot.
 ABOUT = (

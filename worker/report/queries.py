@@ -18,7 +18,7 @@ from scheduler.evaluate import evaluate
 from shared.db.models import Acknowledgement, Checkpoint, Notification, StoredEvent, Ticket
 from shared.errors import TicketNotCreated
 from shared.events import Event, EventType
-from worker.policies import LoadedPolicy
+from worker.policies.book import LoadedPolicy
 from worker.report.allowances import ContactEvent, CreatedTicket
 from worker.report.tickets import DONE, ReportTicket
 from worker.report.timeline import StoredCheckpoint, StoredNotification

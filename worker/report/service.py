@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from shared.errors import EscaleraError
-from worker.policies import LoadedPolicy, PolicyBook
+from worker.policies.book import LoadedPolicy, PolicyBook
 from worker.report import queries, views
 from worker.report.allowances import unauthorized, usage
 from worker.report.at_risk import at_risk

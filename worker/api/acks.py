@@ -28,10 +28,10 @@ from starlette.concurrency import run_in_threadpool
 from shared.db.models import Notification
 from shared.text import REPLACEMENT, storable
 from worker.adapters.base import Unauthorized
-from worker.ingest.body import read_body
-from worker.ingest.keys import Scope, authorize
-from worker.ingest.problems import problem
-from worker.ingest.services import Services
+from worker.api.body import read_body
+from worker.api.keys import Scope, authorize
+from worker.api.problems import problem
+from worker.api.services import Services
 from worker.notify.ack_links import (
     ACK_PATH,
     MAX_ROW_ID,

@@ -2,7 +2,7 @@
 
 A `PolicyBook` holds one `Edition`: the policies in force, the files they came from, their hash,
 when they were loaded and whether from the folder or from the last good copy kept in the
-database (`worker.policy_store`). `PolicyBook.reload` reads and validates the whole folder first
+database (`worker.policies.store`). `PolicyBook.reload` reads and validates the whole folder first
 and swaps the edition with one reference assignment, so a reader on any thread (the appliers,
 the ingest's thread pool) sees the old policies or the new ones, never a mix. A folder that does
 not validate leaves the edition in force untouched: the caller logs and counts the refusal.

@@ -1,12 +1,7 @@
 """Putting accepted events on the queue. A 202 is answered only after this returns.
 
-Each event becomes one ``apply_event`` Celery task message, built by Celery itself
-(``app.amqp.as_task_v2``) and wrapped exactly as kombu's Redis transport wraps it, then all of a
-request's messages are pushed with a single LPUSH. Going through ``send_task`` instead cost
-~1.15 ms of CPU per event (kombu's exchange routing, ``saferepr`` of the arguments, a Redis
-client per publish) against ~0.1 ms for the push itself (bench/ingest_bench.py). The messages
-go to the queue's list under the anonymous exchange, which is where kombu's direct routing would
-put them and where a redelivery restores them.
+Each event becomes one ``apply_event`` task message (`worker.events.message`, where the applier
+reads it too); all of a request's messages are pushed with a single LPUSH.
 
 How durable a 202 is depends on `Durability` (``ESCALERA_DURABILITY``, docs/reliability.md "What
 a 202 means"): ``local`` answers once the primary holds the events; ``replica`` sends ``WAIT n
@@ -18,21 +13,19 @@ retry carries the same event ids, which the worker stores once per ``(source, ev
 
 from __future__ import annotations
 
-import base64
-import json
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 from celery import Celery
 from redis.asyncio import Redis
 
-from shared.celery_app import APPLY_EVENT
 from shared.config import Settings, settings
 from shared.events import Event
+from shared.redis_keys import queue_list
 from worker.adapters.base import RejectedRequest
+from worker.events.message import encode
 
 log = structlog.get_logger("escalera.ingest")
 
@@ -86,7 +79,7 @@ class QueuePublisher:
         """``durability``: the process's settings' (``ESCALERA_DURABILITY``) when not given."""
         self._app, self._redis, self._queue = app, redis, queue
         prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
-        self._key = f"{prefix}{queue}"
+        self._key = queue_list(prefix, queue)
         self.durability = durability or Durability.from_settings(settings())
 
     async def publish(self, events: Sequence[Event]) -> None:
@@ -120,30 +113,4 @@ class QueuePublisher:
         return [self._message(event) for event in events]
 
     def _message(self, event: Event) -> str:
-        task_id = str(uuid.uuid4())
-        task = self._app.amqp.as_task_v2(
-            task_id,
-            APPLY_EVENT,
-            args=[event.model_dump(mode="json")],
-            kwargs={},
-            ignore_result=True,
-            argsrepr=f"{event.source}/{event.ticket_id} {event.type.value}",
-            kwargsrepr="{}",
-        )
-        body = json.dumps(task.body).encode()
-        properties: dict[str, Any] = {
-            **task.properties,
-            "delivery_mode": 2,
-            "priority": 0,
-            "body_encoding": "base64",
-            "delivery_info": {"exchange": "", "routing_key": self._queue},
-            "delivery_tag": str(uuid.uuid4()),
-        }
-        envelope = {
-            "body": base64.b64encode(body).decode(),
-            "content-encoding": "utf-8",
-            "content-type": "application/json",
-            "headers": task.headers,
-            "properties": properties,
-        }
-        return json.dumps(envelope)
+        return encode(self._app, self._queue, event)

@@ -1,7 +1,7 @@
 """``GET /v1/reports/...``: the reports of ``escalera report``, as JSON (or CSV).
 
 Reports name customers and their contacts: the app mounts this router behind a key with the
-``read`` scope (`worker.ingest.keys`).
+``read`` scope (`worker.api.keys`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
 from worker.adapters.base import RejectedRequest, Unmappable
-from worker.ingest.problems import problem
-from worker.ingest.read_slots import ReadSlots
-from worker.policies import LoadedPolicy, PolicyBook
+from worker.api.problems import problem
+from worker.api.read_slots import ReadSlots
+from worker.policies.book import LoadedPolicy, PolicyBook
 from worker.report import service
 from worker.report.render import to_csv
 from worker.report.tickets import Period

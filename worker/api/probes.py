@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.ingest.services import Services
+from worker.api.services import Services
 
 
 def probes_router(services: Services) -> APIRouter:

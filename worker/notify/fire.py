@@ -26,7 +26,7 @@ from worker.notify.batch_rows import Note
 from worker.notify.facts import ABOUT, checkpoints_about
 from worker.notify.outbox import Outgoing, planned_notes, write_notes
 from worker.notify.routing import Fired, routes_for
-from worker.policies import PolicyBook
+from worker.policies.book import PolicyBook
 
 
 @dataclass

@@ -18,11 +18,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from redis import Redis
 
 from shared.config import Settings
+from shared.redis_keys import PRIORITY_SUFFIXES, celery_prefix, queue_lists
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 QUEUE_DEPTH = "escalera_queue_depth"
-# kombu's Redis transport keeps priorities 3, 6 and 9 in lists of their own beside the queue's
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
 class QueueDepth:
@@ -34,16 +33,16 @@ class QueueDepth:
     @classmethod
     def from_settings(cls, config: Settings) -> QueueDepth:
         redis = Redis.from_url(config.redis_url, socket_timeout=2)
-        prefix = f"{config.redis_prefix}:celery:"  # shared.celery_app's global_keyprefix
+        prefix = celery_prefix(config.redis_prefix)  # shared.celery_app's global_keyprefix
         return cls(redis, prefix, [config.events_queue, config.fire_queue])
 
     def depths(self) -> dict[str, int]:
         pipe = self._redis.pipeline(transaction=False)
         for queue in self._queues:
-            for suffix in _PRIORITY_SUFFIXES:
-                pipe.llen(f"{self._prefix}{queue}{suffix}")
+            for key in queue_lists(self._prefix, queue):
+                pipe.llen(key)
         lengths = pipe.execute()
-        per_queue = len(_PRIORITY_SUFFIXES)
+        per_queue = len(PRIORITY_SUFFIXES)
         return {
             queue: sum(lengths[i * per_queue : (i + 1) * per_queue])
             for i, queue in enumerate(self._queues)

@@ -23,7 +23,7 @@ from shared.config import Settings
 from shared.db.models import PolicySnapshot
 from shared.db.statements import is_postgresql
 from shared.errors import PolicyError
-from worker.policies import Clock, Edition, Outcome, PolicyBook, utc_now
+from worker.policies.book import Clock, Edition, Outcome, PolicyBook, utc_now
 
 log = structlog.get_logger("escalera.policies")
 

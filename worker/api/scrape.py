@@ -1,6 +1,6 @@
 """``GET /metrics``: Prometheus metrics of every ingest process, and the queues' depths.
 
-Mounted behind a key with the ``read`` scope (`worker.ingest.keys`): Prometheus sends it as
+Mounted behind a key with the ``read`` scope (`worker.api.keys`): Prometheus sends it as
 ``authorization: {credentials_file: ...}`` (deploy/prometheus.yml).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from worker.ingest.services import Services
-from worker.metrics_export import scrape_registry
+from shared.metrics_export import scrape_registry
+from worker.api.services import Services
 
 
 def scrape_router(services: Services) -> APIRouter:

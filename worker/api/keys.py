@@ -22,7 +22,7 @@ from fastapi import Request
 from shared.config import Settings
 from shared.events import Event
 from worker.adapters.base import RejectedRequest, Unauthorized, Unmappable
-from worker.ingest.signatures import AUTHORIZATION, bearer_index
+from worker.adapters.signatures import AUTHORIZATION, bearer_index
 
 HMAC_KEY_NAME = "api-hmac"
 API_SOURCE = "api"

@@ -10,13 +10,13 @@ from redis.asyncio import Redis as AsyncRedis
 from shared.celery_app import app as celery_app
 from shared.config import Settings
 from shared.logging import configure_logging
+from shared.metrics_export import QueueDepth
 from worker.adapters.freshdesk import FreshdeskAdapter
 from worker.adapters.jira import JiraAdapter
 from worker.adapters.zendesk import ZendeskAdapter
-from worker.ingest.app import create_app
-from worker.ingest.publisher import Durability, QueuePublisher
-from worker.ingest.services import Services, Webhook
-from worker.metrics_export import QueueDepth
+from worker.api.app import create_app
+from worker.api.publisher import Durability, QueuePublisher
+from worker.api.services import Services, Webhook
 from worker.runtime import Runtime, runtime
 
 

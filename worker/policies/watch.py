@@ -20,8 +20,8 @@ from types import FrameType, ModuleType
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.policies import Edition, Outcome, PolicyBook, Reload, policy_files
-from worker.policy_store import log_refused, save
+from worker.policies.book import Edition, Outcome, PolicyBook, Reload, policy_files
+from worker.policies.store import log_refused, save
 
 log = structlog.get_logger("escalera.policies")
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from dataclasses import dataclass
 
 from redis import Redis
 
-HEARTBEAT_MS = 15_000  # a consumer silent this long is dead; its batch goes back on the queue
+from shared.redis_keys import HEARTBEAT_MS, ConsumerKeys
 
 # Pop up to ARGV[1] messages from the queue's consuming end into the processing list; renew
 # the heartbeat and the registration (a consumer reaped while it was only slow registers again).
@@ -43,19 +42,6 @@ return n
 """
 
 
-@dataclass(frozen=True)
-class ConsumerKeys:
-    queue: str
-    registry: str  # every consumer's id
-    consumer: str
-
-    def processing(self, consumer: str | None = None) -> str:
-        return f"{self.registry}:{consumer or self.consumer}:processing"
-
-    def alive(self, consumer: str | None = None) -> str:
-        return f"{self.registry}:{consumer or self.consumer}:alive"
-
-
 def consumer_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
@@ -63,7 +49,7 @@ def consumer_id() -> str:
 class EventQueue:
     def __init__(self, redis: Redis, queue_key: str, prefix: str, consumer: str) -> None:
         self._redis = redis
-        self.keys = ConsumerKeys(queue_key, f"{prefix}:appliers", consumer)
+        self.keys = ConsumerKeys.appliers(prefix, queue_key, consumer)
         self._take = redis.register_script(_TAKE)
         self._reap = redis.register_script(_REAP)
 

@@ -23,7 +23,7 @@ from shared.db.models import Checkpoint, CheckpointState, Ticket
 from shared.events import Event, EventType
 from worker.notify.outbox import write_notification
 from worker.notify.routing import Fired, routes_for
-from worker.policies import LoadedPolicy
+from worker.policies.book import LoadedPolicy
 from worker.report.allowances import allowance_of, allowance_year, local_day, usage
 from worker.report.queries import created_tickets, find_ticket
 

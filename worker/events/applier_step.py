@@ -2,7 +2,7 @@
 
 Celery's prefork pool runs the firing and delivery tasks; the worker's main process, otherwise
 idle, applies events. Pool processes forked later get a runtime of their own (never a
-connection the applier holds) and keep its policies fresh themselves (`worker.policy_watch`).
+connection the applier holds) and keep its policies fresh themselves (`worker.policies.watch`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import structlog
 from celery import bootsteps
 from celery.signals import worker_process_init
 
-from worker.applier import BATCH, make_applier
+from worker.events.applier import BATCH, make_applier
 from worker.runtime import keep_policies_fresh, runtime
 
 log = structlog.get_logger("escalera.applier")

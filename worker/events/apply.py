@@ -26,11 +26,11 @@ from shared.db.statements import among, insert_ignore_many, insert_rows, update_
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import Event
 from shared.text import storable, storable_json
-from worker import replan
-from worker.parsed_events import PARSED
-from worker.policies import LoadedPolicy, PolicyBook
-from worker.replan import CheckpointChanges
-from worker.report.allowance_check import check_allowance
+from worker.events import replan
+from worker.events.allowance_check import check_allowance
+from worker.events.parsed_events import PARSED
+from worker.events.replan import CheckpointChanges
+from worker.policies.book import LoadedPolicy, PolicyBook
 
 _TICKETS = cast(Table, Ticket.__table__)
 _EVENTS = cast(Table, StoredEvent.__table__)

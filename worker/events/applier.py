@@ -1,35 +1,32 @@
 """The worker's event applier: drains the events queue in batches into the database.
 
 Each round takes whatever the queue holds (up to ``batch``), applies it in one transaction
-(`worker.apply.apply_events`), re-arms the timer index after the commit, then acknowledges the
-batch. A database outage keeps the batch in hand and retries it with backoff; a batch that fails
-for any other reason is applied one event at a time, and an event that still fails is
-dead-lettered with the error: never dropped, never blocking the others.
+(`worker.events.apply.apply_events`), re-arms the timer index after the commit, then
+acknowledges the batch. A database outage keeps the batch in hand and retries it with backoff;
+a batch that fails for any other reason is applied one event at a time, and an event that
+still fails is dead-lettered with the error: never dropped, never blocking the others.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared import metrics
-from shared.celery_app import APPLY_EVENT, DELIVER_NOTIFICATION, app, queue_key
+from shared.celery_app import DELIVER_NOTIFICATION, app, queue_key
 from shared.db.models import DeadLetter
 from shared.events import Event
 from shared.text import storable
-from worker.apply import Applied, apply_events, dead_letter
-from worker.event_queue import EventQueue, consumer_id
+from worker.events.apply import Applied, apply_events, dead_letter
+from worker.events.message import decode
+from worker.events.queue import EventQueue, consumer_id
 from worker.runtime import Runtime
 
 log = structlog.get_logger("escalera.applier")
@@ -37,28 +34,6 @@ log = structlog.get_logger("escalera.applier")
 BATCH = 500  # events per transaction at most; the queue's backlog decides how many are taken
 REAP_EVERY_S = 5.0
 _TRANSIENT = (OperationalError, InterfaceError)  # the database is down or restarting
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """A queue message: an event to apply, another task's message, or something unreadable."""
-
-    event: Event | None = None
-    other_task: str | None = None
-    error: str | None = None
-
-
-def decode(raw: bytes) -> Decoded:
-    """Read a Celery (protocol 2) ``apply_event`` message as the ingest service writes it."""
-    try:
-        envelope = json.loads(raw)
-        task = envelope["headers"]["task"]
-        if task != APPLY_EVENT:
-            return Decoded(other_task=task)
-        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
-        return Decoded(event=Event.model_validate(args[0]))
-    except (ValueError, KeyError, TypeError, IndexError, ValidationError) as exc:
-        return Decoded(error=f"unreadable queue message: {type(exc).__name__}: {exc}")
 
 
 class Applier:

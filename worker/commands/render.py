@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scheduler.sla import MetricSla, TicketSla
-from worker.simulate import Simulation
+from worker.commands.simulate import Simulation
 
 _STYLE = {
     "running": "yellow",

@@ -19,10 +19,10 @@ from sqlalchemy import func, select
 from scheduler.evaluate import evaluate
 from shared.db.models import StoredEvent, Ticket
 from shared.errors import TicketNotCreated
-from worker.apply import stored_events
-from worker.ingest.problems import problem
-from worker.ingest.read_slots import ReadSlots
-from worker.ingest.services import Services
+from worker.api.problems import problem
+from worker.api.read_slots import ReadSlots
+from worker.api.services import Services
+from worker.events.apply import stored_events
 
 log = structlog.get_logger("escalera.ingest")
 

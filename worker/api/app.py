@@ -21,9 +21,10 @@ from shared.config import Settings
 from shared.errors import EvaluationError
 from shared.events import Event
 from worker.adapters.base import RejectedRequest, Unauthorized, Unmappable, WebhookRequest
-from worker.ingest.acks import acks_router
-from worker.ingest.body import parse_json, read_body
-from worker.ingest.keys import (
+from worker.adapters.signatures import verify_escalera_hmac
+from worker.api.acks import acks_router
+from worker.api.body import parse_json, read_body
+from worker.api.keys import (
     Key,
     Scope,
     authorize,
@@ -35,17 +36,16 @@ from worker.ingest.keys import (
     namespaced,
     requires,
 )
-from worker.ingest.openapi import events_body, webhook_body
-from worker.ingest.probes import probes_router
-from worker.ingest.problems import framework_refusals, problem, store_outages
-from worker.ingest.read_slots import ReadSlots
-from worker.ingest.reports import reports_router
-from worker.ingest.scrape import scrape_router
-from worker.ingest.services import Services, Webhook
-from worker.ingest.signatures import verify_escalera_hmac
-from worker.ingest.tickets import tickets_router
-from worker.ingest.window import EventWindow
-from worker.policies import PolicyBook
+from worker.api.openapi import events_body, webhook_body
+from worker.api.probes import probes_router
+from worker.api.problems import framework_refusals, problem, store_outages
+from worker.api.read_slots import ReadSlots
+from worker.api.reports import reports_router
+from worker.api.scrape import scrape_router
+from worker.api.services import Services, Webhook
+from worker.api.tickets import tickets_router
+from worker.api.window import EventWindow
+from worker.policies.book import PolicyBook
 
 __all__ = ["Services", "Webhook", "create_app"]
 

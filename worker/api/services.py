@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.timer_index import TimerIndex
 from shared.config import Settings
+from shared.metrics_export import QueueDepth
 from worker.adapters.base import Adapter
-from worker.ingest.publisher import Publisher
-from worker.metrics_export import QueueDepth
-from worker.policies import PolicyBook
+from worker.api.publisher import Publisher
+from worker.policies.book import PolicyBook
 
 
 @dataclass(frozen=True)
