@@ -58,6 +58,11 @@ def queue_list(key_prefix: str, queue: str) -> str:
     return f"{key_prefix}{queue}"
 
 
+def unacked(key_prefix: str) -> str:
+    """kombu's HASH of messages a Celery worker took and has not acknowledged yet."""
+    return f"{key_prefix}unacked"
+
+
 # kombu's Redis transport keeps priorities 3, 6 and 9 in lists of their own beside the queue's
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 

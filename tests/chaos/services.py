@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import redis
 
+from shared.redis_keys import celery_prefix, queue_list, unacked
 from tests.integration.processes import free_port
 
 
@@ -200,8 +201,8 @@ def where_on_redis(client: redis.Redis, prefix: str, event_ids: list[str]) -> di
 
     found: dict[str, str] = {}
     places = {
-        "queued": client.lrange(f"{prefix}:celery:events", 0, -1),
-        "unacked": list(client.hvals(f"{prefix}:celery:unacked")),
+        "queued": client.lrange(queue_list(celery_prefix(prefix), "events"), 0, -1),
+        "unacked": list(client.hvals(unacked(celery_prefix(prefix)))),
     }
     for place, messages in places.items():
         for raw in messages:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from shared.redis_keys import TimerKeys
 from tests.chaos.conftest import SIZE, Rig, report
 from tests.chaos.replay import Replayer
 from tests.chaos.trial import SEED, lives, run
@@ -65,7 +66,7 @@ def test_redis_flushed_mid_run_rearms_every_timer_from_the_database(rig: Rig) ->
                 armed = sum(1 for c in stored.checkpoints.values() if c["state"] == "armed")
                 queued = redis.llen(system.events_queue_key)
                 if len(stored.events) == created and queued == 0 and armed:
-                    flushed.update(armed=armed, indexed=redis.zcard("chaos:timers:due"))
+                    flushed.update(armed=armed, indexed=redis.zcard(TimerKeys.under("chaos").due))
                     break
                 time.sleep(0.1)
             early = [s for s in replies if s.at.timestamp() < time.time() + 1]
