@@ -1,4 +1,4 @@
-"""Shared by ``ingest_bench.py`` and ``apply_bench.py``: services, processes, CPU, workload.
+"""Shared by the benchmarks: services, processes (start, wait, stop), CPU, memory, workload.
 
 Everything a benchmark creates is named ``escalera_bench_<run>`` (PostgreSQL databases) or
 ``escalera-bench-<run>`` (Redis key prefix, Celery queue), so cleanup can never touch anything
@@ -19,10 +19,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,7 +160,7 @@ def redis_pid() -> int | None:
 
 
 def queue_key(prefix: str, queue: str) -> str:
-    """Where Celery's queue list lives (kombu's ``global_keyprefix`` is ``<prefix>:celery:``)."""
+    """Where Celery's queue list lives: `shared.redis_keys`, under kombu's ``global_keyprefix``."""
     return queue_list(celery_prefix(prefix), queue)
 
 
@@ -251,17 +252,116 @@ def stop(proc: subprocess.Popen[Any], *, grace: float = 20.0) -> None:
         proc.wait(timeout=5)
 
 
+def stop_all(procs: Iterable[subprocess.Popen[Any]]) -> None:
+    """`stop` each process in turn (a list may still grow after it is handed to a cleanup)."""
+    for proc in procs:
+        stop(proc)
+
+
+def wait_for(
+    condition: Callable[[], object],
+    deadline: float,
+    every: float = 0.1,
+    *,
+    procs: Collection[subprocess.Popen[Any]] = (),
+) -> bool:
+    """Whether ``condition()`` holds by ``deadline`` (a ``time.time()`` instant): asked every
+    ``every`` s, and once more at the end; gives up early when one of ``procs`` has exited."""
+    while time.time() < deadline and all(proc.poll() is None for proc in procs):
+        if condition():
+            return True
+        time.sleep(every)
+    return bool(condition())
+
+
 def answers_within(url: str, proc: subprocess.Popen[Any], seconds: float = 40.0) -> bool:
     """Whether ``url`` answers 200 before ``seconds`` pass or ``proc`` exits."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and proc.poll() is None:
+
+    def answers() -> bool:
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return True
+            return httpx.get(url, timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    return False
+            return False
+
+    return wait_for(answers, time.time() + seconds, 0.2, procs=[proc])
+
+
+def start_workers(
+    procs: list[subprocess.Popen[bytes]],
+    count: int,
+    *,
+    concurrency: int,
+    queue: str,
+    env: dict[str, str],
+    prefix: str,
+) -> list[Path]:
+    """Start ``count`` real ``worker.cli worker`` processes on ``queue`` (appended to ``procs``
+    as they start, so a caller's cleanup stops those already running); their log files."""
+    logs = [Path(tempfile.gettempdir()) / f"{prefix}-worker{i}.log" for i in range(count)]
+    command = [sys.executable, "-m", "worker.cli", "worker", "--queues", queue]
+    for log in logs:
+        procs.append(start([*command, "--concurrency", str(concurrency)], env, log))
+    return logs
+
+
+def workers_ready(
+    logs: Sequence[Path], procs: Collection[subprocess.Popen[Any]], seconds: float
+) -> bool:
+    """Whether every worker logged Celery's "ready" within ``seconds``, none exiting first."""
+    return wait_for(
+        lambda: all("ready" in log.read_text(errors="replace") for log in logs),
+        time.time() + seconds,
+        0.2,
+        procs=procs,
+    )
+
+
+class PrivateRedis:
+    """A ``redis-server`` of our own on a free loopback port, no persistence; started with
+    `start` (so it dies with the benchmark), stopped with `stop`.
+
+    ``folder`` is its working directory (the temporary one by default), ``log`` where its output
+    goes (discarded by default); ``replica_of``: the port of a primary it replicates.
+    """
+
+    def __init__(
+        self,
+        *,
+        folder: Path | None = None,
+        log: Path = Path(os.devnull),
+        replica_of: int | None = None,
+    ) -> None:
+        self.port = free_port()
+        folder = folder or Path(tempfile.gettempdir())
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", str(folder)]
+        command += ["--dbfilename", f"escalera-bench-redis-{self.port}.rdb"]
+        if replica_of is not None:
+            command += ["--replicaof", "127.0.0.1", str(replica_of)]
+        self.proc = start(command, dict(os.environ), log)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.client = redis.Redis.from_url(self.url, socket_timeout=60)
+
+        def answers() -> bool:
+            try:
+                return bool(self.client.ping())
+            except redis.ConnectionError:
+                return False
+
+        if not wait_for(answers, time.time() + 10, 0.05, procs=[self.proc]):
+            self.stop()
+            raise RuntimeError(f"redis-server did not answer on 127.0.0.1:{self.port}")
+        self.version = str(self.client.info("server").get("redis_version"))
+
+    def cpu_seconds(self) -> float:
+        cpu = self.client.info("cpu")
+        return float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
+
+    def used_memory(self) -> int:
+        return int(self.client.info("memory")["used_memory"])
+
+    def stop(self) -> None:
+        stop(self.proc, grace=10)
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -298,6 +398,17 @@ def tree(pid: int) -> list[int]:
         found.append(current)
         todo.extend(children.get(current, []))
     return found
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory (VmRSS) of a process and its live descendants, in MiB (0 if gone)."""
+    total = 0
+    for member in tree(pid):
+        with suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ from shared.events import Event
 from worker.api.publisher import QueuePublisher
 from worker.events.applier import BATCH
 from worker.events.apply import Outcome, apply_events
-from worker.policies.book import PolicyBook, load_folder
+from worker.policies.book import PolicyBook, load_edition, read_folder
 
 BAR_EVENTS_PER_S = 1000.0
 EVENTS_PER_TICKET = 10
@@ -120,7 +120,8 @@ def workload(tag: str, tickets: int) -> list[Event]:
 
 
 def policies() -> PolicyBook:
-    return PolicyBook(load_folder(PRESETS), {}, POLICY)
+    edition = load_edition(read_folder(PRESETS), str(PRESETS), datetime.now(UTC))
+    return PolicyBook(edition, {}, POLICY)
 
 
 def _groups(**groups: list[int] | Tree | None) -> dict[str, list[int] | Tree]:
@@ -449,10 +450,10 @@ LAYERS = [
     ("Redis: taking batches (BLMOVE waits when the queue is empty), ack", r"\(redis/"),
     ("logging: structlog event_applied", r"\((logging|structlog)/"),
     (
-        "worker/events/applier.py, event_queue.py: decoding, our own lines",
-        r"\(worker/(applier|event_queue)",
+        "worker/events/applier.py, queue.py, message.py: decoding, our own lines",
+        r"\(worker/events/(applier|queue|message)",
     ),
-    ("worker/events/apply.py, replan.py: our own lines", r"\(worker/(apply|replan)\.py\)"),
+    ("worker/events/apply.py, replan.py: our own lines", r"\(worker/events/(apply|replan)\.py\)"),
     ("SLA core: scheduler/, shared/policy.py, shared/names.py", r"\((scheduler/|shared/)"),
     ("pydantic: Event validation and dumps", r"\(pydantic"),
     ("SQLAlchemy: statements, compile", r"\(sqlalchemy/"),
@@ -463,20 +464,20 @@ LAYERS = [
 
 # The same samples by step (deepest matching frame wins: our step functions are the deepest).
 STEP_FRAMES = [
-    ("take: the queue (Redis)", r"^take \(worker/event_queue"),
-    ("ack, heartbeat, reap (Redis)", r"^(ack|beat|reap|reap_one) \(worker/event_queue"),
-    ("decode: the queue messages", r"^decode \(worker/applier"),
+    ("take: the queue (Redis)", r"^take \(worker/events/queue"),
+    ("ack, heartbeat, reap (Redis)", r"^(ack|beat|reap|reap_one) \(worker/events/queue"),
+    ("decode: the queue messages", r"^decode \(worker/events/message"),
     ("logging: event_applied", r"\((logging|structlog)/"),
-    ("_index: arm the timer index (Redis)", r"^_index \(worker/applier"),
+    ("_index: arm the timer index (Redis)", r"^_index \(worker/events/applier"),
     ("commit", r"^(Session|SessionTransaction)\.(commit|__exit__) "),
     ("_lock_tickets: upsert, SELECT..FOR UPDATE", r"^_lock_tickets "),
     ("check_event", r"^check_event "),
     ("_insert_events: INSERT..ON CONFLICT..RETURNING", r"^_insert_events "),
     ("_histories: SELECT payloads, Event.model_validate", r"^_histories "),
-    ("replan.load: SELECT checkpoints", r"^load \(worker/replan"),
+    ("replan.load: SELECT checkpoints", r"^load \(worker/events/replan"),
     ("evaluate: the pure SLA core", r"^evaluate \(scheduler/"),
     ("_snapshot: sla.to_json", r"^_snapshot "),
-    ("replan.write: INSERT, UPDATE, DELETE checkpoints", r"^write \(worker/replan"),
+    ("replan.write: INSERT, UPDATE, DELETE checkpoints", r"^write \(worker/events/replan"),
     ("settle: the tickets' UPDATE", r"^settle "),
 ]
 

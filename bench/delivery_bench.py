@@ -1,9 +1,10 @@
 """Delivery of a burst: from the due instant until the last notification is handed to Apprise.
 
 Everything is real: a PRIVATE ``redis-server`` on a free loopback port (broker and timer index,
-as ``timers_bench.py`` starts it), a PostgreSQL database ``escalera_bench_delivery_<run>`` it
-creates, migrates and drops, ``python -m worker.cli worker`` processes (fire and deliver tasks,
-Apprise), and an HTTP sink on 127.0.0.1 that every channel's ``json://`` URL points at.
+``_support.PrivateRedis``, as ``timers_bench.py`` starts it), a PostgreSQL database
+``escalera_bench_delivery_<run>`` it creates, migrates and drops, ``python -m worker.cli
+worker`` processes (fire and deliver tasks, Apprise), and an HTTP sink on 127.0.0.1 that every
+channel's ``json://`` URL points at.
 
 - burst: ``--burst`` checkpoints (default 100,000) of ``--burst / 10`` tickets fall due in the
   same second, armed ahead in the database and the index; a beat-like loop in this process
@@ -48,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._support import (
     PRESETS,
     CpuSample,
+    PrivateRedis,
     Tree,
     command_line,
     escalera_env,
@@ -59,11 +61,14 @@ from bench._support import (
     postgres_tree,
     print_kv,
     run_id,
-    stop,
+    start_workers,
+    stop_all,
     table,
     tail,
+    wait_for,
+    workers_ready,
 )
-from bench.timers_bench import Bars, PrivateRedis, celery_sender, start_workers
+from bench.timers_bench import Bars, celery_sender
 from scheduler.dispatch import Dispatcher
 from scheduler.timer_index import TimerIndex
 from shared.config import Settings
@@ -171,14 +176,6 @@ def beat_until(index: TimerIndex, send: Any, expected: int, deadline: float) -> 
     while handed < expected and time.time() < deadline:
         time.sleep(dispatcher.tick(datetime.now(UTC)).sleep_s)
     return last
-
-
-def wait_for(condition: Any, deadline: float, every: float = 0.1) -> bool:
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return bool(condition())
 
 
 def notification_rows(database: str) -> tuple[int, int]:
@@ -396,11 +393,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        stop(proc)
-
-
 def main() -> int:
     args = parse_args()
     parts = args.parts
@@ -423,7 +415,7 @@ def main() -> int:
             url, prefix, f"{queue}-events", REDIS_URL=rds.url, ESCALERA_FIRE_QUEUE=queue, **extra
         )
         procs: list[subprocess.Popen[bytes]] = []
-        stack.callback(_stop_all, procs)
+        stack.callback(stop_all, procs)
         logs = start_workers(
             procs, args.workers, concurrency=args.concurrency, queue=queue, env=env, prefix=prefix
         )
@@ -441,10 +433,7 @@ def main() -> int:
                 ("started", datetime.now(UTC).isoformat(timespec="seconds")),
             ]
         )
-        deadline = time.time() + 90
-        if not wait_for(
-            lambda: all("ready" in p.read_text(errors="replace") for p in logs), deadline, 0.2
-        ):
+        if not workers_ready(logs, procs, 90):
             raise RuntimeError(f"worker did not start:\n{tail(logs[0])}")
         app, send = celery_sender(rds, prefix, queue)
         stack.callback(app.close)

@@ -53,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -72,6 +72,7 @@ from bench._support import (
     REDIS_URL,
     TOKEN,
     CpuSample,
+    PrivateRedis,
     RawHttp,
     Tree,
     answers_within,
@@ -96,6 +97,7 @@ from bench._support import (
     tail,
     ticket_life,
     tree,
+    wait_for,
 )
 
 BAR_EVENTS_PER_S = 2000.0
@@ -284,34 +286,24 @@ SHARED_REDIS = RedisTarget(REDIS_URL, 6379)
 @contextmanager
 def private_pair(tmp: Path) -> Iterator[RedisTarget]:
     """A primary and one replica of it on free loopback ports, without persistence."""
-    primary_port, replica_port = free_port(), free_port()
-    command = ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    command += ["--dir", str(tmp)]
-    primary = start([*command, "--port", str(primary_port)], dict(os.environ), tmp / "p.log")
-    replica = start(
-        [*command, "--port", str(replica_port), "--replicaof", "127.0.0.1", str(primary_port)],
-        dict(os.environ),
-        tmp / "r.log",
-    )
-    try:
-        target = RedisTarget(f"redis://127.0.0.1:{primary_port}/0", primary_port, replica.pid)
-        _wait_linked(redis.Redis(port=replica_port, socket_timeout=5), tmp / "r.log")
-        yield target
-    finally:
-        stop(replica)
-        stop(primary)
+    with ExitStack() as stack:  # the replica is stopped first, then the primary
+        primary = PrivateRedis(folder=tmp, log=tmp / "p.log")
+        stack.callback(primary.stop)
+        replica = PrivateRedis(folder=tmp, log=tmp / "r.log", replica_of=primary.port)
+        stack.callback(replica.stop)
+        _wait_linked(replica, tmp / "r.log")
+        yield RedisTarget(primary.url, primary.port, replica.proc.pid)
 
 
-def _wait_linked(replica: redis.Redis, log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+def _wait_linked(replica: PrivateRedis, log: Path) -> None:
+    def linked() -> bool:
         try:
-            if replica.info("replication").get("master_link_status") == "up":
-                return
+            return replica.client.info("replication").get("master_link_status") == "up"
         except redis.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise Broken(f"the private replica did not link to its primary; its log:\n{tail(log)}")
+            return False
+
+    if not wait_for(linked, time.time() + 20, 0.1, procs=[replica.proc]):
+        raise Broken(f"the private replica did not link to its primary; its log:\n{tail(log)}")
 
 
 def _sleep_until(instant: float) -> None:
@@ -508,7 +500,10 @@ CATEGORIES = [
     ("thread-pool hop (run_in_threadpool, anyio, threading)", r"anyio/|threading\.py|queue\.py"),
     ("our handler: auth, JSON, Event validation, policy check", r"worker/api/app\.py"),
     ("structlog: the events_accepted log line", r"structlog/"),
-    ("our publisher (model_dump, producer pool)", r"worker/api/publisher\.py"),
+    (
+        "our publisher (model_dump, producer pool)",
+        r"worker/api/publisher\.py|worker/events/message\.py",
+    ),
     ("Celery send_task / kombu publish: the rest", r"celery/|kombu/"),
     ("Celery: argsrepr (saferepr of the event)", r"saferepr"),
     (

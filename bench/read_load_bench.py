@@ -34,7 +34,6 @@ import json
 import sys
 import tempfile
 import time
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,12 +58,12 @@ from bench._support import (
     percentile,
     pg_settings,
     print_kv,
+    rss_mib,
     run_id,
     start,
     stop,
     table,
     tail,
-    tree,
 )
 from shared.config import Settings
 from shared.db.engine import make_engine, session_factory
@@ -139,15 +138,10 @@ def _store(url: str, policy: str, events: list[Event]) -> None:
 # -- the service ---------------------------------------------------------------------------------
 def _rss_mib(pid: int) -> float:
     """Resident memory of the service: the process and any child it started, in MiB."""
-    total = 0
-    for member in tree(pid):
-        with suppress(OSError):
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+    total = rss_mib(pid)
     if not total:
         raise Broken(f"no VmRSS for pid {pid}")
-    return total / 1024
+    return total
 
 
 async def _get(client: RawHttp, path: str, timeout: float = 300.0) -> tuple[int, float]:

@@ -38,7 +38,6 @@ import math
 import random
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -56,22 +55,22 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import (
+    PrivateRedis,
     command_line,
     escalera_env,
-    free_port,
     fresh_database,
     machine,
     percentile,
     pg_connect,
     pg_settings,
     print_kv,
+    queue_key,
     run_id,
-    stop,
+    start_workers,
+    stop_all,
     table,
     tail,
-)
-from bench._support import (
-    start as start_process,
+    workers_ready,
 )
 from scheduler.dispatch import Dispatcher
 from scheduler.timer_index import TimerIndex
@@ -99,64 +98,6 @@ class Bars:
     @property
     def passed(self) -> bool:
         return all(ok for *_, ok in self.rows)
-
-
-# -- the private redis-server --------------------------------------------------------------------
-class PrivateRedis:
-    """A ``redis-server`` of our own on a free loopback port, no persistence; stopped by pid."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--dir",
-                "/tmp",
-                "--dbfilename",
-                f"escalera-bench-timers-{self.port}.rdb",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.client = redis.Redis.from_url(self.url, socket_timeout=60)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        self.version = str(self.client.info("server").get("redis_version"))
-
-    def cpu_seconds(self) -> float:
-        cpu = self.client.info("cpu")
-        return float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"])
-
-    def used_memory(self) -> int:
-        return int(self.client.info("memory")["used_memory"])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
 
 
 # -- database ------------------------------------------------------------------------------------
@@ -346,7 +287,7 @@ def run_burst(args: argparse.Namespace, rds: PrivateRedis, bars: Bars) -> None:
         if publish:
             app, publish_send = celery_sender(rds, prefix, queue)
             publish_send([0])  # connect to the broker and declare the queue before the clock
-            rds.client.delete(f"{prefix}:celery:{queue}")
+            rds.client.delete(queue_key(prefix, queue))
 
             def send(
                 ids: Sequence[int], publish_send: Any = publish_send, sent: list[int] = sent
@@ -369,7 +310,7 @@ def run_burst(args: argparse.Namespace, rds: PrivateRedis, bars: Bars) -> None:
         result = dispatcher.tick(now)
         tick_s = time.perf_counter() - began
         due_left, leased = index.count()
-        queued = int(rds.client.llen(f"{prefix}:celery:{queue}")) if publish else len(sent)
+        queued = int(rds.client.llen(queue_key(prefix, queue))) if publish else len(sent)
         ok = result.claimed == args.burst and sum(sent) == args.burst and leased == args.burst
         ok = ok and queued == -(-args.burst // CLAIM_BATCH)
         results[mode] = tick_s
@@ -391,7 +332,7 @@ def run_burst(args: argparse.Namespace, rds: PrivateRedis, bars: Bars) -> None:
             app.close()
         if not ok:
             results[mode] = float("inf")
-        rds.client.delete(index.keys.due, index.keys.inflight, f"{prefix}:celery:{queue}")
+        rds.client.delete(index.keys.due, index.keys.inflight, queue_key(prefix, queue))
         for key in rds.client.scan_iter(match=f"{prefix}*"):
             rds.client.unlink(key)
     print(
@@ -435,7 +376,7 @@ def run_lateness(args: argparse.Namespace, rds: PrivateRedis, bars: Bars) -> Non
     bg_s = background(rds, index, args.background, 10_000_000)
     app, publish = celery_sender(rds, prefix, queue)
     publish([0])
-    rds.client.delete(f"{prefix}:celery:{queue}")
+    rds.client.delete(queue_key(prefix, queue))
 
     start = time.time() + 3.0
     rng = random.Random(11)
@@ -468,7 +409,7 @@ def run_lateness(args: argparse.Namespace, rds: PrivateRedis, bars: Bars) -> Non
         time.sleep(result.sleep_s)
     app.close()
     missing = args.late - len(claimed_late)
-    queued = int(rds.client.llen(f"{prefix}:celery:{queue}"))
+    queued = int(rds.client.llen(queue_key(prefix, queue)))
     for key in rds.client.scan_iter(match=f"{prefix}*"):
         rds.client.unlink(key)
 
@@ -547,24 +488,6 @@ class Sink:
         self._server.server_close()
 
 
-def start_workers(
-    procs: list[subprocess.Popen[bytes]],
-    count: int,
-    *,
-    concurrency: int,
-    queue: str,
-    env: dict[str, str],
-    prefix: str,
-) -> list[Path]:
-    """Start ``count`` real ``worker.cli worker`` processes on ``queue`` (appended to ``procs``
-    as they start, so a caller's cleanup stops those already running); their log files."""
-    logs = [Path(tempfile.gettempdir()) / f"{prefix}-worker{i}.log" for i in range(count)]
-    command = [sys.executable, "-m", "worker.cli", "worker", "--queues", queue]
-    for log in logs:
-        procs.append(start_process([*command, "--concurrency", str(concurrency)], env, log))
-    return logs
-
-
 def run_e2e(
     args: argparse.Namespace, rds: PrivateRedis, url: str, database: str, bars: Bars
 ) -> None:
@@ -626,11 +549,8 @@ def run_e2e(
             env=env,
             prefix=prefix,
         )
-        deadline = time.monotonic() + 60
-        while not all("ready" in log.read_text(errors="replace") for log in logs):
-            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                raise RuntimeError(f"worker did not start:\n{tail(logs[0])}")
-            time.sleep(0.2)
+        if not workers_ready(logs, procs, 60):
+            raise RuntimeError(f"worker did not start:\n{tail(logs[0])}")
         app, send = celery_sender(rds, prefix, queue)
         index.arm((cid, now.replace(microsecond=0)) for cid in ids)
         began = time.perf_counter()
@@ -656,8 +576,7 @@ def run_e2e(
             ).fetchone()
             sent, total = (int(row[0]), int(row[1])) if row else (0, 0)
     finally:
-        for proc in procs:
-            stop(proc)
+        stop_all(procs)
         sink.close()
         for key in rds.client.scan_iter(match=f"{prefix}*"):
             rds.client.unlink(key)

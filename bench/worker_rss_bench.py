@@ -47,6 +47,7 @@ from subprocess import Popen
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._support import (
+    PrivateRedis,
     command_line,
     escalera_env,
     fresh_database,
@@ -58,11 +59,12 @@ from bench._support import (
     table,
     tail,
     tree,
+    wait_for,
 )
 from bench._support import (
     start as start_process,
 )
-from bench.timers_bench import PrivateRedis, fill_database
+from bench.timers_bench import fill_database
 from shared.celery_app import RECONCILE_TIMERS
 from shared.redis_keys import TimerKeys
 
@@ -172,15 +174,13 @@ def _wait_for(
     what: str, ready: Callable[[], bool], procs: dict[str, Popen[bytes]], timeout: float
 ) -> None:
     """Poll ``ready()`` every 0.5 s; fail if a process exits or ``timeout`` passes."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        for name, proc in procs.items():
-            code = proc.poll()
-            if code is not None:
-                raise Broken(f"{name} exited with {code} while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise Broken(f"no {what} after {timeout:.0f} s")
-        time.sleep(0.5)
+    if wait_for(ready, time.time() + timeout, 0.5, procs=procs.values()):
+        return
+    for name, proc in procs.items():
+        code = proc.poll()
+        if code is not None:
+            raise Broken(f"{name} exited with {code} while waiting for {what}")
+    raise Broken(f"no {what} after {timeout:.0f} s")
 
 
 def run_size(args: argparse.Namespace, run: str, size: int) -> Result:

@@ -43,7 +43,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -54,6 +53,7 @@ from bench._support import (
     CpuSample,
     RawHttp,
     Tree,
+    answers_within,
     command_line,
     delete_prefix,
     escalera_env,
@@ -67,12 +67,12 @@ from bench._support import (
     queue_key,
     redis_client,
     redis_pid,
+    rss_mib,
     run_id,
     start,
-    stop,
+    stop_all,
     table,
     tail,
-    tree,
 )
 
 # A ticket's life: its priority, then (seconds after creation, event type, fields) of each event.
@@ -141,19 +141,6 @@ class CountingSink:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process and its descendants, in MiB."""
-    total = 0
-    for member in tree(pid):
-        try:
-            for line in Path(f"/proc/{member}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
 
 
 class Load:
@@ -272,18 +259,6 @@ def counts(database: str) -> dict[str, int]:
             name: int(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
             for name in ("tickets", "events", "checkpoints", "notifications")
         }
-
-
-def wait_ready(base: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("ingest did not become ready:\n" + tail(log))
 
 
 def start_system(
@@ -489,15 +464,15 @@ def main() -> int:
         database = url.rsplit("/", 1)[1]
         procs = start_system(url, prefix, folder, port, sink, policy=policy)
         try:
-            wait_ready(f"http://127.0.0.1:{port}", folder / "ingest.log")
+            if not answers_within(f"http://127.0.0.1:{port}/readyz", procs["ingest"], 60):
+                raise SystemExit("ingest did not become ready:\n" + tail(folder / "ingest.log"))
             time.sleep(3)  # the worker and beat finish starting
             window = (warmup, args.minutes * 60)
             load = Load(port, lives, args.rate, window, run, batch=args.batch)
             groups = cpu_groups(procs, database)
             samples = soak(args, load, prefix, sink, procs, groups=groups)
         finally:
-            for proc in procs.values():
-                stop(proc)
+            stop_all(procs.values())
             delete_prefix(prefix)
         report(load, samples, database, sink)
     shutil.rmtree(folder, ignore_errors=True)
