@@ -73,8 +73,9 @@ from scheduler.dispatch import Dispatcher
 from scheduler.timer_index import TimerIndex
 from shared.config import Settings
 from shared.db.engine import make_engine, session_factory
-from worker.notify.deliver import AppriseSender, Deliverer, warm_apprise
+from worker.notify.deliver import Deliverer
 from worker.notify.fire import fire_checkpoints
+from worker.notify.transport import AppriseSender, warm_apprise
 from worker.policies.book import PolicyBook
 
 BAR_BURST_S = 10.0

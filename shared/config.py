@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import (
     AliasChoices,
@@ -28,6 +28,34 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _PRESETS = Path(__file__).resolve().parent.parent / "deploy" / "policies"
 WEBHOOK_PORTALS = ("zendesk", "freshdesk", "jira")  # the sources of POST /v1/webhooks/{source}
 MIN_TOKEN_CHARS = 16
+
+
+class WholeNumber(NamedTuple):
+    """A whole-number setting: its variable, its default and its least value."""
+
+    variable: str
+    default: int
+    minimum: int
+
+    def parse(self, value: object) -> int:
+        """An int, or the variable's text (blank: the default); refused, naming the variable,
+        if it is no whole number or below the least value."""
+        if isinstance(value, int) and not isinstance(value, bool) and value >= self.minimum:
+            return value
+        raw = value.strip() if isinstance(value, str) else value
+        if raw == "":
+            return self.default
+        if not isinstance(raw, str) or not raw.isdigit() or int(raw) < self.minimum:
+            raise ValueError(
+                f"{self.variable}={raw!r}: write a whole number, at least {self.minimum}"
+            )
+        return int(raw)
+
+
+# Storm coalescing (`worker.notify.storm`).
+STORM_THRESHOLD = WholeNumber("ESCALERA_STORM_THRESHOLD", 10, 0)
+STORM_DIGEST_MAX = WholeNumber("ESCALERA_STORM_DIGEST_MAX", 200, 2)
+_STORM = {"storm_threshold": STORM_THRESHOLD, "storm_digest_max": STORM_DIGEST_MAX}
 
 
 class ApiKey(BaseModel):
@@ -152,6 +180,17 @@ class Settings(BaseSettings):
     durability: Literal["local", "replica"] = "local"
     durability_replicas: int = Field(1, ge=1)
     durability_timeout_ms: int = Field(1000, ge=1, le=4000)
+    # Storms (docs/notifications-storms.md): this many notifications for one channel in one
+    # delivery pass make a storm (0: never), sent as digests listing this many at most. Read
+    # with the others, so a bad value stops the process at start, not when a page fires.
+    storm_threshold: int = STORM_THRESHOLD.default
+    storm_digest_max: int = STORM_DIGEST_MAX.default
+
+    @field_validator("storm_threshold", "storm_digest_max", mode="before")
+    @classmethod
+    def _storm_count(cls, value: object, info: ValidationInfo) -> int:
+        assert info.field_name is not None
+        return _STORM[info.field_name].parse(value)
 
     @model_validator(mode="after")
     def _queues_apart(self) -> Settings:

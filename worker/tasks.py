@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -24,23 +23,20 @@ from shared.celery_app import (
 from shared.events import Event
 from worker.events.applier import make_applier
 from worker.events.reconcile import reconcile_timers
-from worker.notify.deliver import (
-    AppriseSender,
-    Deliverer,
-    Delivery,
-    Outcome,
-    warm_apprise,
-)
+from worker.notify.deliver import Deliverer
 from worker.notify.fire import fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
+from worker.notify.outcome import Delivery, Outcome
 from worker.notify.paging import repeat_pages
+from worker.notify.retry import BUSY_RECHECK_S, Retry
+from worker.notify.storm import StormSettings
+from worker.notify.transport import AppriseSender, warm_apprise
 from worker.runtime import Runtime, runtime
 
 log = structlog.get_logger("escalera.worker")
 # A batch of notifications to deliver: many ids in one task (shared.celery_app names the rest).
 DELIVER_NOTIFICATIONS = "escalera.deliver_notifications"
 DELIVER_BATCH = 500
-BUSY_RECHECK_S = 2
 
 
 # Database down or restarting: retry with backoff, for ever; at-least-once (acks_late), and each
@@ -101,7 +97,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
             sent_at = datetime.now(UTC)
             outcomes = deliverer.deliver_written(session, result.notes, result.about, sent_at)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
-    report_fired([result.about[cid] for cid in result.fired], now)
+    report_fired([result.about[cid] for cid in result.fired], now, _storm(rt))
     if result.notes:
         _after_delivery(rt, outcomes, asked=len(result.notes))
     deliver_soon(rt, result.undelivered)
@@ -131,18 +127,24 @@ def deliver_notifications_task(ids: list[int]) -> int:
 
 
 def _deliverer(rt: Runtime) -> Deliverer:
-    return Deliverer(rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt))
+    return Deliverer(
+        rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt), storm=_storm(rt)
+    )
+
+
+def _storm(rt: Runtime) -> StormSettings:
+    return StormSettings.from_settings(rt.settings)
 
 
 def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) -> int:
-    """Log and count what was tried, arm page repeats, queue retries, busy rows and fallbacks;
-    how many were sent."""
+    """Log and count what was tried, arm page repeats, queue retries, busy rows and fallbacks
+    (as each outcome's `worker.notify.retry` decision says); how many were sent."""
     report_deliveries(outcomes)
     rt.repeats.arm([(nid, o.repeat_at) for nid, o in outcomes.items() if o.repeat_at is not None])
     retries: dict[int, list[int]] = defaultdict(list)
     for nid, outcome in outcomes.items():
-        if outcome.delivery is Delivery.RETRY and outcome.retry_in_s is not None:
-            retries[math.ceil(outcome.retry_in_s)].append(nid)
+        if isinstance(outcome.decision, Retry):
+            retries[outcome.decision.countdown_s].append(nid)
         if outcome.error is not None:  # errors name a channel's scheme and variable, never its URL
             log.warning(
                 "notification_failed",

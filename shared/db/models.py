@@ -66,6 +66,16 @@ class CheckpointState(StrEnum):
     FIRED = "fired"  # notified (set by fire_checkpoints); kept forever
 
 
+class NotificationState(StrEnum):
+    """A notification's ``status``: where its delivery stands (`worker.notify.retry` decides
+    what a failed try leads to)."""
+
+    PENDING = "pending"  # written, not tried yet
+    RETRYING = "retrying"  # some targets failed: they are tried again after a backoff
+    SENT = "sent"  # every target accepted it
+    DEAD = "dead"  # out of attempts, or its channel is not configured: never tried again
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (UniqueConstraint("source", "ticket_id", name="uq_tickets_source_ticket"),)
@@ -140,7 +150,7 @@ class Notification(Base):
     repeat: Mapped[int] = mapped_column(Integer, default=0)
     # (checkpoint, route, repeat): a retried or re-fired task never notifies twice
     dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=NotificationState.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # target index (within the channel's URLs) -> delivered?; a retry resends only the others
     results: Mapped[dict[str, Any] | None]

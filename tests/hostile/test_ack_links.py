@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from shared.config import settings
 from shared.db.models import Acknowledgement, Notification
+from tests.integration.breach import START, add_routes, fire_breach
 from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
@@ -29,14 +30,14 @@ from worker.api.app import create_app
 from worker.api.service import services
 from worker.notify import deliver as deliver_module
 from worker.notify.ack_links import signature
-from worker.notify.deliver import AppriseSender, Deliverer, Delivery
-from worker.notify.fire import fire_checkpoints
+from worker.notify.deliver import Deliverer
 from worker.notify.messages import Message
+from worker.notify.outcome import Delivery
 from worker.notify.paging import ack_signature, repeat_pages
+from worker.notify.transport import AppriseSender
 from worker.report.service import timeline_report
 from worker.runtime import runtime
 
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 SENT = START + timedelta(minutes=31)
 PUBLIC_URL = "https://escalera.example"
 ACK_SECRET = "ack-secret-for-link-tests"
@@ -70,20 +71,13 @@ def desk(
     monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
     monkeypatch.setenv("ESCALERA_PUBLIC_URL", PUBLIC_URL)
     monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL", sink.url())
-    preset = policy_dir / "soporte-completo.yaml"
-    preset.write_text(preset.read_text() + ROUTES)
-    settings.cache_clear()
-    runtime.cache_clear()
+    add_routes(policy_dir, ROUTES)
 
 
 def fired_page(ticket: str = "P-1", **created: Any) -> int:
     """A P1 ticket whose first-response breach fired at 15:30: its page's notification id."""
-    apply_now(event("created", START, ticket, priority="P1", **created))
-    rt = runtime()
-    ids = rt.timers.claim(START + timedelta(minutes=30))
-    with rt.sessions.begin() as session:
-        fire_checkpoints(session, rt.policies, ids, START + timedelta(minutes=30))
-    with rt.sessions() as s:
+    fire_breach(ticket, **created)
+    with runtime().sessions() as s:
         return s.scalars(select(Notification.id).where(Notification.route == "page")).one()
 
 

@@ -36,9 +36,11 @@ from worker.api.app import create_app
 from worker.api.service import services
 from worker.events.apply import apply_event
 from worker.notify.ack_links import LinkSigner
-from worker.notify.deliver import AppriseSender, Deliverer, Delivery
+from worker.notify.deliver import Deliverer
 from worker.notify.fire import fire_checkpoints
+from worker.notify.outcome import Delivery
 from worker.notify.paging import repeat_pages
+from worker.notify.transport import AppriseSender
 from worker.runtime import runtime
 
 PUBLIC_URL = "https://escalera.example"

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from shared.db.models import Notification
-from tests.integration.services import apply_now
+from tests.integration.breach import START, add_routes, fire_breach
 from tests.integration.sinks import JsonSink, SmtpSink
-from tests.support import event
-from worker.notify.deliver import AppriseSender, Deliverer, Delivery, channel_urls, scheme
-from worker.notify.fire import fire_checkpoints
+from worker.notify.channels import channel_urls
+from worker.notify.deliver import Deliverer
+from worker.notify.outcome import Delivery
+from worker.notify.transport import AppriseSender, scheme
 from worker.runtime import runtime
 
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 ROUTES = """
 channels:
   oncall: {}
@@ -31,13 +31,8 @@ ticket_links: {api: "https://desk.example/tickets/{ticket_id}"}
 @pytest.fixture
 def breach_notification(policy_dir: Path, configured: None) -> int:
     """A fired P1 first-response breach with its pending notification to `oncall`."""
-    preset = policy_dir / "soporte-completo.yaml"
-    preset.write_text(preset.read_text() + ROUTES)
-    runtime.cache_clear()
-    apply_now(event("created", START, "N-1", priority="P1", customer="acme"))
-    ids = runtime().timers.claim(START + timedelta(minutes=30))
-    with runtime().sessions.begin() as session:
-        fire_checkpoints(session, runtime().policies, ids, START + timedelta(minutes=30))
+    add_routes(policy_dir, ROUTES)
+    fire_breach("N-1", customer="acme")
     with runtime().sessions() as s:
         return s.scalars(select(Notification.id).where(Notification.channel == "oncall")).one()
 

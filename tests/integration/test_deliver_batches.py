@@ -6,7 +6,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,18 @@ import pytest
 from sqlalchemy import select
 
 from shared.db.models import Notification
+from tests.integration.breach import START, add_routes, fire_due
 from tests.integration.sinks import JsonSink
 from tests.support import event
 from worker import tasks
-from worker.notify.deliver import AppriseSender, Deliverer, Delivery, Outcome
-from worker.notify.fire import fire_checkpoints
+from worker.notify.deliver import Deliverer
 from worker.notify.messages import Message
+from worker.notify.outcome import Delivery, Outcome
 from worker.notify.paging import acknowledge, repeat_pages
 from worker.notify.storm import StormSettings
+from worker.notify.transport import AppriseSender
 from worker.runtime import runtime
 
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 SENT_AT = START + timedelta(minutes=31)
 KEY = re.compile(r"Notificación: (\S+)")
 ROUTES = """
@@ -38,9 +39,7 @@ routes:
 
 @pytest.fixture
 def routed(policy_dir: Path, configured: None) -> None:
-    preset = policy_dir / "soporte-completo.yaml"
-    preset.write_text(preset.read_text() + ROUTES)
-    runtime.cache_clear()
+    add_routes(policy_dir, ROUTES)
 
 
 def fired(tickets: int) -> list[int]:
@@ -49,12 +48,7 @@ def fired(tickets: int) -> list[int]:
         tasks.apply_event_task.run(
             event("created", START, f"S-{n}", priority="P1").model_dump(mode="json")
         )
-    rt = runtime()
-    ids = rt.timers.claim(START + timedelta(minutes=30), limit=1000)
-    with rt.sessions.begin() as session:
-        return fire_checkpoints(
-            session, rt.policies, ids, START + timedelta(minutes=30)
-        ).notifications
+    return fire_due().notifications
 
 
 def deliver(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
 from shared.config import settings
 from shared.db.models import Checkpoint, Notification, Ticket
+from tests.integration.breach import START, add_routes
 from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
@@ -24,7 +25,6 @@ from worker.notify import deliver
 from worker.notify.fire import fire_checkpoints
 from worker.runtime import runtime
 
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 KEY = re.compile(r"(?:Notification|Notificación): (\S+)")
 ACK = re.compile(r"/v1/acks\?key=([^&\s]+)&exp=")
 ROUTES = """
@@ -40,9 +40,7 @@ routes:
 @pytest.fixture
 def routed(policy_dir: Path, configured: None) -> None:
     """The soporte-completo preset with a paging route for P1 and e-mail for warnings."""
-    preset = policy_dir / "soporte-completo.yaml"
-    preset.write_text(preset.read_text() + ROUTES)
-    runtime.cache_clear()
+    add_routes(policy_dir, ROUTES)
 
 
 def _created(ticket: str = "F-1") -> None:

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from shared.config import settings
 from shared.db.models import Notification
-from tests.integration.services import apply_now
+from tests.integration.breach import START, add_routes, fire_breach
 from tests.integration.sinks import JsonSink
-from tests.support import event
 from worker.api.acks import ack_clock
 from worker.api.app import create_app
 from worker.api.service import services
-from worker.notify.deliver import AppriseSender, Deliverer, Delivery
-from worker.notify.fire import fire_checkpoints
+from worker.notify.deliver import Deliverer
+from worker.notify.outcome import Delivery
 from worker.notify.paging import ack_signature, repeat_pages
+from worker.notify.transport import AppriseSender
 from worker.runtime import runtime
 
-START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 ACK_SECRET = "ack-secret-for-tests"
 ROUTES = """
 channels:
@@ -38,14 +36,8 @@ def page(policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ESCALERA_API_TOKENS", '["ops-token"]')
     monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
     monkeypatch.setenv("ESCALERA_PUBLIC_URL", "https://escalera.example")
-    preset = policy_dir / "soporte-completo.yaml"
-    preset.write_text(preset.read_text() + ROUTES)
-    settings.cache_clear()
-    runtime.cache_clear()
-    apply_now(event("created", START, "P-1", priority="P1"))
-    breach = [cid for cid in runtime().timers.claim(START + timedelta(minutes=30))]
-    with runtime().sessions.begin() as session:
-        fire_checkpoints(session, runtime().policies, breach, START + timedelta(minutes=30))
+    add_routes(policy_dir, ROUTES)
+    fire_breach("P-1")
     with runtime().sessions() as s:
         return s.scalars(select(Notification.id)).one()
 

@@ -9,8 +9,8 @@ from datetime import datetime
 import pytest
 
 from worker.notify.console import CONSOLE_FD_ENV, console_text
-from worker.notify.deliver import AppriseSender
 from worker.notify.messages import Message
+from worker.notify.transport import AppriseSender
 
 
 @pytest.fixture

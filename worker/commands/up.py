@@ -39,7 +39,7 @@ from worker.commands import children
 from worker.commands.embedded_redis import EmbeddedRedis, start_redis
 from worker.demo.feed import run_feed
 from worker.notify.console import CONSOLE_FD_ENV, SCHEME
-from worker.notify.deliver import scheme
+from worker.notify.transport import scheme
 from worker.policies.book import load_folder
 
 HOME = Path(".escalera")  # up's own files, in the working directory

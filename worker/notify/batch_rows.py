@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from shared.db.models import Notification
+from shared.db.models import Notification, NotificationState
 from shared.db.statements import among
 
 _COLUMNS = (
@@ -95,7 +95,7 @@ def sweep_notes(
         .where(
             Notification.id.between(min(ids) - window, max(ids) + window),
             Notification.channel == channel,
-            Notification.status == "pending",
+            Notification.status == NotificationState.PENDING.value,
             ~among(session, Notification.id, ids),
         )
         .order_by(Notification.id)

@@ -1,6 +1,6 @@
 """The ``console://`` channel: a notification printed in a terminal, for trying Escalera locally.
 
-An Apprise plugin registered when this module is imported (`worker.notify.deliver` imports it),
+An Apprise plugin registered when this module is imported (`worker.notify.transport` does),
 so a console notification goes through the same routing, rendering, dedupe and retry as any
 real channel. ``console://NAME`` labels the lines with NAME (``escalera up`` uses the policy's
 channel name). The text goes to the file descriptor in ``ESCALERA_CONSOLE_FD`` (``escalera up``

@@ -6,8 +6,8 @@ checkpoints again). Two more facts live elsewhere: the customer and their time z
 ticket's ``created`` event) and, for a warning or a reminder, its clock's breach instant (the
 deadline the message is about).
 
-`checkpoint_facts` words them for a message (`worker.notify.messages.MessageFacts`), for the
-deliverer and for an acknowledgement link's page alike (`page_facts`).
+`checkpoint_facts` words them for its messages (`worker.notify.messages.CheckpointFacts`), for
+the deliverer and for an acknowledgement link's page alike (`page_facts`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, StoredEvent, Ticket
 from shared.db.statements import among
-from worker.notify.messages import MessageFacts, ticket_link
+from worker.notify.messages import CheckpointFacts, MessageFacts, ticket_link
 from worker.policies.book import LoadedPolicy, PolicyBook
 
 # Plain columns, not ORM objects: a ticket's row also holds its whole SLA snapshot.
@@ -103,20 +103,13 @@ def _breaches(session: Session, ticket_pks: list[int]) -> dict[tuple[int, str], 
     return {(pk, key.split(":", 1)[0]): due for pk, key, due in session.execute(query).all()}
 
 
-# The fields of `MessageFacts` that all the notifications of one checkpoint share (all but the
-# last two: each one's dedupe key and acknowledgement link).
-Said = tuple[
-    str, str, str | None, str, str, str, str, int | None, int | None, datetime, ZoneInfo, str | None
-]
-
-
 def checkpoint_facts(
     row: Any,  # an `ABOUT` row
     loaded: LoadedPolicy,
     tickets: TicketFacts,
     zones: dict[tuple[Any, ...], ZoneInfo],
-) -> Said:
-    """`MessageFacts` of a checkpoint, but for each notification's key and ack link; ``zones``
+) -> CheckpointFacts:
+    """What all the messages about a checkpoint say (each adds its key and ack link); ``zones``
     keeps the time zones looked up (a storm is many tickets of few customers)."""
     customer, customer_tz = tickets.customers.get(row.ticket_pk, (None, None))
     zone_key = (row.policy, row.plan, customer, customer_tz)
@@ -125,19 +118,19 @@ def checkpoint_facts(
         plan = loaded.policy.plans[row.plan or loaded.policy.default_plan]
         zones[zone_key] = loaded.calendars.get(plan.calendar, zone_name).tz
     link = loaded.policy.ticket_links.get(row.source)
-    return (
-        row.ticket_id,
-        row.source,
-        customer,
-        row.priority or "",
-        row.plan or "",
-        row.kind,
-        row.metric,
-        row.percent,
-        row.tier,
-        tickets.deadline(row),
-        zones[zone_key],
-        ticket_link(link, row.ticket_id) if link else None,
+    return CheckpointFacts(
+        ticket_id=row.ticket_id,
+        source=row.source,
+        customer=customer,
+        priority=row.priority or "",
+        plan=row.plan or "",
+        kind=row.kind,
+        metric=row.metric,
+        percent=row.percent,
+        tier=row.tier,
+        due_at=tickets.deadline(row),
+        tz=zones[zone_key],
+        link=ticket_link(link, row.ticket_id) if link else None,
     )
 
 
@@ -154,4 +147,4 @@ def page_facts(
     except KeyError:
         return None
     said = checkpoint_facts(row, loaded, TicketFacts.load(session, [row]), {})
-    return loaded.policy.language, MessageFacts(*said, key)
+    return loaded.policy.language, said.message(key)

@@ -25,6 +25,7 @@ from shared.db.statements import among, is_postgresql
 from worker.notify.batch_rows import Note
 from worker.notify.facts import ABOUT, checkpoints_about
 from worker.notify.outbox import Outgoing, planned_notes, write_notes
+from worker.notify.retry import UNFINISHED
 from worker.notify.routing import Fired, routes_for
 from worker.policies.book import PolicyBook
 
@@ -137,7 +138,7 @@ def _never_tried(session: Session, checkpoint_ids: Sequence[int]) -> list[int]:
         .where(
             among(session, Notification.checkpoint_id, checkpoint_ids),
             # retrying: its retry was to be queued after the commit that the task did not outlive
-            Notification.status.in_(("pending", "retrying")),
+            Notification.status.in_([state.value for state in UNFINISHED]),
         )
         .order_by(Notification.id)
     )

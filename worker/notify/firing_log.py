@@ -7,7 +7,6 @@ never by URL.
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,19 +15,18 @@ from typing import Any
 import structlog
 
 from shared import metrics
-from worker.notify.deliver import About, Delivery, Outcome
+from worker.notify.outcome import About, Delivery, Outcome
 from worker.notify.storm import StormSettings
 
 log = structlog.get_logger("escalera.worker")
 
 
-def report_fired(fired: Sequence[Any], now: datetime) -> None:
+def report_fired(fired: Sequence[Any], now: datetime, storm: StormSettings) -> None:
     """Count the fired checkpoints (`worker.notify.facts.ABOUT` rows) and log a line each; a
     storm's batch (as many as make a storm of notifications, ``ESCALERA_STORM_THRESHOLD``) is
     one line naming every checkpoint and ticket in it, as its notifications become digests."""
     metrics.checkpoints_fired(((row.kind, row.due_at) for row in fired), now)
-    threshold = StormSettings.from_environ(os.environ).threshold
-    if not fired or (threshold and len(fired) >= threshold):
+    if not fired or (storm.enabled and len(fired) >= storm.threshold):
         if fired:
             lateness = [(now - row.due_at).total_seconds() for row in fired]
             log.info(

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from worker.notify.safe_text import one_line, path_part
 
 
-class MessageFacts(NamedTuple):  # a tuple: a storm builds one per notification
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointFacts:
+    """What every message about one checkpoint says (`worker.notify.facts.checkpoint_facts`)."""
+
     ticket_id: str
     source: str
     customer: str | None
@@ -30,9 +32,34 @@ class MessageFacts(NamedTuple):  # a tuple: a storm builds one per notification
     metric: str
     percent: int | None
     tier: int | None
-    due_at: datetime
-    tz: ZoneInfo
-    link: str | None
+    due_at: datetime  # the deadline the message is about
+    tz: ZoneInfo  # the deadline is shown in it
+    link: str | None  # the ticket in its portal
+
+    def message(self, dedupe_key: str, ack_link: str | None = None) -> MessageFacts:
+        """The facts of one of its messages: these, with that message's key and ack link."""
+        return MessageFacts(
+            ticket_id=self.ticket_id,
+            source=self.source,
+            customer=self.customer,
+            priority=self.priority,
+            plan=self.plan,
+            kind=self.kind,
+            metric=self.metric,
+            percent=self.percent,
+            tier=self.tier,
+            due_at=self.due_at,
+            tz=self.tz,
+            link=self.link,
+            dedupe_key=dedupe_key,
+            ack_link=ack_link,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageFacts(CheckpointFacts):
+    """What one message says: its checkpoint's facts, its dedupe key and acknowledgement link."""
+
     dedupe_key: str
     ack_link: str | None = None
 
@@ -188,7 +215,8 @@ def _one_line(facts: MessageFacts) -> MessageFacts:
     links = (facts.link, facts.dedupe_key, facts.ack_link)
     if "".join(text or "" for text in (*texts, *links)).isprintable():
         return facts  # nearly always: a storm renders a digest line per page
-    return facts._replace(
+    return replace(
+        facts,
         ticket_id=one_line(facts.ticket_id),
         source=one_line(facts.source),
         customer=None if facts.customer is None else one_line(facts.customer),

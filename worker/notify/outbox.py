@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shared.db.models import Notification
+from shared.db.models import Notification, NotificationState
 from shared.db.statements import insert_ignore, next_ids
 from worker.notify.batch_rows import Note
 
@@ -48,7 +48,7 @@ def _values(item: Outgoing, now: datetime) -> dict[str, Any]:
         "channel": item.channel,
         "repeat": item.repeat,
         "dedupe_key": dedupe_key(item.checkpoint_id, item.route, item.channel, repeat),
-        "status": "pending",
+        "status": NotificationState.PENDING.value,
         "attempts": 0,
         "created_at": now,
     }
@@ -74,7 +74,7 @@ _UNNEST = text(
     """
     INSERT INTO notifications
         (checkpoint_id, route, channel, repeat, dedupe_key, status, attempts, created_at)
-    SELECT c, r, ch, rp, k, 'pending', 0, :now
+    SELECT c, r, ch, rp, k, :pending, 0, :now
     FROM unnest(CAST(:c AS bigint[]), CAST(:r AS varchar[]), CAST(:ch AS varchar[]),
                 CAST(:rp AS integer[]), CAST(:k AS varchar[])) AS u(c, r, ch, rp, k)
     ON CONFLICT (dedupe_key) DO NOTHING
@@ -108,7 +108,8 @@ def write_notes(session: Session, items: Sequence[Outgoing], now: datetime) -> l
                 ("k", "dedupe_key"),
             )
         }
-        written = session.execute(_UNNEST, {**columns, "now": now}).all()
+        pending = NotificationState.PENDING.value
+        written = session.execute(_UNNEST, {**columns, "pending": pending, "now": now}).all()
     else:
         statement = (
             sqlite_insert(Notification)

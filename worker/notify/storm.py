@@ -15,36 +15,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-THRESHOLD_ENV = "ESCALERA_STORM_THRESHOLD"
-DIGEST_MAX_ENV = "ESCALERA_STORM_DIGEST_MAX"
+from shared.config import STORM_DIGEST_MAX, STORM_THRESHOLD, Settings
 
 
 @dataclass(frozen=True)
 class StormSettings:
-    threshold: int = 10  # this many for one channel in one pass make a storm; 0: never
-    digest_max: int = 200  # notifications listed in one digest message at most
+    # ESCALERA_STORM_THRESHOLD: this many for one channel in one pass make a storm; 0: never
+    threshold: int = STORM_THRESHOLD.default
+    # ESCALERA_STORM_DIGEST_MAX: notifications listed in one digest message at most
+    digest_max: int = STORM_DIGEST_MAX.default
+
+    @classmethod
+    def from_settings(cls, config: Settings) -> StormSettings:
+        """The process's: read and checked with its other settings, at start."""
+        return cls(config.storm_threshold, config.storm_digest_max)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> StormSettings:
-        """``ESCALERA_STORM_THRESHOLD`` and ``ESCALERA_STORM_DIGEST_MAX``, if set."""
-        default = cls()
+        """From ``environ`` (a deliverer given no settings), read as `Settings` reads them."""
         return cls(
-            threshold=_count(environ, THRESHOLD_ENV, default.threshold, minimum=0),
-            digest_max=_count(environ, DIGEST_MAX_ENV, default.digest_max, minimum=2),
+            threshold=STORM_THRESHOLD.parse(environ.get(STORM_THRESHOLD.variable, "")),
+            digest_max=STORM_DIGEST_MAX.parse(environ.get(STORM_DIGEST_MAX.variable, "")),
         )
 
     @property
     def enabled(self) -> bool:
         return self.threshold > 0
-
-
-def _count(environ: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise ValueError(f"{name}={raw!r}: write a whole number, at least {minimum}")
-    return int(raw)
 
 
 class Pending(NamedTuple):

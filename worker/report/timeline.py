@@ -44,7 +44,7 @@ class StoredNotification:
     route: str
     channel: str
     repeat: int
-    status: str  # pending, sent, dead
+    status: str  # a NotificationState: pending, retrying, sent, dead
     attempts: int
     created_at: datetime
     delivered_at: datetime | None
