@@ -150,11 +150,17 @@ class _Folder:
             created.tier or 1,
         )
         self.phases: list[Phase] = [first]
+        self.requester_id: str | None = created.requester_id
         self.responses: list[datetime] = []
         self.reopenings: list[datetime] = []
         self.requests: list[EscalationRequest] = []
 
     def fold(self, events: list[Event]) -> Timeline:
+        # The requester the portal named last: a comment payload may omit who asked (Jira's
+        # comment_created carries a reduced issue), so replies are judged against the ticket's.
+        self.requester_id = next(
+            (e.requester_id for e in reversed(events) if e.requester_id is not None), None
+        )
         for event in events:
             if event is not self.created:
                 self._apply(event, max(event.occurred_at, self.created.occurred_at))
@@ -175,7 +181,7 @@ class _Folder:
     def _apply(self, event: Event, at: datetime) -> None:
         phase = self.phases[-1]
         match event.type:
-            case EventType.AGENT_REPLIED if event.counts_as_response:
+            case EventType.AGENT_REPLIED if self._is_response(event):
                 self.responses.append(at)
             case EventType.STATUS_CHANGED if event.status is not None:
                 self._move(at, status=event.status)
@@ -192,6 +198,12 @@ class _Folder:
             case EventType.ESCALATION_REQUESTED:
                 tier = event.tier or min(phase.tier + 1, 9)
                 self.requests.append(EscalationRequest(at, event.event_id, max(tier, 2)))
+
+    def _is_response(self, event: Event) -> bool:
+        """A reply that stops first response: never one the ticket's own requester wrote,
+        whatever its type says (a portal that cannot tell may call every comment an agent's)."""
+        by_requester = event.author is not None and event.author == self.requester_id
+        return event.counts_as_response and not by_requester
 
     def _move(
         self,

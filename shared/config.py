@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     zendesk_secret: SecretStr | None = None
     jira_secret: SecretStr | None = None
     freshdesk_secret: SecretStr | None = None
+    # The portals' integration settings file (docs/integrations.md): priority, status and group
+    # maps, where customer, plan and time zone come from. Unset: every portal maps by default.
+    integrations: Path | None = None
 
     # Acknowledgement links in pages: https://escalera.example.com/v1/notifications/7/ack?sig=…
     public_url: str | None = None

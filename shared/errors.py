@@ -3,6 +3,7 @@
 EscaleraError
 ├── PolicyError        a policy file does not validate (file, line, field)
 ├── EventError         a canonical event does not validate (line in a .jsonl file, field)
+├── IntegrationsError  the portals' integration settings file does not validate
 └── EvaluationError    a ticket's events cannot be evaluated under a policy
     └── TicketNotCreated   no ``created`` event has arrived for the ticket yet
 """
@@ -31,19 +32,25 @@ class Problem:
         )
 
 
-class _FileError(EscaleraError):
+class FileError(EscaleraError):
+    """A file is refused: every problem with its file, line and field."""
+
     def __init__(self, path: str, problems: list[Problem]) -> None:
         self.path = path
         self.problems = problems
         super().__init__("\n".join(p.render(path) for p in problems))
 
 
-class PolicyError(_FileError):
+class PolicyError(FileError):
     """A policy file is refused: every problem with its file, line and field."""
 
 
-class EventError(_FileError):
+class EventError(FileError):
     """An events file is refused: every bad line with its number and field."""
+
+
+class IntegrationsError(FileError):
+    """The integration settings file is refused: every problem with its line and field."""
 
 
 class EvaluationError(EscaleraError):

@@ -33,6 +33,15 @@ class Status(StrEnum):
     CLOSED = "closed"
 
 
+class AuthorRole(StrEnum):
+    """Who wrote a reply or comment, as the portal tells it."""
+
+    AGENT = "agent"  # the support side
+    REQUESTER = "requester"  # the person who asked
+    CUSTOMER = "customer"  # someone else on the customer's side (a CC, a colleague)
+    SYSTEM = "system"  # an automation, a trigger, an integration
+
+
 class Level(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
@@ -60,6 +69,10 @@ def _no_control(value: str) -> str:
 
 AwareDatetime = Annotated[datetime, AfterValidator(_require_offset)]
 NonEmpty = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_control)]
+Subject = Annotated[str, Field(min_length=1, max_length=1000), AfterValidator(_no_control)]
+Tag = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_control)]
+Tags = Annotated[tuple[Tag, ...], Field(max_length=200)]
+Word = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_control)]
 # The tickets, events and dead-letter tables keep a source in 64 characters.
 SourceName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_control)]
 
@@ -85,15 +98,25 @@ class Event(BaseModel):
     public: bool = True
     automatic: bool = False
     tier: Annotated[int, Field(ge=1, le=9)] | None = None
+    # The ticket's context as the portal shows it (all optional; each event carries what the
+    # portal sent with it, and the ticket keeps the latest of each).
+    subject: Subject | None = None
+    group: NonEmpty | None = None
+    assignee: NonEmpty | None = None
+    tags: Tags | None = None  # every tag the ticket has now, when the portal sends them all
+    tags_added: Tags | None = None
+    tags_removed: Tags | None = None
+    ticket_type: Word | None = None  # incident, problem, question, task, service request...
+    channel: Word | None = None  # how the ticket came in: email, web, phone, chat, api...
+    # Who wrote a reply: the portal's user id and role; the requester's id on any event.
+    author: NonEmpty | None = None
+    author_role: AuthorRole | None = None
+    requester_id: NonEmpty | None = None
 
     @model_validator(mode="after")
     def _fields_the_type_needs(self) -> Self:
-        if (
-            self.type is EventType.CREATED
-            and self.priority is None
-            and (self.urgency is None or self.impact is None)
-        ):
-            raise ValueError("a created event needs a priority, or both urgency and impact")
+        # A created event without a priority takes the policy's (matrix or default_priority);
+        # the policy check on arrival refuses it if the policy has neither.
         if self.type is EventType.PRIORITY_CHANGED and self.priority is None:
             raise ValueError("a priority_changed event needs a priority")
         if self.type is EventType.STATUS_CHANGED and self.status is None:
@@ -107,5 +130,16 @@ class Event(BaseModel):
 
     @property
     def counts_as_response(self) -> bool:
-        """A public, human agent reply: what stops first response and resets the update clock."""
-        return self.type is EventType.AGENT_REPLIED and self.public and not self.automatic
+        """A public, human agent reply: what stops first response and resets the update clock.
+
+        A reply the portal says was written by the customer's side never counts; one by the
+        ticket's own requester is caught by the timeline, which knows the requester."""
+        return (
+            self.type is EventType.AGENT_REPLIED
+            and self.public
+            and not self.automatic
+            and self.author_role not in _NOT_AN_AGENT
+        )
+
+
+_NOT_AN_AGENT = (AuthorRole.REQUESTER, AuthorRole.CUSTOMER, AuthorRole.SYSTEM)

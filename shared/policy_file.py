@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path as FilePath
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from shared.errors import PolicyError, Problem
+from shared.errors import FileError, PolicyError, Problem
 from shared.policy import Path, Policy
+
+M = TypeVar("M", bound=BaseModel)
 
 # pydantic adds these to an error's location for union members and dict keys: not file fields.
 _LOCATION_NOISE = ("[key]", "always", "weekly", "function-after", "function-before")
@@ -29,36 +31,44 @@ def load_policy(path: str | FilePath) -> Policy:
 
 
 def parse_policy(text: str, name: str = "<policy>") -> Policy:
+    policy = parse_model(
+        text, name, Policy, PolicyError, kind="a policy file", keys="name:, calendars:, ..."
+    )
+    problems = [
+        _problem(yaml.compose(text, Loader=yaml.SafeLoader), loc, msg)
+        for loc, msg in policy.cross_check()
+    ]
+    if problems:
+        raise PolicyError(name, problems)
+    return policy
+
+
+def parse_model(
+    text: str, name: str, model: type[M], error: type[FileError], *, kind: str, keys: str
+) -> M:
+    """YAML ``text`` validated as ``model``; ``error`` names the file, line and field of each
+    problem (``kind`` and ``keys`` say what the file is and holds, for one that is not a
+    mapping)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise PolicyError(
+        raise error(
             name, [Problem(line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]
         ) from exc
     except ValueError as exc:  # a scalar YAML reads as a date that does not exist: 2026-02-30
-        raise PolicyError(
-            name, list(_bad_dates(root, ())) or [Problem(None, "", str(exc))]
-        ) from exc
+        raise error(name, list(_bad_dates(root, ())) or [Problem(None, "", str(exc))]) from exc
     if not isinstance(data, dict):
-        raise PolicyError(
-            name, [Problem(1, "", "a policy file is a YAML mapping (name:, calendars:, ...)")]
-        )
+        raise error(name, [Problem(1, "", f"{kind} is a YAML mapping ({keys})")])
     duplicates = list(_duplicate_keys(root, ()))
     if duplicates:  # YAML would silently keep the last one and drop the rest
-        raise PolicyError(name, duplicates)
+        raise error(name, duplicates)
     try:
-        policy = Policy.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(
-            name, [_problem(root, err["loc"], err["msg"]) for err in exc.errors()]
-        ) from exc
-    problems = [_problem(root, loc, msg) for loc, msg in policy.cross_check()]
-    if problems:
-        raise PolicyError(name, problems)
-    return policy
+        raise error(name, [_problem(root, err["loc"], err["msg"]) for err in exc.errors()]) from exc
 
 
 def _duplicate_keys(node: yaml.Node | None, path: Path) -> Iterator[Problem]:

@@ -36,12 +36,8 @@ def _lazy(module: str, name: str) -> Handler:
     return run
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="escalera", description="SLA escalation worker for support desks."
-    )
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-
+def _file_commands(commands: Any) -> None:
+    """The commands that read files and need no server: simulate, policy, integrations."""
     sim = commands.add_parser(
         "simulate", help="replay events through a policy and show every ticket's SLA"
     )
@@ -60,6 +56,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("files", nargs="+")
     check.set_defaults(run=_lazy("offline", "policy_check_command"))
+
+    portals = commands.add_parser(
+        "integrations", help="the portals' integration settings file (docs/integrations.md)"
+    )
+    portal_commands = portals.add_subparsers(required=True, metavar="ACTION")
+    portal_check = portal_commands.add_parser(
+        "check", help="validate integration settings files; exit 2 naming file, line and field"
+    )
+    portal_check.add_argument("files", nargs="+")
+    portal_check.set_defaults(run=_lazy("offline", "integrations_check_command"))
+    schema = portal_commands.add_parser("schema", help="print the file's JSON Schema")
+    schema.set_defaults(run=_lazy("offline", "integrations_schema_command"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="escalera", description="SLA escalation worker for support desks."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    _file_commands(commands)
 
     ingest = commands.add_parser(
         "ingest", help="serve the ingest HTTP API (webhooks in, SLA state out)"

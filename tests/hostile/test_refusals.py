@@ -265,9 +265,16 @@ def test_a_naive_time_in_a_webhook_names_the_portals_field(gate: Gate) -> None:
 
 
 def test_a_model_level_error_names_the_event_in_a_batch(gate: Gate) -> None:
-    """A created event with no priority, second in a batch: the field is `[1]`, not `[1].`."""
-    response = post_events(gate, [event(), event(event_id="h-2", priority=None)])
+    """A priority change with no priority, second in a batch: the field is `[1]`, not `[1].`."""
+    change = event(event_id="h-2", type="priority_changed", priority=None)
+    response = post_events(gate, [event(), change])
     refused(response, 422, "[1]", "needs a priority")
+
+
+def test_a_created_event_without_priority_needs_a_policy_that_gives_one(gate: Gate) -> None:
+    """The policy has neither a matrix entry nor a default_priority: refused, saying so."""
+    response = post_events(gate, [event(priority=None)])
+    refused(response, 422, "priority", "default_priority")
 
 
 @pytest.mark.parametrize(

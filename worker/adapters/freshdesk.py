@@ -52,6 +52,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
+from shared import integrations
 from shared.events import Event, EventType, Status
 from shared.names import fold
 from worker.adapters.base import Unmappable, WebhookRequest
@@ -111,6 +112,18 @@ class FreshdeskAdapter:
     """
 
     source = "freshdesk"
+
+    @classmethod
+    def from_settings(cls, section: integrations.Freshdesk | None) -> FreshdeskAdapter:
+        """The adapter a desk's integration settings describe (None: the defaults)."""
+        if section is None:
+            return cls()
+        return cls(
+            statuses=section.statuses,
+            priorities=section.priorities,
+            tiers=section.groups,
+            default_priority=section.default_priority,
+        )
 
     def __init__(
         self,

@@ -52,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from shared import integrations
 from shared.events import Event, EventType, Status
 from shared.names import fold
 from worker.adapters.base import RejectedRequest, Unauthorized, Unmappable, WebhookRequest
@@ -111,6 +112,18 @@ class JiraAdapter:
     """
 
     source = "jira"
+
+    @classmethod
+    def from_settings(cls, section: integrations.Jira | None) -> JiraAdapter:
+        """The adapter a desk's integration settings describe (None: the defaults)."""
+        if section is None:
+            return cls()
+        return cls(
+            statuses=section.statuses,
+            priorities=section.priorities,
+            organization_field=section.organization_field,
+            default_priority=section.default_priority,
+        )
 
     def __init__(
         self,

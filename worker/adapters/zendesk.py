@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from shared import integrations
 from shared.events import Event, EventType, Status
 from shared.names import fold
 from worker.adapters.base import Unmappable, WebhookRequest
@@ -76,6 +77,18 @@ class ZendeskAdapter:
     """
 
     source = "zendesk"
+
+    @classmethod
+    def from_settings(cls, section: integrations.Zendesk | None) -> ZendeskAdapter:
+        """The adapter a desk's integration settings describe (None: the defaults)."""
+        if section is None:
+            return cls()
+        return cls(
+            statuses=section.statuses,
+            priorities=section.priorities,
+            tiers=section.groups,
+            default_priority=section.default_priority,
+        )
 
     def __init__(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import redis
 from fastapi import FastAPI
 from pydantic import SecretStr
@@ -9,6 +11,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from shared.celery_app import app as celery_app
 from shared.config import Settings
+from shared.integrations import Portal, load_integrations
 from shared.logging import configure_logging
 from shared.metrics_export import QueueDepth
 from worker.adapters.freshdesk import FreshdeskAdapter
@@ -21,12 +24,28 @@ from worker.runtime import Runtime, runtime
 
 
 def webhooks(config: Settings) -> dict[str, Webhook]:
-    """Each portal with its secret (None when unset: its webhooks are refused with 401)."""
+    """Each portal as its integration settings describe it, with its secret (None when unset:
+    its webhooks are refused with 401). A settings file that does not validate stops the
+    process at start, naming its line and field."""
+    found = load_integrations(config.integrations)
     return {
-        "zendesk": Webhook(ZendeskAdapter(), _reveal(config.zendesk_secret)),
-        "freshdesk": Webhook(FreshdeskAdapter(), _reveal(config.freshdesk_secret)),
-        "jira": Webhook(JiraAdapter(), _reveal(config.jira_secret)),
+        "zendesk": Webhook(
+            ZendeskAdapter.from_settings(found.zendesk), _secret(config, found.zendesk, "zendesk")
+        ),
+        "freshdesk": Webhook(
+            FreshdeskAdapter.from_settings(found.freshdesk),
+            _secret(config, found.freshdesk, "freshdesk"),
+        ),
+        "jira": Webhook(JiraAdapter.from_settings(found.jira), _secret(config, found.jira, "jira")),
     }
+
+
+def _secret(config: Settings, section: Portal | None, portal: str) -> str | None:
+    """The webhook secret: from the variable the settings name, else ESCALERA_<PORTAL>_SECRET."""
+    if section is not None and section.secret_env is not None:
+        return os.environ.get(section.secret_env) or None
+    secret: SecretStr | None = getattr(config, f"{portal}_secret")
+    return _reveal(secret)
 
 
 def services(rt: Runtime) -> Services:

@@ -1,4 +1,4 @@
-"""Commands that need no server: ``simulate`` and ``policy check``."""
+"""Commands that need no server: ``simulate``, ``policy check`` and ``integrations``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from rich.console import Console
 
 from shared.errors import EscaleraError
 from shared.event_file import read_events
+from shared.integrations import json_schema, load_integrations
 from shared.policy_file import load_policy
 from worker.commands.render import simulation_json, simulation_table
 from worker.commands.simulate import simulate
@@ -41,3 +42,22 @@ def policy_check_command(args: argparse.Namespace) -> int:
             counts = f"{len(policy.plans)} plans, {len(policy.targets)} targets"
             print(f"{path}: ok ({policy.name}: {counts})")
     return EXIT_USAGE if failed else 0
+
+
+def integrations_check_command(args: argparse.Namespace) -> int:
+    failed = False
+    for path in args.files:
+        try:
+            found = load_integrations(path)
+        except EscaleraError as exc:
+            print(exc, file=sys.stderr)
+            failed = True
+        else:
+            portals = [name for name in ("zendesk", "jira", "freshdesk") if found.portal(name)]
+            print(f"{path}: ok ({', '.join(portals) or 'no portal sections'})")
+    return EXIT_USAGE if failed else 0
+
+
+def integrations_schema_command(args: argparse.Namespace) -> int:
+    print(json_schema())
+    return 0
