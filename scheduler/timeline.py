@@ -24,6 +24,7 @@ _TYPE_ORDER = {
             EventType.CREATED,
             EventType.PRIORITY_CHANGED,
             EventType.ASSIGNED,
+            EventType.UPDATED,
             EventType.STATUS_CHANGED,
             EventType.REOPENED,
             EventType.AGENT_REPLIED,

@@ -22,6 +22,9 @@ class EventType(StrEnum):
     CLOSED = "closed"
     ESCALATION_REQUESTED = "escalation_requested"
     ASSIGNED = "assigned"
+    # The ticket's context changed (subject, tags, type, group without a tier...), nothing an
+    # SLA clock reads: stored and shown, never a change of state.
+    UPDATED = "updated"
 
 
 class Status(StrEnum):

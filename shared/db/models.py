@@ -94,6 +94,15 @@ class Ticket(Base):
     evaluated_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The ticket's context as its events last told it (`scheduler.context.TicketContext`,
+    # written with the SLA snapshot; NULL: no event said). Lengths are the event's limits.
+    subject: Mapped[str | None] = mapped_column(String(1000))
+    group_name: Mapped[str | None] = mapped_column(String(256))  # the event's `group`
+    assignee: Mapped[str | None] = mapped_column(String(256))
+    tags: Mapped[str | None] = mapped_column(Text)  # a JSON array of strings, on every database
+    ticket_type: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(64))
+    requester_id: Mapped[str | None] = mapped_column(String(256))
 
 
 class StoredEvent(Base):

@@ -66,3 +66,10 @@ def test_a_created_event_without_priority_takes_the_policys_default(policy: Poli
     default = policy.model_copy(update={"default_priority": "P2"})
     sla = Ticket(MON).sla(default, NOON)
     assert sla.priority == "P2"
+
+
+def test_a_context_only_change_moves_no_clock(policy: Policy) -> None:
+    """A new subject or tags (an ``updated`` event) is stored and shown, never a state change."""
+    plain = Ticket(MON, priority="P1").sla(policy, NOON)
+    updated = Ticket(MON, priority="P1").add("updated", LATER, subject="Down again", tags=["vip"])
+    assert updated.sla(policy, NOON).metrics == plain.metrics

@@ -1,4 +1,5 @@
-"""``GET /v1/tickets/{source}/{ticket_id}``: one ticket's SLA, in the shape of `simulate`.
+"""``GET /v1/tickets/{source}/{ticket_id}``: one ticket's SLA, in the shape of `simulate`, with
+its context as of the same instant under ``ticket`` (subject, group, assignee, tags...).
 
 Each read is bounded: ``at`` lies in a window around the ticket's life (an evaluation walks
 every working day up to it), and reads take turns (`ReadSlots`): a few evaluate at once on the
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
+from scheduler.context import TicketContext
 from scheduler.evaluate import evaluate
 from shared.db.models import StoredEvent, Ticket
 from shared.errors import TicketNotCreated
@@ -41,8 +43,10 @@ def tickets_router(services: Services, slots: ReadSlots | None = None) -> APIRou
 
     @router.get(
         "/v1/tickets/{source}/{ticket_id}",
-        summary="A ticket's SLA, in the simulate shape",
-        description="Reads take turns: when every turn and place in the queue is taken, the "
+        summary="A ticket's SLA, in the simulate shape, and its context",
+        description="`ticket` is the ticket's context as of `at`, from its events: `subject`, "
+        "`group`, `assignee`, `tags`, `ticket_type`, `channel`, `requester_id` (null: no event "
+        "said). Reads take turns: when every turn and place in the queue is taken, the "
         "answer is 503 with `Retry-After` (`ESCALERA_TICKET_READS_AT_ONCE`, `_WAITING`).",
     )
     async def get_ticket(
@@ -92,7 +96,8 @@ def _ticket_sla(
         return problem(
             404, f"ticket {source}/{ticket_id} has {len(events)} events but no created event yet"
         )
-    return JSONResponse(sla.to_json())
+    context = TicketContext.of(events, at or now)
+    return JSONResponse({**sla.to_json(), "ticket": context.to_json()})
 
 
 def _outside(

@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.orm import Session
 
+from scheduler.context import TicketContext
 from scheduler.evaluate import evaluate
 from scheduler.sla import TicketSla
 from scheduler.timeline import check_event
@@ -165,15 +166,16 @@ class _Batch:
         diffs: dict[int, replan.Diff] = {}
         stored = replan.load(self.session, list(work))
         for pk, ticket in work.items():
+            history = histories.get(pk, [])
             try:
-                sla, as_of = self._evaluate(ticket, histories.get(pk, []))
+                sla, as_of = self._evaluate(ticket, history)
             except EvaluationError as exc:  # pragma: no cover - check_event refuses known causes
                 ticket.error = str(exc)
                 continue
             if sla is None:
                 ticket.waiting = True
                 continue
-            snapshots.append(_snapshot(pk, sla, as_of))
+            snapshots.append(_snapshot(pk, sla, as_of, TicketContext.of(history)))
             diffs[pk] = replan.diff(stored.get(pk, []), sla.checkpoints)
         for pk, changes in replan.write(self.session, diffs, self.now).items():
             work[pk].changes = changes
@@ -315,9 +317,11 @@ class _Batch:
             return None, as_of
 
 
-def _snapshot(pk: int, sla: TicketSla, as_of: datetime) -> dict[str, Any]:
-    """A ticket row's new SLA snapshot (written for the whole batch by `update_rows`)."""
+def _snapshot(pk: int, sla: TicketSla, as_of: datetime, context: TicketContext) -> dict[str, Any]:
+    """A ticket row's new SLA snapshot and context, folded from all its stored events (written
+    for the whole batch by `update_rows`): the same whatever order they arrived in."""
     return {
+        **context.columns(),
         "id": pk,
         "waiting": False,
         "plan": sla.plan,

@@ -1,10 +1,11 @@
 """What a message says about its checkpoint and ticket, read from the database in a few queries.
 
-The columns a message needs (`ABOUT`) are read in one query for a batch, or come straight
-from the fire step's ``UPDATE … RETURNING`` (a fired batch is delivered without reading its
-checkpoints again). Two more facts live elsewhere: the customer and their time zone (in the
-ticket's ``created`` event) and, for a warning or a reminder, its clock's breach instant (the
-deadline the message is about).
+The columns a message needs (`ABOUT`, the ticket's stored context among them: subject, group,
+assignee) are read in one query for a batch, or come straight from the fire step's
+``UPDATE … RETURNING`` (a fired batch is delivered without reading its checkpoints again).
+Two more facts live elsewhere: the customer and their time zone (in the ticket's ``created``
+event) and, for a warning or a reminder, its clock's breach instant (the deadline the message is
+about).
 
 `checkpoint_facts` words them for its messages (`worker.notify.messages.CheckpointFacts`), for
 the deliverer and for an acknowledgement link's page alike (`page_facts`).
@@ -41,6 +42,9 @@ ABOUT = (
     Ticket.policy,
     Ticket.plan,
     Ticket.priority,
+    Ticket.subject,
+    Ticket.group_name,
+    Ticket.assignee,
 )
 # Kinds whose message is about another instant: their clock's breach.
 _ABOUT_THE_BREACH = ("warning", "reminder")
@@ -131,6 +135,9 @@ def checkpoint_facts(
         due_at=tickets.deadline(row),
         tz=zones[zone_key],
         link=ticket_link(link, row.ticket_id) if link else None,
+        subject=row.subject,
+        group=row.group_name,
+        assignee=row.assignee,
     )
 
 

@@ -2,7 +2,11 @@
 
 `render` is one checkpoint's message; `render_digest` is the one message a storm of them
 becomes on a channel (``docs/notifications-storms.md``): a count by priority, then one line per
-notification with its headline, deadline and dedupe key.
+notification with its headline, subject, deadline and dedupe key.
+
+A title says what happened to which ticket, then what the ticket is about: its subject, cut to
+`SUBJECT_IN_TITLE` characters so the title stays readable in a chat or an inbox. The body has
+the subject whole and, when known, the ticket's group and assignee.
 
 Every field copied from a ticket is put on one line first (`worker.notify.safe_text`): a ticket
 id with a newline cannot add a line (a fake acknowledgement link) to a title or a body.
@@ -16,7 +20,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from scheduler.context import shorten
 from worker.notify.safe_text import one_line, path_part
+
+SUBJECT_IN_TITLE = 80  # characters of the subject a title or a digest line shows, at most
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +42,10 @@ class CheckpointFacts:
     due_at: datetime  # the deadline the message is about
     tz: ZoneInfo  # the deadline is shown in it
     link: str | None  # the ticket in its portal
+    # the ticket's context as last stored (`scheduler.context`); None: not known
+    subject: str | None = None
+    group: str | None = None
+    assignee: str | None = None
 
     def message(self, dedupe_key: str, ack_link: str | None = None) -> MessageFacts:
         """The facts of one of its messages: these, with that message's key and ack link."""
@@ -51,6 +62,9 @@ class CheckpointFacts:
             due_at=self.due_at,
             tz=self.tz,
             link=self.link,
+            subject=self.subject,
+            group=self.group,
+            assignee=self.assignee,
             dedupe_key=dedupe_key,
             ack_link=ack_link,
         )
@@ -101,6 +115,10 @@ _HEADLINES = {
 _LINES = {
     "en": {
         "ticket": "Ticket",
+        "subject": "Subject",
+        "group": "Group",
+        "assignee": "Assignee",
+        "quoted": '"{subject}"',
         "customer": "Customer",
         "priority": "Priority",
         "deadline": "Deadline",
@@ -114,6 +132,10 @@ _LINES = {
     },
     "es": {
         "ticket": "Ticket",
+        "subject": "Asunto",
+        "group": "Grupo",
+        "assignee": "Asignado a",
+        "quoted": "«{subject}»",
         "customer": "Cliente",
         "priority": "Prioridad",
         "deadline": "Plazo",
@@ -133,9 +155,13 @@ def render(language: str, facts: MessageFacts, now: datetime) -> Message:
     lang = _lang(language)
     words = _LINES[lang]
     title = f"[{facts.priority}] {facts.source}/{facts.ticket_id}: {_headline(lang, facts)}"
+    title += _quoted_subject(lang, facts)
     lines = [
         f"{words['ticket']}: {facts.source}/{facts.ticket_id} ({facts.plan})",
+        *_known(words, "subject", facts.subject),
         f"{words['customer']}: {facts.customer or '—'}",
+        *_known(words, "group", facts.group),
+        *_known(words, "assignee", facts.assignee),
         f"{words['priority']}: {facts.priority}",
         f"{words['deadline']}: {_deadline(lang, facts, now)}",
     ]
@@ -168,6 +194,7 @@ def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -
             deadlines[when] = _deadline(lang, facts, now)
         lines.append(
             f"- [{facts.priority}] {facts.source}/{facts.ticket_id}: {headlines[what]}"
+            f"{_quoted_subject(lang, facts)}"
             f" · {words['deadline']}: {deadlines[when]}"
             f" · {words['key']}: {facts.dedupe_key}"
         )
@@ -178,6 +205,18 @@ def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -
 
 def _lang(language: str) -> str:
     return language if language in _LINES else "en"
+
+
+def _quoted_subject(lang: str, facts: MessageFacts) -> str:
+    """`` — "subject"`` (cut) after a headline, or nothing when the subject is not known."""
+    if not facts.subject:
+        return ""
+    return " — " + _LINES[lang]["quoted"].format(subject=shorten(facts.subject, SUBJECT_IN_TITLE))
+
+
+def _known(words: dict[str, str], name: str, value: str | None) -> list[str]:
+    """A body line for a context field, or none when it is not known."""
+    return [f"{words[name]}: {value}"] if value else []
 
 
 def _headline(lang: str, facts: MessageFacts) -> str:
@@ -212,8 +251,9 @@ def ticket_link(template: str, ticket_id: str) -> str:
 def _one_line(facts: MessageFacts) -> MessageFacts:
     """``facts`` with every text a ticket or a link brings on one line, without controls."""
     texts = (facts.ticket_id, facts.source, facts.customer, facts.priority, facts.plan)
+    context = (facts.subject, facts.group, facts.assignee)
     links = (facts.link, facts.dedupe_key, facts.ack_link)
-    if "".join(text or "" for text in (*texts, *links)).isprintable():
+    if "".join(text or "" for text in (*texts, *context, *links)).isprintable():
         return facts  # nearly always: a storm renders a digest line per page
     return replace(
         facts,
@@ -222,6 +262,9 @@ def _one_line(facts: MessageFacts) -> MessageFacts:
         customer=None if facts.customer is None else one_line(facts.customer),
         priority=one_line(facts.priority),
         plan=one_line(facts.plan),
+        subject=None if facts.subject is None else one_line(facts.subject),
+        group=None if facts.group is None else one_line(facts.group),
+        assignee=None if facts.assignee is None else one_line(facts.assignee),
         link=None if facts.link is None else one_line(facts.link),
         dedupe_key=one_line(facts.dedupe_key),
         ack_link=None if facts.ack_link is None else one_line(facts.ack_link),

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from scheduler.context import TicketContext
 from scheduler.evaluate import evaluate
 from shared.db.models import Acknowledgement, Checkpoint, Notification, StoredEvent, Ticket
 from shared.errors import TicketNotCreated
@@ -93,7 +94,7 @@ def notifications_of(session: Session, ticket: Ticket) -> list[StoredNotificatio
             ack.acknowledged_by if ack else None,
             ack.via if ack else None,
         )
-        for n, ack in session.execute(query).tuples()
+        for n, ack in session.execute(query)
     ]
 
 
@@ -188,7 +189,7 @@ def evaluate_tickets(
         except TicketNotCreated:  # created after ``at``
             continue
         customer = next((e.customer for e in history if e.type is EventType.CREATED), None)
-        yield ReportTicket(sla, customer)
+        yield ReportTicket(sla, customer, TicketContext.of(history, at))
 
 
 def _chunks(tickets: Sequence[Ticket]) -> Iterator[Sequence[Ticket]]:

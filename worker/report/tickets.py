@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from scheduler.context import TicketContext
 from scheduler.sla import TicketSla
 
 DONE = ("solved", "closed")
@@ -12,10 +13,12 @@ DONE = ("solved", "closed")
 
 @dataclass(frozen=True)
 class ReportTicket:
-    """A ticket's SLA evaluated as of the report's instant, with the customer it came from."""
+    """A ticket's SLA evaluated as of the report's instant, with the customer it came from and
+    its context (subject, group, assignee...) as of that instant."""
 
     sla: TicketSla
     customer: str | None
+    context: TicketContext = field(default_factory=TicketContext)
 
     @property
     def name(self) -> str:

@@ -1,4 +1,7 @@
-"""Each report as sections (for the table and CSV) and as one JSON document."""
+"""Each report as sections (for the table and CSV) and as one JSON document.
+
+A ticket's subject is cut to `SUBJECT_SHOWN` characters in tables and CSV (JSON has it whole).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,16 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from scheduler.context import TicketContext, shorten
 from worker.report.allowances import ContactEvent, Usage
 from worker.report.at_risk import AtRisk
 from worker.report.compliance import Compliance, ComplianceRow
-from worker.report.render import Section, clock, iso, percent, span
+from worker.report.render import Cell, Section, clock, iso, percent, span
 from worker.report.tickets import Period, ReportTicket
 from worker.report.timeline import Entry
 from worker.report.trend import TrendPoint
+
+SUBJECT_SHOWN = 80  # characters of a subject in a table cell or a title
 
 # -- compliance --------------------------------------------------------------------------------
 
@@ -31,10 +37,11 @@ def compliance_sections(report: Compliance, zone: ZoneInfo) -> list[Section]:
     )
     tickets = Section(
         "Tickets with the most breaches",
-        ("ticket", "customer", "priority", "breached", "first breach"),
+        ("ticket", "subject", "customer", "priority", "breached", "first breach"),
         [
             (
                 o.ticket.name,
+                _subject(o.ticket),
                 o.ticket.customer,
                 o.ticket.sla.priority,
                 ", ".join(o.breaches),
@@ -112,11 +119,27 @@ def at_risk_sections(queue: Sequence[AtRisk], at: datetime, zone: ZoneInfo) -> l
     return [
         Section(
             f"Open tickets by time left to their next checkpoint, as of {clock(at, zone)}",
-            ("ticket", "customer", "plan", "priority", "status", "next", "due", "left", "breached"),
+            (
+                "ticket",
+                "subject",
+                "customer",
+                "group",
+                "assignee",
+                "plan",
+                "priority",
+                "status",
+                "next",
+                "due",
+                "left",
+                "breached",
+            ),
             [
                 (
                     r.ticket.name,
+                    _subject(r.ticket),
                     r.ticket.customer,
+                    r.ticket.context.group,
+                    r.ticket.context.assignee,
                     r.ticket.sla.plan,
                     r.ticket.sla.priority,
                     r.ticket.sla.status,
@@ -152,8 +175,9 @@ def at_risk_json(queue: Sequence[AtRisk], at: datetime, zone: ZoneInfo) -> dict[
 
 def timeline_sections(ticket: ReportTicket, entries: Sequence[Entry]) -> list[Section]:
     zone = ticket.sla.tz
+    about = f' "{_subject(ticket)}"' if ticket.context.subject else ""
     metrics = Section(
-        f"{ticket.name} ({ticket.customer or 'no customer'}, {ticket.sla.plan}, "
+        f"{ticket.name}{about} ({ticket.customer or 'no customer'}, {ticket.sla.plan}, "
         f"{ticket.sla.priority}, {ticket.sla.status})",
         ("metric", "state", "due", "elapsed"),
         [
@@ -171,7 +195,14 @@ def timeline_sections(ticket: ReportTicket, entries: Sequence[Entry]) -> list[Se
         ("at", "kind", "what", "detail"),
         [(clock(e.at, zone), e.kind, e.what, _detail(e.detail, zone)) for e in entries],
     )
-    return [rows, metrics]
+    return [rows, metrics, *_context_sections(ticket.name, ticket.context)]
+
+
+def _context_sections(name: str, context: TicketContext) -> list[Section]:
+    """The ticket's context, one known field a row (the subject whole); none if nothing is."""
+    known = {**context.to_json(), "tags": ", ".join(context.tags) if context.tags else None}
+    rows: list[tuple[Cell, ...]] = [(field, value) for field, value in known.items() if value]
+    return [Section(f"{name} in its portal", ("field", "value"), rows)] if rows else []
 
 
 def timeline_json(ticket: ReportTicket, entries: Sequence[Entry]) -> dict[str, Any]:
@@ -179,6 +210,7 @@ def timeline_json(ticket: ReportTicket, entries: Sequence[Entry]) -> dict[str, A
     return {
         **ticket.sla.to_json(),
         "customer": ticket.customer,
+        "ticket": ticket.context.to_json(),
         "timeline": [
             {
                 "at": iso(e.at, zone),
@@ -192,8 +224,17 @@ def timeline_json(ticket: ReportTicket, entries: Sequence[Entry]) -> dict[str, A
 
 
 def _detail(detail: dict[str, Any], zone: ZoneInfo) -> str:
-    shown = {k: clock(v, zone) if isinstance(v, datetime) else v for k, v in detail.items()}
+    shown = {k: _shown(v, zone) for k, v in detail.items()}
     return ", ".join(f"{k}={v}" for k, v in shown.items() if v is not None and k != "event_id")
+
+
+def _shown(value: Any, zone: ZoneInfo) -> Any:
+    """A detail's value as a person reads it: a time in the zone, a list of tags bracketed."""
+    if isinstance(value, datetime):
+        return clock(value, zone)
+    if isinstance(value, list):
+        return "[" + ", ".join(str(item) for item in value) + "]"
+    return value
 
 
 # -- allowances --------------------------------------------------------------------------------
@@ -300,7 +341,14 @@ def _ticket_json(ticket: ReportTicket) -> dict[str, Any]:
         "customer": ticket.customer,
         "plan": ticket.sla.plan,
         "priority": ticket.sla.priority,
+        "subject": ticket.context.subject,
+        "group": ticket.context.group,
+        "assignee": ticket.context.assignee,
     }
+
+
+def _subject(ticket: ReportTicket) -> str | None:
+    return shorten(ticket.context.subject, SUBJECT_SHOWN)
 
 
 def _period(period: Period, zone: ZoneInfo) -> str:
