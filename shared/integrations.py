@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from shared.errors import IntegrationsError, Problem
 from shared.events import Status
 from shared.policy_file import parse_model
+
+# The working example `escalera up` uses when ESCALERA_INTEGRATIONS is unset.
+BUNDLED = Path(__file__).resolve().parent.parent / "deploy" / "integrations.yaml"
 
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=128)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
@@ -93,7 +96,20 @@ class Portal(_Strict):
 
 
 class Zendesk(Portal):
-    pass
+    """Zendesk's event payloads name ids (groups, organizations, custom statuses) and carry the
+    ticket's tags, but no custom field values: a lookup can read the organization or a tag."""
+
+    NO_CUSTOM_FIELDS: ClassVar[str] = (
+        "Zendesk's event webhooks carry no custom field values: use from: tag (each drop-down "
+        "option adds its tag to the ticket) or from: organization"
+    )
+
+    @field_validator("customer", "plan", "timezone")
+    @classmethod
+    def _no_custom_fields(cls, lookup: Lookup | None) -> Lookup | None:
+        if lookup is not None and lookup.source == "field":
+            raise ValueError(cls.NO_CUSTOM_FIELDS)
+        return lookup
 
 
 class Freshdesk(Portal):
@@ -103,6 +119,12 @@ class Freshdesk(Portal):
 class Jira(Portal):
     organization_field: Name | None = Field(
         None, description="the custom field holding JSM organizations, e.g. customfield_10002"
+    )
+    group_field: Name | None = Field(
+        None,
+        description="the custom field holding the ticket's group, e.g. customfield_10060 (a "
+        "group picker, a select list or the Team field; different on every site): its value is "
+        "the ticket's group, which `groups` maps to a tier. Unset: no group",
     )
     public_comments: Literal["jsd_public", "unrestricted", "all"] = Field(
         "jsd_public",

@@ -123,7 +123,8 @@ def test_verify_refuses_a_signed_body_that_is_not_json() -> None:
 
 
 def test_issue_created_maps_priority_reporter_and_creation_time() -> None:
-    """jira:issue_created becomes `created` with the priority name and the reporter's e-mail."""
+    """jira:issue_created becomes `created` with the priority name, its status ("Waiting for
+    support": open), the reporter's e-mail and account id, and the summary as the subject."""
     event = one(fixture("issue_created"))
     assert event.model_dump(exclude_defaults=True) == {
         "event_id": "issue:10931:created",
@@ -132,7 +133,10 @@ def test_issue_created_maps_priority_reporter_and_creation_time() -> None:
         "type": EventType.CREATED,
         "occurred_at": datetime(2025, 3, 4, 8, 2, 11, 402000, tzinfo=UTC),
         "priority": "Medium",
+        "status": Status.OPEN,
         "requester": "jo@contoso.example",
+        "requester_id": "qm:0b7c1d2e-aaaa-bbbb-cccc-1234567890ab",
+        "subject": "VPN drops every 10 minutes",
     }
 
 
@@ -142,11 +146,12 @@ def test_issue_created_reads_the_configured_organization_field() -> None:
     assert one(fixture("issue_created"), adapter).customer == "Contoso Ltd"
 
 
-def test_issue_created_without_priority_is_refused_unless_defaulted() -> None:
-    """An issue without priority is refused naming the field, or gets default_priority."""
+def test_issue_created_without_priority_is_accepted_for_a_default() -> None:
+    """An issue without priority gets default_priority, else none: the policy's default_priority
+    (or matrix) gives it one, and a policy with neither refuses it on arrival."""
     payload = fixture("issue_created")
     del payload["issue"]["fields"]["priority"]
-    assert refused(payload).field == "issue.fields.priority.name"
+    assert one(payload).priority is None
     assert one(payload, JiraAdapter(default_priority="Medium")).priority == "Medium"
 
 
@@ -187,9 +192,29 @@ def test_one_update_with_several_changes_gives_several_events() -> None:
     ]
 
 
-def test_update_that_changes_nothing_the_sla_reads_gives_no_events() -> None:
-    """A summary edit is a known event with nothing to map: no events, no refusal."""
-    assert events(fixture("issue_updated_summary")) == []
+def test_summary_edit_gives_one_updated_event_with_the_new_subject() -> None:
+    """A summary edit changes nothing an SLA clock reads: one `updated` event, named after the
+    changelog, carrying the new subject, with no status, priority or tier."""
+    event = one(fixture("issue_updated_summary"))
+    assert event.model_dump(exclude_defaults=True) == {
+        "event_id": "changelog:55131:updated",
+        "source": "jira",
+        "ticket_id": "ITSD-482",
+        "type": EventType.UPDATED,
+        "occurred_at": datetime(2025, 3, 4, 9, 36, 40, 777000, tzinfo=UTC),
+        "subject": "VPN drops every 10 minutes (Windows 11 only)",
+    }
+
+
+def test_update_that_changes_nothing_an_event_holds_gives_no_events() -> None:
+    """A field that is neither state nor context gives no events: a custom "Story Points" item
+    as a real delivery shows it (github.com/crystalvjohnston/jira-slack-webhook
+    ``mockdata/updatedIssue1.json``)."""
+    payload = fixture("issue_updated_summary")
+    payload["changelog"]["items"] = [
+        {"field": "Story Points", "fieldtype": "custom", "fromString": "2", "toString": "1"}
+    ]
+    assert events(payload) == []
 
 
 @pytest.mark.parametrize(

@@ -9,14 +9,20 @@ that portal's adapter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+import zoneinfo
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
+import structlog
 from pydantic import ValidationError
 
 from shared.events import Event, EventType, Status
 from worker.adapters.base import Unmappable
+
+log = structlog.get_logger("escalera.ingest")
 
 _DONE = frozenset({Status.SOLVED, Status.CLOSED})
 
@@ -89,3 +95,45 @@ def build_event(fields: dict[str, Any]) -> Event:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or None
         raise Unmappable(first["msg"], field=field) from error
+
+
+# The canonical event's limits (`shared.events`), which portal text is cut to.
+ID, SUBJECT, TAG, WORD, TAGS = 256, 1000, 128, 64, 200
+
+
+def one_line(text: str | None, limit: int) -> str | None:
+    """Portal text as an event can hold it: each run of control characters (NUL, newline,
+    escape...) and spaces becomes one space, stripped, cut at ``limit``; None when nothing is
+    left. Portal text is shown in pages and titles, so it is cleaned here, never refused."""
+    if text is None:
+        return None
+    safe = "".join(" " if unicodedata.category(char) in ("Cc", "Cs") else char for char in text)
+    return " ".join(safe.split())[:limit].strip() or None
+
+
+def present(**fields: Any) -> dict[str, Any]:
+    """``fields`` without the ones that are None."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def clean_tags(values: Iterable[Any]) -> tuple[str, ...]:
+    """A portal's tags, each cleaned, without repeats, at most `TAGS` of them."""
+    cleaned = (one_line(tag, TAG) for tag in values if isinstance(tag, str))
+    return tuple(dict.fromkeys(tag for tag in cleaned if tag))[:TAGS]
+
+
+def timezone_named(name: str | None, *, source: str, ticket_id: str | None) -> str | None:
+    """An IANA time zone in its own case, whatever case the portal wrote it in (Zendesk
+    lower-cases tags: ``america/mexico_city``); another value is left out and logged: a zone the
+    clocks cannot use would stop the ticket's evaluation."""
+    if name is None:
+        return None
+    zone = _zones().get(name.casefold())
+    if zone is None:
+        log.warning("timezone_unknown", source=source, ticket_id=ticket_id, timezone=name)
+    return zone
+
+
+@cache
+def _zones() -> dict[str, str]:
+    return {zone.casefold(): zone for zone in zoneinfo.available_timezones()}

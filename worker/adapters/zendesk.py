@@ -1,29 +1,60 @@
 """Zendesk: event-subscribed ticket webhooks (``zen:event-type:ticket.*``) to canonical events.
 
 Subscribe the webhook to the event types below; any other type is refused (422), never dropped.
+The payload shapes are Zendesk's "Ticket events" reference
+(developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/); the setup guide is
+docs/portals/zendesk.md.
 
 =====================================  ===========================================================
 ``type`` after ``zen:event-type:``     canonical event
 =====================================  ===========================================================
-``ticket.created``                     ``created``: priority ``detail.priority``, customer
-                                       ``detail.organization_id``, requester
-                                       ``detail.requester_id``, tier from ``detail.group_id``
-``ticket.comment_added``               ``event.comment.author.is_staff``: ``agent_replied``, public
-                                       = ``event.comment.is_public``; else ``customer_replied``
+``ticket.created``                     ``created``: priority ``detail.priority`` (null, as on an
+                                       e-mail ticket: the setting's ``default_priority``, else none
+                                       and the policy decides), requester ``detail.requester_id``,
+                                       customer, plan and time zone as the settings look them up
+                                       (default: customer ``detail.organization_id``), tier from
+                                       ``detail.group_id``
+``ticket.comment_added``               ``event.comment.author.is_staff``: ``agent_replied`` (role
+                                       agent), public = ``event.comment.is_public``; else
+                                       ``customer_replied``, role requester when the author is
+                                       ``detail.requester_id``, else customer. Author
+                                       ``event.comment.author.id``
 ``ticket.status_changed``              ``event.current``: solved -> ``resolved``, closed ->
                                        ``closed``, solved/closed -> new/open ``reopened``, else
-                                       ``status_changed``
+                                       ``status_changed``; a mapped ``detail.custom_status`` wins
+``ticket.custom_status_changed``       the same, for the custom status id ``event.current`` when
+                                       ``statuses`` maps it, else for its category
+                                       ``detail.status``
 ``ticket.priority_changed``            ``priority_changed`` to ``event.current``
-``ticket.group_assignment_changed``    ``assigned``, tier from the group id ``event.current``
-``ticket.agent_assignment_changed``    ``assigned`` (no tier)
+``ticket.group_assignment_changed``    ``assigned``, group and tier from the group id
+                                       ``event.current``
+``ticket.agent_assignment_changed``    ``assigned`` (no tier), assignee ``event.current``
+``ticket.tags_changed``                ``updated``: ``tags_added`` / ``tags_removed`` from
+                                       ``event.tags_added`` / ``event.tags_removed`` (neither:
+                                       refused)
+``ticket.subject_changed``             ``updated``: subject ``event.current``
+``ticket.type_changed``                ``updated``: ticket type ``event.current``, lower case
+``ticket.requester_changed``           ``updated``: requester id ``event.current``
 =====================================  ===========================================================
+
+An ``updated`` event moves no SLA clock: the ticket keeps its context. A field the change
+cleared (no type any more) is left out, so the ticket keeps the value it had. Other ticket event
+types (organization, brand, form, custom field, merge, deletion, spam, a comment made private...)
+are refused: the organization is the customer the SLA was chosen by, and the rest the event
+cannot hold.
+
+Every event also carries the ticket's context from ``detail``: subject, group (``group_id``),
+assignee (``assignee_id``), every tag (``tags``), ticket type (``type``, lower case), channel
+(``via.channel``, see `CHANNELS`) and the requester's id; control characters in them become
+spaces. Zendesk's payloads hold ids, not names, for groups, assignees and organizations.
 
 A move from solved to pending or on-hold stays a ``status_changed`` with that status (``reopened``
 means open); the SLA core counts any move out of solved as a reopening.
 
 Every event: ticket id ``detail.id`` (else the ``zen:ticket:<id>`` of ``subject``); occurred at the
-top-level ``time`` (else ``detail.updated_at``); event id the top-level ``id``, unique per event
-and the same on every retry (else the ``x-zendesk-webhook-invocation-id`` header).
+top-level ``time`` (else ``detail.updated_at``); event id the top-level ``id``, which Zendesk
+gives each event and repeats on every retry of it (else the ``x-zendesk-webhook-invocation-id``
+header): a retry is one event, two changes are two even when their bodies are otherwise alike.
 
 Priorities pass through as Zendesk names them (``URGENT``): the policy's aliases resolve them,
 case-insensitively. Trigger- or automation-connected webhooks send a body of our own making with
@@ -37,19 +68,30 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+import structlog
+
 from shared import integrations
-from shared.events import Event, EventType, Status
+from shared.events import AuthorRole, Event, EventType, Status
 from shared.names import fold
 from worker.adapters.base import Unmappable, WebhookRequest
 from worker.adapters.payload import (
+    ID,
+    SUBJECT,
+    WORD,
     build_event,
+    clean_tags,
     iso_time,
     json_object,
+    one_line,
+    present,
     status_fields,
     text_at,
+    timezone_named,
     value_at,
 )
 from worker.adapters.signatures import DEFAULT_SKEW, verify_zendesk
+
+log = structlog.get_logger("escalera.ingest")
 
 TYPE_PREFIX = "zen:event-type:"
 INVOCATION_ID = "x-zendesk-webhook-invocation-id"
@@ -65,15 +107,43 @@ DEFAULT_STATUSES: Mapping[str, Status] = MappingProxyType(
     }
 )
 
+
+def _channels(**groups: tuple[str, ...]) -> Mapping[str, str]:
+    return MappingProxyType({via: channel for channel, vias in groups.items() for via in vias})
+
+
+# Zendesk's via types (and the ids it may send instead), from its "Via types reference"
+# (developer.zendesk.com/documentation/ticketing/reference-guides/via-types/), to the channel a
+# support lead would say; any other via type passes through as Zendesk names it (rule, merge...).
+CHANNELS = _channels(
+    email=("mail", "email", "4"),
+    web=("web", "web_form", "web_widget", "helpcenter", "dropbox", "0", "17"),
+    phone=("voice", "phone", "voicemail", "phone_call_inbound", "phone_call_outbound",
+           "api_phone_call_inbound", "api_phone_call_outbound", "api_voicemail", "33", "34", "35"),
+    chat=("chat", "chat_transcript", "chat_offline_message", "native_messaging", "29"),
+    api=("api", "web_service", "5"),
+    mobile=("mobile", "mobile_sdk", "iphone", "android"),
+    sms=("sms", "text_message", "twilio_sms", "messagebird_sms", "37"),
+    social=("twitter", "twitter_dm", "twitter_favorite", "facebook", "facebook_post",
+            "facebook_message", "instagram_dm", "whatsapp", "wechat", "line", "telegram", "viber",
+            "kakaotalk", "apple_business_chat", "google_business_messages",
+            "sunshine_conversations_facebook_messenger", "sunshine_conversations_twitter_dm",
+            "23", "26", "30", "38"),
+)  # fmt: skip
+# The Event's limits (shared/events.py): ids and names, subjects, tags, short words.
+_ORGANIZATION = integrations.Lookup.model_validate({"from": "organization"})
+
 Draft = dict[str, Any]
 
 
 class ZendeskAdapter:
     """Zendesk ticket events; ``statuses`` add to or override `DEFAULT_STATUSES` (names folded).
 
-    ``priorities`` renames Zendesk priorities (others pass through), ``tiers`` gives the support
-    tier of a group id, and ``default_priority`` is used for a ticket created without priority
-    (Zendesk allows it); without one such a ticket is refused.
+    Status keys are Zendesk's status names or custom status ids. ``priorities`` renames Zendesk
+    priorities (others pass through), ``tiers`` gives the support tier of a group id, and
+    ``default_priority`` is used for a ticket created without priority (without one, the created
+    event carries none and the policy gives it). ``customer``, ``plan`` and ``timezone`` say where
+    those come from (organization or a tag prefix).
     """
 
     source = "zendesk"
@@ -88,6 +158,9 @@ class ZendeskAdapter:
             priorities=section.priorities,
             tiers=section.groups,
             default_priority=section.default_priority,
+            customer=section.customer,
+            plan=section.plan,
+            timezone=section.timezone,
         )
 
     def __init__(
@@ -97,6 +170,9 @@ class ZendeskAdapter:
         priorities: Mapping[str, str] | None = None,
         tiers: Mapping[str, int] | None = None,
         default_priority: str | None = None,
+        customer: integrations.Lookup | None = None,
+        plan: integrations.Lookup | None = None,
+        timezone: integrations.Lookup | None = None,
         skew: timedelta = DEFAULT_SKEW,
     ) -> None:
         self.statuses = {
@@ -104,16 +180,28 @@ class ZendeskAdapter:
             **{fold(k): Status(v) for k, v in (statuses or {}).items()},
         }
         self.priorities = {fold(k): v for k, v in (priorities or {}).items()}
-        self.tiers = {str(k): v for k, v in (tiers or {}).items()}
+        self.tiers = {fold(str(k)): v for k, v in (tiers or {}).items()}
         self.default_priority = default_priority
+        self.lookups = {
+            "customer": customer or _ORGANIZATION,
+            "plan": plan,
+            "customer_timezone": timezone,
+        }
+        if any(found is not None and found.source == "field" for found in self.lookups.values()):
+            raise ValueError(integrations.Zendesk.NO_CUSTOM_FIELDS)
         self.skew = skew
         self._handlers: dict[str, Callable[[Mapping[str, Any]], Draft]] = {
             "ticket.created": self._created,
             "ticket.comment_added": self._comment,
             "ticket.status_changed": self._status_changed,
+            "ticket.custom_status_changed": self._custom_status_changed,
             "ticket.priority_changed": self._priority_changed,
             "ticket.group_assignment_changed": self._group_changed,
             "ticket.agent_assignment_changed": self._agent_changed,
+            "ticket.tags_changed": _tags_changed,
+            "ticket.subject_changed": _subject_changed,
+            "ticket.type_changed": _type_changed,
+            "ticket.requester_changed": _requester_changed,
         }
 
     def verify(self, request: WebhookRequest, secret: str) -> None:
@@ -121,12 +209,13 @@ class ZendeskAdapter:
         verify_zendesk(request.body, request.headers, secret, request.received_at, self.skew)
 
     def to_events(self, payload: Any, request: WebhookRequest) -> list[Event]:
-        """The canonical event of one Zendesk ticket event."""
+        """The canonical event of one Zendesk ticket event, with the ticket's context."""
         body = json_object(payload)
         draft = self._handler(body)(body)
         return [
             build_event(
                 {
+                    **_context(body),
                     **draft,
                     "event_id": _event_id(body, request),
                     "source": self.source,
@@ -151,21 +240,50 @@ class ZendeskAdapter:
         return handler
 
     def _created(self, body: Mapping[str, Any]) -> Draft:
-        return {
-            "type": EventType.CREATED,
-            "priority": self._priority(text_at(body, "detail.priority"), "detail.priority"),
-            "customer": text_at(body, "detail.organization_id"),
-            "requester": text_at(body, "detail.requester_id"),
-            "tier": self.tiers.get(text_at(body, "detail.group_id") or ""),
-        }
+        priority = text_at(body, "detail.priority")
+        return present(
+            type=EventType.CREATED,
+            priority=self._rename(priority) if priority else self.default_priority,
+            requester=_id_at(body, "detail.requester_id"),
+            tier=self._tier(text_at(body, "detail.group_id")),
+            **self._looked_up(body),
+        )
 
     def _comment(self, body: Mapping[str, Any]) -> Draft:
-        if not _flag(body, "event.comment.author.is_staff"):
-            return {"type": EventType.CUSTOMER_REPLIED}
-        return {"type": EventType.AGENT_REPLIED, "public": _flag(body, "event.comment.is_public")}
+        author = _id_at(body, "event.comment.author.id")
+        if _flag(body, "event.comment.author.is_staff"):
+            return present(
+                type=EventType.AGENT_REPLIED,
+                public=_flag(body, "event.comment.is_public"),
+                author=author,
+                author_role=AuthorRole.AGENT,
+            )
+        asked = author is not None and author == _id_at(body, "detail.requester_id")
+        return present(
+            type=EventType.CUSTOMER_REPLIED,
+            author=author,
+            author_role=AuthorRole.REQUESTER if asked else AuthorRole.CUSTOMER,
+        )
 
     def _status_changed(self, body: Mapping[str, Any]) -> Draft:
-        current = self._status(text_at(body, "event.current"), "event.current")
+        current = self._custom_status(body, "detail.custom_status") or self._status(
+            text_at(body, "event.current"), "event.current"
+        )
+        previous = self.statuses.get(fold(text_at(body, "event.previous") or ""))
+        return status_fields(previous, current)
+
+    def _custom_status_changed(self, body: Mapping[str, Any]) -> Draft:
+        current = self._custom_status(body, "event.current")
+        if current is None:
+            category = text_at(body, "detail.status")
+            current = self.statuses.get(fold(category or ""))
+            if current is None:
+                custom = text_at(body, "event.current")
+                raise Unmappable(
+                    f"custom status {custom!r} is not mapped, nor its category {category!r}: add "
+                    "the custom status id to `statuses`",
+                    field="event.current",
+                )
         previous = self.statuses.get(fold(text_at(body, "event.previous") or ""))
         return status_fields(previous, current)
 
@@ -176,21 +294,22 @@ class ZendeskAdapter:
         return {"type": EventType.PRIORITY_CHANGED, "priority": self._rename(current)}
 
     def _group_changed(self, body: Mapping[str, Any]) -> Draft:
-        group = text_at(body, "event.current")
-        return {"type": EventType.ASSIGNED, "tier": self.tiers.get(group or "")}
+        group = _id_at(body, "event.current")
+        return present(type=EventType.ASSIGNED, group=group, tier=self._tier(group))
 
     def _agent_changed(self, body: Mapping[str, Any]) -> Draft:
-        return {"type": EventType.ASSIGNED}
+        return present(type=EventType.ASSIGNED, assignee=_id_at(body, "event.current"))
 
-    def _priority(self, value: str | None, field: str) -> str:
-        if value is not None:
-            return self._rename(value)
-        if self.default_priority is not None:
-            return self.default_priority
-        raise Unmappable("the ticket has no priority and no default_priority is set", field=field)
+    def _custom_status(self, body: Mapping[str, Any], path: str) -> Status | None:
+        """The status a custom status id at ``path`` is mapped to, if ``statuses`` maps it."""
+        custom = text_at(body, path)
+        return self.statuses.get(fold(custom)) if custom else None
 
     def _rename(self, priority: str) -> str:
         return self.priorities.get(fold(priority), priority)
+
+    def _tier(self, group: str | None) -> int | None:
+        return self.tiers.get(fold(group)) if group else None
 
     def _status(self, value: str | None, field: str) -> Status:
         status = self.statuses.get(fold(value)) if value else None
@@ -200,6 +319,93 @@ class ZendeskAdapter:
                 f"status {value!r} is not mapped; known: {known} (extend `statuses`)", field=field
             )
         return status
+
+    def _looked_up(self, body: Mapping[str, Any]) -> Draft:
+        """Customer, plan and time zone where the settings say they are (None: not found)."""
+        found = {field: self._look_up(body, lookup) for field, lookup in self.lookups.items()}
+        zone = timezone_named(
+            found["customer_timezone"], source=self.source, ticket_id=text_at(body, "detail.id")
+        )
+        return {**found, "customer_timezone": zone}
+
+    def _look_up(self, body: Mapping[str, Any], lookup: integrations.Lookup | None) -> str | None:
+        """The value ``lookup`` finds: the organization's id, or the rest of a prefixed tag."""
+        if lookup is None:
+            return None
+        if lookup.source == "organization":
+            return _id_at(body, "detail.organization_id")
+        prefix = (lookup.prefix or "").casefold()
+        for tag in _tag_list(body, "detail.tags") or ():
+            if tag.casefold().startswith(prefix) and len(tag) > len(prefix):
+                return tag[len(prefix) :]
+        return None
+
+
+def _tags_changed(body: Mapping[str, Any]) -> Draft:
+    """`updated` with the tags added and removed (the context adds every tag the ticket has)."""
+    added, removed = _tag_list(body, "event.tags_added"), _tag_list(body, "event.tags_removed")
+    if added is None and removed is None:
+        raise Unmappable(
+            "no tags_added nor tags_removed: which tags changed?", field="event.tags_added"
+        )
+    return present(type=EventType.UPDATED, tags_added=added, tags_removed=removed)
+
+
+def _subject_changed(body: Mapping[str, Any]) -> Draft:
+    """`updated` with the new subject, ``event.current`` (else the context's)."""
+    return present(
+        type=EventType.UPDATED, subject=one_line(text_at(body, "event.current"), SUBJECT)
+    )
+
+
+def _type_changed(body: Mapping[str, Any]) -> Draft:
+    """`updated` with the new ticket type, ``event.current`` in lower case (else the context's)."""
+    return present(type=EventType.UPDATED, ticket_type=_kind(text_at(body, "event.current")))
+
+
+def _requester_changed(body: Mapping[str, Any]) -> Draft:
+    """`updated` naming the new requester, ``event.current`` (else the context's): replies are
+    judged against the requester a ticket's events named last."""
+    return present(type=EventType.UPDATED, requester_id=_id_at(body, "event.current"))
+
+
+def _context(body: Mapping[str, Any]) -> Draft:
+    """The ticket as ``detail`` shows it; absent or blank fields are left out."""
+    return present(
+        subject=one_line(text_at(body, "detail.subject"), SUBJECT),
+        group=_id_at(body, "detail.group_id"),
+        assignee=_id_at(body, "detail.assignee_id"),
+        tags=_tag_list(body, "detail.tags"),
+        ticket_type=_kind(text_at(body, "detail.type")),
+        channel=_channel(text_at(body, "detail.via.channel")),
+        requester_id=_id_at(body, "detail.requester_id"),
+    )
+
+
+def _channel(via: str | None) -> str | None:
+    if via is None:
+        return None
+    return one_line(CHANNELS.get(via.lower(), via.lower()), WORD)
+
+
+def _kind(ticket_type: str | None) -> str | None:
+    """Zendesk's ticket type (``INCIDENT``) as the event keeps it (``incident``)."""
+    return one_line(ticket_type.lower() if ticket_type else None, WORD)
+
+
+def _tag_list(body: Mapping[str, Any], path: str) -> tuple[str, ...] | None:
+    """Every tag at ``path`` (a list; a space-separated string is split), each once, cleaned;
+    None when there is no list there."""
+    value = value_at(body, path)
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list):
+        return None
+    return clean_tags(value)
+
+
+def _id_at(body: Mapping[str, Any], path: str) -> str | None:
+    return one_line(text_at(body, path), ID)
 
 
 def _ticket_id(body: Mapping[str, Any]) -> str:
