@@ -9,8 +9,10 @@ import pytest
 from shared.config import Settings
 from shared.errors import IntegrationsError
 from shared.events import Status
-from shared.integrations import load_integrations, parse_integrations
+from shared.integrations import BUNDLED, load_integrations, parse_integrations
 from shared.names import fold
+from shared.policy_file import load_policy
+from tests.support import ROOT
 from worker.api.service import webhooks
 from worker.cli import main
 
@@ -69,3 +71,16 @@ def test_the_service_maps_each_portal_as_its_section_says(
 
 def test_no_file_maps_every_portal_by_default() -> None:
     assert load_integrations(None).portal("zendesk") is None
+
+
+def test_the_example_escalera_up_uses_validates_and_names_the_presets_priorities() -> None:
+    """`escalera up` maps every portal with deploy/integrations.yaml: each priority it maps to
+    (and its default) must be one the default preset knows, or those tickets would be refused."""
+    bundled = load_integrations(BUNDLED)
+    policy = load_policy(ROOT / "deploy" / "policies" / "soporte-completo.yaml")
+    for name in ("zendesk", "jira", "freshdesk"):
+        portal = bundled.portal(name)
+        assert portal is not None, name
+        named = [*portal.priorities.values(), portal.default_priority]
+        unknown = [p for p in named if p is not None and policy.priority_named(p) is None]
+        assert unknown == [], name

@@ -34,6 +34,7 @@ from sqlalchemy.exc import OperationalError
 from shared.config import settings
 from shared.db.migrate import upgrade
 from shared.errors import EscaleraError
+from shared.integrations import BUNDLED, load_integrations
 from shared.policy_routes import channel_env
 from worker.commands import children
 from worker.commands.embedded_redis import EmbeddedRedis, start_redis
@@ -133,8 +134,11 @@ def _run(
     if not (os.environ.get("ESCALERA_PUBLIC_URL") or os.environ.get("ESCALERA_ACK_SECRET")):
         os.environ["ESCALERA_PUBLIC_URL"] = api  # so a page's acknowledgement link works here
         os.environ["ESCALERA_ACK_SECRET"] = secrets.token_urlsafe(24)
+    if not os.environ.get("ESCALERA_INTEGRATIONS") and BUNDLED.exists():
+        os.environ["ESCALERA_INTEGRATIONS"] = str(BUNDLED)  # every portal mapped as documented
     settings.cache_clear()
     config = settings()
+    load_integrations(config.integrations)  # a file that does not validate stops us here
     try:
         upgrade(config.database_url)
     except OperationalError as exc:
@@ -299,6 +303,7 @@ def _banner(
         ("API", f"{api}  (docs: {api}/docs)"),
         ("token", token if token else "the first of ESCALERA_API_TOKENS"),
         ("policy", f"{config.default_policy}  ({config.policy_dir / config.default_policy}.yaml)"),
+        ("integrations", str(config.integrations or "none: every portal maps by default")),
         ("database", database),
         ("redis", queue),
         *((f"#{name}", where) for name, where in channels.items()),
