@@ -1,0 +1,1 @@
+"""Talking to the portals' own REST APIs (Zendesk, Jira, Freshdesk): one patient client."""
