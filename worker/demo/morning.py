@@ -37,7 +37,20 @@ def _m(minutes: float) -> timedelta:
 
 
 def _new(at: timedelta, ticket: str, ago: timedelta, priority: str, customer: str) -> Step:
-    return Step(at, ticket, "created", ago, {"priority": priority, "customer": customer})
+    fields = {"priority": priority, "customer": customer, "subject": SUBJECTS[ticket]}
+    return Step(at, ticket, "created", ago, {**fields, "channel": "email"})
+
+
+# What each ticket is about: the end of every page's title.
+SUBJECTS = {
+    "MX-1001": "Punto de venta caído en sucursal Centro",
+    "MX-1002": "Terminales sin conexión desde antes de las 8",
+    "MX-1003": "La impresora de cocina no imprime comandas",
+    "MX-1004": "El monitor de signos vitales no sincroniza",
+    "MX-1005": "Duda sobre la factura de noviembre",
+    "MX-1006": "Alta de usuario para la nueva gerente",
+    "MX-1007": "Segunda sucursal sin punto de venta",
+}
 
 
 NOW = timedelta(0)
