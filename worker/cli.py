@@ -168,8 +168,27 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--ticket", help="one ticket: SOURCE/ID or ID")
     which.add_argument("--all-open", action="store_true", help="every ticket not solved or closed")
     recompute.set_defaults(run=_lazy("maintenance", "recompute_command"))
+    _add_sync(commands)
     _add_report(commands)
     return parser
+
+
+def _add_sync(commands: Any) -> None:
+    sync = commands.add_parser(
+        "sync", help="pull a portal's changes since a time: what its webhooks missed (docs/sync.md)"
+    )
+    sync.add_argument("source", metavar="SOURCE", help="zendesk, jira or freshdesk")
+    sync.add_argument(
+        "--since",
+        required=True,
+        type=_day_or_instant,
+        help="from this ISO time with its offset, or a date (midnight in the policy's zone)",
+    )
+    sync.add_argument(
+        "--until", type=_day_or_instant, default=None, help="until, exclusive (default: now)"
+    )
+    sync.add_argument("--dry-run", action="store_true", help="read and report, but queue nothing")
+    sync.set_defaults(run=_lazy("sync", "sync_command"))
 
 
 def _add_report(commands: Any) -> None:
