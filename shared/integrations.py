@@ -126,6 +126,11 @@ class Jira(Portal):
         "group picker, a select list or the Team field; different on every site): its value is "
         "the ticket's group, which `groups` maps to a tier. Unset: no group",
     )
+    sync_jql: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(
+        None,
+        description="the JQL `escalera sync` narrows its search with, e.g. `project in (IT, HR)`; "
+        "unset: every issue the API account can browse",
+    )
     public_comments: Literal["jsd_public", "unrestricted", "all"] = Field(
         "jsd_public",
         description="which comments count as public: jsd_public (JSM's jsdPublic flag: shared "

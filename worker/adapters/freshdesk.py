@@ -275,16 +275,22 @@ class FreshdeskAdapter:
         """The canonical event of one rule's webhook, with the ticket's context."""
         body = json_object(payload)
         ticket_id = _required(body, "ticket_id")
-        draft = self._draft(body)
+        mapped = self.mapped(body)
         fields = {
-            **_context(body),
-            **draft,
-            "event_id": _event_id(ticket_id, body, draft["type"], request),
+            **mapped,
+            "event_id": _event_id(ticket_id, body, mapped["type"], request),
             "source": self.source,
             "ticket_id": ticket_id,
             "occurred_at": self._occurred_at(body, request),
         }
         return [build_event(fields)]
+
+    def mapped(self, body: Mapping[str, Any]) -> Draft:
+        """What a rule body tells, without its identity and time: the change (type, status,
+        priority, tier, author...) and the ticket's context. `worker.sync.freshdesk` renders,
+        from Freshdesk's REST API, the body a rule would have sent for a change the webhooks
+        missed and maps it here, so both paths map a change alike. Raises `Unmappable`."""
+        return {**_context(body), **self._draft(body)}
 
     def _draft(self, body: Mapping[str, Any]) -> Draft:
         literal = text_at(body, "event")

@@ -61,6 +61,9 @@ share one, while two changes never do (each has its own changelog or comment id)
 ``issue:<id>:created``; a payload without those
 ids falls back to ``X-Atlassian-Webhook-Identifier`` (unique per delivery, the same on every
 retry) and the event's index.
+`JiraAdapter.events_of` maps a body of the same shape built from the REST API
+(`worker.sync.jira`, recovering missed deliveries), so a change maps alike and keeps its id
+whichever way it arrives.
 
 The signature covers no time, so `JiraAdapter.verify` also refuses a body whose ``timestamp`` is
 older than ``max_age`` or more than ``skew`` ahead. Jira retries a failed delivery for up to about
@@ -229,11 +232,17 @@ class JiraAdapter:
 
     def to_events(self, payload: Any, request: WebhookRequest) -> list[Event]:
         """The canonical events of one Jira webhook delivery (none for an irrelevant edit)."""
+        return self.events_of(payload, _delivery_id(request))
+
+    def events_of(self, payload: Any, delivery: str) -> list[Event]:
+        """The canonical events of a body in the webhook's shape, wherever it comes from (a
+        delivery, or a change `worker.sync.jira` rebuilt from the REST API); ``delivery`` names
+        the events of a body that carries no changelog, comment or issue id."""
         body = json_object(payload)
         drafts = self._handler(body)(body)
         if not drafts:
             return []
-        ticket_id, delivery = _ticket_id(body), _delivery_id(request)
+        ticket_id = _ticket_id(body)
         context = self._context(body)
         return [
             build_event(
@@ -360,6 +369,22 @@ class JiraAdapter:
             )
         previous = self._status(text_at(item, "fromString"), text_at(item, "from"))
         return status_fields(previous, current)
+
+    def status_of(self, name: str | None, ident: str | None = None) -> Status | None:
+        """The status the settings or defaults map Jira's status (name or id) to; None when
+        only its category could tell."""
+        return self._status(name, ident)
+
+    def custom_fields(self) -> list[str]:
+        """The custom fields the settings read (organizations, group, lookups by field), for a
+        REST client to ask for."""
+        lookups = (
+            lookup.field
+            for lookup in self.lookups.values()
+            if lookup is not None and lookup.source == "field"
+        )
+        named = [self.organization_field, self.group_field, *lookups]
+        return list(dict.fromkeys(name for name in named if name))
 
     def _status(self, name: str | None, ident: str | None) -> Status | None:
         """A status by id (custom workflow statuses), else by name."""

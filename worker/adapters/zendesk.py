@@ -212,18 +212,25 @@ class ZendeskAdapter:
         """The canonical event of one Zendesk ticket event, with the ticket's context."""
         body = json_object(payload)
         draft = self._handler(body)(body)
-        return [
-            build_event(
-                {
-                    **_context(body),
-                    **draft,
-                    "event_id": _event_id(body, request),
-                    "source": self.source,
-                    "ticket_id": _ticket_id(body),
-                    "occurred_at": _occurred_at(body),
-                }
-            )
-        ]
+        return [self._event(body, draft, _event_id(body, request))]
+
+    def event_of(self, body: Mapping[str, Any], event_id: str) -> Event:
+        """The canonical event of one ticket event in the webhook's shape (``type``, ``time``,
+        ``detail``, ``event``), under ``event_id``, mapped exactly as its delivery would be:
+        `escalera sync` rebuilds such bodies from ticket audits (worker/sync/zendesk.py)."""
+        return self._event(body, self._handler(body)(body), event_id)
+
+    def _event(self, body: Mapping[str, Any], draft: Draft, event_id: str) -> Event:
+        return build_event(
+            {
+                **_context(body),
+                **draft,
+                "event_id": event_id,
+                "source": self.source,
+                "ticket_id": _ticket_id(body),
+                "occurred_at": _occurred_at(body),
+            }
+        )
 
     def _handler(self, body: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Draft]:
         kind = text_at(body, "type")
