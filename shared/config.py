@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -225,6 +226,38 @@ class Settings(BaseSettings):
 def settings() -> Settings:
     """The process's settings, read once; tests call ``settings.cache_clear()`` to re-read."""
     return Settings()
+
+
+def explain(exc: ValidationError) -> list[str]:
+    """Each problem of a `Settings` refusal on one line, named by its environment variable
+    (``ESCALERA_API_KEYS[0].scopes: Field required``), never with the value given."""
+    lines = []
+    for error in exc.errors():
+        name, *rest = error["loc"] or ("",)
+        variable = _variable(str(name))
+        where = variable + "".join(
+            f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest
+        )
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(message if message.startswith(variable) else f"{where}: {message}")
+    return lines
+
+
+def unreadable(exc: Exception) -> str:
+    """A JSON setting that is not JSON (pydantic-settings names the field, not the variable)."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    if found is None:
+        return str(exc)
+    return f"{_variable(found[1])}: not valid JSON (write a JSON list or object)"
+
+
+def _variable(field: str) -> str:
+    """The environment variable a `Settings` field is read from (its first alias, if any)."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"ESCALERA_{field.upper()}"
 
 
 _TTL = re.compile(r"^\s*(\d{1,9})\s*([smhd]?)\s*$")

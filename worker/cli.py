@@ -10,6 +10,10 @@ from datetime import date, datetime
 from importlib import import_module
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from shared.config import explain, unreadable
 from shared.errors import EscaleraError
 
 EXIT_USAGE = 2
@@ -23,6 +27,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except EscaleraError as exc:
         print(f"escalera: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for line in explain(exc):  # a setting that cannot work: say which, not a traceback
+            print(f"escalera: {line}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as exc:  # a JSON setting that is not JSON
+        print(f"escalera: {unreadable(exc)}", file=sys.stderr)
         return EXIT_USAGE
 
 
