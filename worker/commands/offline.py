@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from rich.console import Console
 
 from shared.errors import EscaleraError
 from shared.event_file import read_events
-from shared.integrations import json_schema, load_integrations
+from shared.integrations import Integrations, json_schema, load_integrations
+from shared.policy import Policy
 from shared.policy_file import load_policy
 from worker.commands.render import simulation_json, simulation_table
 from worker.commands.simulate import simulate
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 def simulate_command(args: argparse.Namespace) -> int:
@@ -31,30 +35,32 @@ def simulate_command(args: argparse.Namespace) -> int:
 
 
 def policy_check_command(args: argparse.Namespace) -> int:
-    failed = False
-    for path in args.files:
-        try:
-            policy = load_policy(path)
-        except EscaleraError as exc:
-            print(exc, file=sys.stderr)
-            failed = True
-        else:
-            counts = f"{len(policy.plans)} plans, {len(policy.targets)} targets"
-            print(f"{path}: ok ({policy.name}: {counts})")
-    return EXIT_USAGE if failed else 0
+    def described(policy: Policy) -> str:
+        return f"{policy.name}: {len(policy.plans)} plans, {len(policy.targets)} targets"
+
+    return _check(args.files, load_policy, described)
 
 
 def integrations_check_command(args: argparse.Namespace) -> int:
+    def described(found: Integrations) -> str:
+        portals = [name for name in ("zendesk", "jira", "freshdesk") if found.portal(name)]
+        return ", ".join(portals) or "no portal sections"
+
+    return _check(args.files, load_integrations, described)
+
+
+def _check(files: list[str], load: Callable[[str], T], described: Callable[[T], str]) -> int:
+    """Each file loaded: ``ok`` with what it holds, or every problem with its line; exit 2 if
+    any file was refused."""
     failed = False
-    for path in args.files:
+    for path in files:
         try:
-            found = load_integrations(path)
+            found = load(path)
         except EscaleraError as exc:
             print(exc, file=sys.stderr)
             failed = True
         else:
-            portals = [name for name in ("zendesk", "jira", "freshdesk") if found.portal(name)]
-            print(f"{path}: ok ({', '.join(portals) or 'no portal sections'})")
+            print(f"{path}: ok ({described(found)})")
     return EXIT_USAGE if failed else 0
 
 
