@@ -118,6 +118,7 @@ from worker.adapters.payload import (
     one_line,
     present,
     status_fields,
+    tagged_value,
     text_at,
     timezone_named,
     value_at,
@@ -403,11 +404,7 @@ class FreshdeskAdapter:
             return one_line(text_at(body, "company"), ID)
         if lookup.source == "field":
             return one_line(text_at(body, lookup.field or ""), ID)
-        prefix = (lookup.prefix or "").casefold()
-        for tag in _tags(body) or ():
-            if tag.casefold().startswith(prefix) and len(tag) > len(prefix):
-                return tag[len(prefix) :]
-        return None
+        return tagged_value(_tags(body) or (), lookup.prefix or "")
 
     # --- time ------------------------------------------------------------------------------------
 

@@ -122,6 +122,16 @@ def clean_tags(values: Iterable[Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tag for tag in cleaned if tag))[:TAGS]
 
 
+def tagged_value(tags: Iterable[str], prefix: str) -> str | None:
+    """The rest of the first tag starting with ``prefix`` (case ignored): ``plan_gold`` -> ``gold``
+    for the prefix ``plan_``; None when no tag has more than the prefix."""
+    folded = prefix.casefold()
+    for tag in tags:
+        if tag.casefold().startswith(folded) and len(tag) > len(folded):
+            return tag[len(folded) :]
+    return None
+
+
 def timezone_named(name: str | None, *, source: str, ticket_id: str | None) -> str | None:
     """An IANA time zone in its own case, whatever case the portal wrote it in (Zendesk
     lower-cases tags: ``america/mexico_city``); another value is left out and logged: a zone the

@@ -85,6 +85,7 @@ from worker.adapters.payload import (
     one_line,
     present,
     status_fields,
+    tagged_value,
     text_at,
     timezone_named,
     value_at,
@@ -341,11 +342,7 @@ class ZendeskAdapter:
             return None
         if lookup.source == "organization":
             return _id_at(body, "detail.organization_id")
-        prefix = (lookup.prefix or "").casefold()
-        for tag in _tag_list(body, "detail.tags") or ():
-            if tag.casefold().startswith(prefix) and len(tag) > len(prefix):
-                return tag[len(prefix) :]
-        return None
+        return tagged_value(_tag_list(body, "detail.tags") or (), lookup.prefix or "")
 
 
 def _tags_changed(body: Mapping[str, Any]) -> Draft:
