@@ -82,6 +82,9 @@ class MessageFacts(CheckpointFacts):
 class Message:
     title: str
     body: str
+    # what a one-checkpoint message is about, for a channel that acts on the ticket itself (the
+    # write-back to its portal: `worker.notify.writeback`); None for a digest
+    facts: MessageFacts | None = None
 
 
 _METRICS = {
@@ -170,7 +173,7 @@ def render(language: str, facts: MessageFacts, now: datetime) -> Message:
     if facts.ack_link:
         lines.append(f"{words['ack']}: {facts.ack_link}")
     lines.append(f"{words['key']}: {facts.dedupe_key}")
-    return Message(title=title[:250], body="\n".join(lines))
+    return Message(title=title[:250], body="\n".join(lines), facts=facts)
 
 
 def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -> Message:
@@ -200,7 +203,7 @@ def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -
         )
         if facts.ack_link:
             lines.append(f"  {words['ack']}: {facts.ack_link}")
-    return Message(title=title[:250], body="\n".join(lines))
+    return Message(title=title[:250], body="\n".join(lines), facts=facts)
 
 
 def _lang(language: str) -> str:
