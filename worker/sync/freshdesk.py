@@ -67,12 +67,12 @@ from typing import Any
 import structlog
 
 from shared import integrations
-from shared.errors import EscaleraError
 from shared.events import Event
 from worker.adapters.base import Unmappable
 from worker.adapters.freshdesk import PRIORITY_CODES, FreshdeskAdapter
 from worker.adapters.payload import build_event
-from worker.portals.http import Credentials, PortalApi, PortalError
+from worker.portals.access import portal_api
+from worker.portals.http import PortalApi, PortalError
 from worker.sync.base import Page
 
 log = structlog.get_logger("escalera.sync")
@@ -274,23 +274,7 @@ def make_puller(
     """The puller the ``freshdesk:`` settings describe: ``base_url`` and ``api_token_env``, the
     variable holding the API key of the agent Escalera reads as (Freshdesk signs in with the
     key and ``X``; ``api_user_env`` is not used)."""
-    if section is None or section.base_url is None:
-        raise EscaleraError(
-            "freshdesk: base_url is not set in the freshdesk: section of the integration "
-            "settings (your helpdesk's address, e.g. https://acme.freshdesk.com)"
-        )
-    if section.api_token_env is None:
-        raise EscaleraError(
-            "freshdesk: api_token_env is not set in the freshdesk: section of the integration "
-            "settings: name the variable holding the Freshdesk API key (docs/portals/freshdesk.md)"
-        )
-    key = environ.get(section.api_token_env, "").strip()
-    if not key:
-        raise EscaleraError(
-            f"freshdesk: the variable {section.api_token_env} (api_token_env) is not set or "
-            "empty: it must hold the API key of the agent Escalera reads Freshdesk as"
-        )
-    api = PortalApi(str(section.base_url), Credentials(key, "X"), sleep=sleep)
+    api = portal_api("freshdesk", section, environ, sleep=sleep)
     return FreshdeskPuller(api, FreshdeskAdapter.from_settings(section))
 
 

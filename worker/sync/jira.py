@@ -43,13 +43,13 @@ from typing import Any
 import structlog
 
 from shared import integrations
-from shared.errors import EscaleraError
 from shared.events import Event
 from shared.names import fold
 from worker.adapters.base import Unmappable
 from worker.adapters.jira import JiraAdapter
 from worker.adapters.payload import iso_time, text_at
-from worker.portals.http import Credentials, PortalApi, PortalError
+from worker.portals.access import portal_api
+from worker.portals.http import PortalApi, PortalError
 from worker.sync.base import Page
 
 log = structlog.get_logger("escalera.sync")
@@ -76,28 +76,9 @@ def make_puller(
 ) -> JiraPuller:
     """The puller the ``jira:`` settings describe: the site at ``base_url``, signed in with the
     e-mail in ``api_user_env`` and the API token in ``api_token_env``."""
-    if section is None or section.base_url is None:
-        raise EscaleraError(
-            "jira: set base_url in the jira section of the integration settings "
-            "(ESCALERA_INTEGRATIONS): the site's address, e.g. https://acme.atlassian.net"
-        )
-    user = _credential(environ, section.api_user_env, "api_user_env", "the API user's e-mail")
-    token = _credential(environ, section.api_token_env, "api_token_env", "the API token")
-    api = PortalApi(str(section.base_url), Credentials(user, token), sleep=sleep)
+    api = portal_api("jira", section, environ, sleep=sleep)
     scope = section.sync_jql if section is not None else None
     return JiraPuller(api, JiraAdapter.from_settings(section), scope)
-
-
-def _credential(environ: Mapping[str, str], name: str | None, setting: str, what: str) -> str:
-    if name is None:
-        raise EscaleraError(
-            f"jira: set {setting} in the jira section of the integration settings: "
-            f"the name of the variable holding {what}"
-        )
-    value = (environ.get(name) or "").strip()
-    if not value:
-        raise EscaleraError(f"jira: the variable {name} ({setting}: {what}) is not set")
-    return value
 
 
 class JiraPuller:

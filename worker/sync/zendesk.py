@@ -60,7 +60,8 @@ from shared.errors import EscaleraError
 from shared.events import Event
 from worker.adapters.base import Unmappable
 from worker.adapters.zendesk import TYPE_PREFIX, ZendeskAdapter
-from worker.portals.http import Credentials, PortalApi, PortalError
+from worker.portals.access import portal_api
+from worker.portals.http import PortalApi, PortalError
 from worker.sync.base import Page
 
 log = structlog.get_logger("escalera.sync")
@@ -102,34 +103,8 @@ def make_puller(
 ) -> ZendeskPuller:
     """The puller for the Zendesk the settings' ``zendesk:`` section names, signed in as
     ``<e-mail>/token`` with an API token, both read from the environment variables it names."""
-    if section is None or section.base_url is None:
-        raise EscaleraError(
-            "zendesk: `base_url` is not set in the zendesk section of the integration settings "
-            "(ESCALERA_INTEGRATIONS): add e.g. base_url: https://acme.zendesk.com"
-        )
-    user = _variable(
-        environ, "api_user_env", section.api_user_env, "the e-mail of the API token's user"
-    )
-    token = _variable(environ, "api_token_env", section.api_token_env, "a Zendesk API token")
-    api = PortalApi(str(section.base_url), Credentials(f"{user}/token", token), sleep=sleep)
+    api = portal_api("zendesk", section, environ, sleep=sleep)
     return ZendeskPuller(api, ZendeskAdapter.from_settings(section))
-
-
-def _variable(environ: Mapping[str, str], setting: str, name: str | None, holds: str) -> str:
-    """The value of the variable ``setting`` names; an error names the setting or the variable,
-    never a value."""
-    if name is None:
-        raise EscaleraError(
-            f"zendesk: `{setting}` is not set in the zendesk section of the integration settings: "
-            f"name the environment variable holding {holds}"
-        )
-    value = environ.get(name, "").strip()
-    if not value:
-        raise EscaleraError(
-            f"zendesk: the environment variable {name} (`{setting}`) is not set: export {holds} "
-            "in it"
-        )
-    return value
 
 
 class ZendeskPuller:
