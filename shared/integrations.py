@@ -13,10 +13,19 @@ committed like a policy.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    field_validator,
+    model_validator,
+)
 
 from shared.errors import IntegrationsError, Problem
 from shared.events import Status
@@ -28,6 +37,21 @@ BUNDLED = Path(__file__).resolve().parent.parent / "deploy" / "integrations.yaml
 EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$", max_length=128)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 Tier = Annotated[int, Field(ge=1, le=9)]
+# a tag every portal takes as it is: no spaces or commas (Zendesk splits tags on them, Jira
+# refuses them in a label); `{tier}` is filled in
+_TAG = re.compile(r"(?:[a-z0-9_\-.:]|\{tier\})+")
+
+
+def _tag(value: str) -> str:
+    if not _TAG.fullmatch(value):
+        raise ValueError(
+            "a tag is lower-case letters, digits and _ - . : only (no spaces), with {tier} "
+            "standing for the tier, e.g. sla_breached or escalated_tier{tier}"
+        )
+    return value
+
+
+NoteTag = Annotated[str, Field(max_length=80), AfterValidator(_tag)]
 
 
 class _Strict(BaseModel):
@@ -93,6 +117,16 @@ class Portal(_Strict):
     customer: Lookup | None = Field(None, description="where the customer comes from")
     plan: Lookup | None = Field(None, description="where the plan comes from")
     timezone: Lookup | None = Field(None, description="where the customer's time zone comes from")
+    breach_tag: NoteTag | None = Field(
+        "sla_breached",
+        description="the tag (Jira: label) the write-back channel adds to a ticket with its "
+        "breach note; null: none",
+    )
+    escalation_tag: NoteTag | None = Field(
+        "escalated_tier{tier}",
+        description="the tag the write-back channel adds with an escalation note, `{tier}` "
+        "standing for the tier; null: none",
+    )
 
 
 class Zendesk(Portal):

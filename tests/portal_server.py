@@ -111,7 +111,8 @@ class PortalServer:
                     json.loads(raw) if raw else None,
                 )
                 answer = server._respond(asked)
-                payload = json.dumps(answer.body).encode()
+                # 204 No Content (Jira's answer to an issue edit) has no body at all
+                payload = b"" if answer.status == 204 else json.dumps(answer.body).encode()
                 self.send_response(answer.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.timer_index import TimerIndex
 from shared.config import Settings, settings
 from shared.db.engine import make_engine, session_factory
+from shared.integrations import Integrations, load_integrations
 from shared.redis_keys import REPEATS
 from worker.policies.book import PolicyBook
 from worker.policies.store import book_at_start
@@ -27,6 +28,7 @@ class Runtime:
     redis: Redis
     timers: TimerIndex
     repeats: TimerIndex  # the next repeat of each unacknowledged page
+    integrations: Integrations  # the portals' settings: the write-back channel signs in with them
 
     @classmethod
     def build(cls, config: Settings) -> Runtime:
@@ -41,6 +43,7 @@ class Runtime:
             redis,
             TimerIndex(redis, config.redis_prefix),
             TimerIndex(redis, config.redis_prefix, REPEATS),
+            load_integrations(config.integrations),  # a broken file stops the process here
         )
 
 

@@ -31,6 +31,7 @@ from worker.notify.paging import repeat_pages
 from worker.notify.retry import BUSY_RECHECK_S, Retry
 from worker.notify.storm import StormSettings
 from worker.notify.transport import AppriseSender, warm_apprise
+from worker.notify.writeback import WritebackSender
 from worker.runtime import Runtime, runtime
 
 log = structlog.get_logger("escalera.worker")
@@ -127,9 +128,8 @@ def deliver_notifications_task(ids: list[int]) -> int:
 
 
 def _deliverer(rt: Runtime) -> Deliverer:
-    return Deliverer(
-        rt.policies, AppriseSender(), os.environ, ack_links=_ack_links(rt), storm=_storm(rt)
-    )
+    sender = WritebackSender(AppriseSender(), rt.integrations, os.environ)
+    return Deliverer(rt.policies, sender, os.environ, ack_links=_ack_links(rt), storm=_storm(rt))
 
 
 def _storm(rt: Runtime) -> StormSettings:

@@ -80,3 +80,13 @@ def test_a_digest_counts_by_priority_and_lists_each_key() -> None:
     )
     assert lines[3] == "  Acknowledge: https://e.example/ack/1"
     assert sum("Notification: " in line for line in lines) == 3
+
+
+def test_a_note_written_back_to_its_ticket_is_never_part_of_a_digest() -> None:
+    """A storm on a channel with a write-back target: each ticket still gets its own note,
+    while the same channel's other notifications are coalesced as usual."""
+    notes = [Pending(i, "desk", "es", (0,), alone=True) for i in range(1, 6)]
+    pages = [Pending(i, "desk", "es", (0,)) for i in range(6, 11)]
+    sends = plan_sends(notes + pages, StormSettings(threshold=3, digest_max=100))
+    assert sorted(send.ids for send in sends if not send.digest) == [(i,) for i in range(1, 6)]
+    assert [send.ids for send in sends if send.digest] == [(6, 7, 8, 9, 10)]

@@ -42,6 +42,7 @@ from worker.notify.paging import next_repeat
 from worker.notify.retry import Failure, Retry, retry_decision
 from worker.notify.storm import Pending, Send, StormSettings, plan_sends
 from worker.notify.transport import Sender, send_all, send_one
+from worker.notify.writeback import is_writeback
 from worker.policies.book import PolicyBook
 
 SWEEP_MAX = 1000  # other pending notifications of a channel one batch may take along
@@ -200,7 +201,13 @@ class Deliverer:
     ) -> dict[int, Outcome]:
         by_id = {row.notification.id: row for row in rows}
         pending = [
-            Pending(row.notification.id, row.notification.channel, row.language, row.todo())
+            Pending(
+                row.notification.id,
+                row.notification.channel,
+                row.language,
+                row.todo(),
+                alone=any(is_writeback(url) for url in row.urls),
+            )
             for row in rows
         ]
         sends = plan_sends(pending, self._storm)
@@ -311,7 +318,10 @@ class Deliverer:
             if row.id not in said:
                 said[row.id] = checkpoint_facts(row, loaded, tickets, zones)
             dedupe = notification.dedupe_key
-            link = signer.url(dedupe, now) if signer else None
+            urls = channels[channel].urls
+            # a note on the ticket is no page: it gets no acknowledgement link
+            to_people = not urls or not all(is_writeback(url) for url in urls)
+            link = signer.url(dedupe, now) if signer and to_people else None
             facts = said[row.id].message(dedupe, link)
             rows.append(
                 _Row(notification, routes[key], loaded.policy.language, *channels[channel], facts)

@@ -51,6 +51,7 @@ class Pending(NamedTuple):
     channel: str
     language: str
     targets: tuple[int, ...]  # indices of the channel's URLs still to send to
+    alone: bool = False  # never in a digest (a note on its own ticket: `worker.notify.writeback`)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class Send:
 
 
 def plan_sends(pending: Sequence[Pending], storm: StormSettings) -> list[Send]:
-    """Each notification on its own, except on a channel in a storm: digests, in id order.
+    """Each notification on its own, except on a channel in a storm: digests, in id order
+    (but never of one that must go ``alone``).
 
     Within a storm, only notifications that still need the same targets (a retry may need
     fewer) and speak the same language share a digest.
@@ -83,7 +85,10 @@ def plan_sends(pending: Sequence[Pending], storm: StormSettings) -> list[Send]:
             continue
         groups: dict[tuple[str, tuple[int, ...]], list[int]] = defaultdict(list)
         for item in items:
-            groups[(item.language, item.targets)].append(item.id)
+            if item.alone:
+                sends.append(Send(channel, item.language, item.targets, (item.id,)))
+            else:
+                groups[(item.language, item.targets)].append(item.id)
         for (language, targets), ids in groups.items():
             for start in range(0, len(ids), storm.digest_max):
                 sends.append(
