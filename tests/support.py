@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from scheduler.evaluate import evaluate
 from scheduler.sla import TicketSla
 from shared.events import Event
 from shared.policy import Policy
 from shared.policy_file import load_policy
+from worker.notify.messages import MessageFacts
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ROOT / "deploy" / "policies"
@@ -66,3 +68,25 @@ class Ticket:
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
+
+
+def message_facts(**fields: Any) -> MessageFacts:
+    """What a message says about a P1 first-response breach of Zendesk ticket 4021 (acme,
+    premium), due at 17:00 in Madrid on Monday 2 March 2026; ``fields`` change any of it."""
+    values: dict[str, Any] = {
+        "ticket_id": "4021",
+        "source": "zendesk",
+        "customer": "acme",
+        "priority": "P1",
+        "plan": "premium",
+        "kind": "breach",
+        "metric": "first_response",
+        "percent": None,
+        "tier": None,
+        "due_at": datetime(2026, 3, 2, 16, 0, tzinfo=UTC),
+        "tz": ZoneInfo("Europe/Madrid"),
+        "link": None,
+        "dedupe_key": "cp-17:p1-page:0",
+        **fields,
+    }
+    return MessageFacts(**values)

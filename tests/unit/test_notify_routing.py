@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from shared.errors import PolicyError
 from shared.policy_file import parse_policy
 from shared.policy_routes import channel_env
-from tests.support import ROOT
+from tests.support import ROOT, message_facts
 from worker.notify.messages import MessageFacts, render
 from worker.notify.routing import Fired, routes_for
 
@@ -97,23 +96,7 @@ def test_bad_routes_are_refused_with_the_field(broken: str, message: str) -> Non
 
 
 def facts(**overrides: object) -> MessageFacts:
-    values: dict[str, object] = {
-        "ticket_id": "4021",
-        "source": "zendesk",
-        "customer": "acme",
-        "priority": "P1",
-        "plan": "premium",
-        "kind": "breach",
-        "metric": "first_response",
-        "percent": None,
-        "tier": None,
-        "due_at": datetime(2026, 3, 2, 16, 0, tzinfo=UTC),
-        "tz": ZoneInfo("Europe/Madrid"),
-        "link": "https://acme.zendesk.com/agent/tickets/4021",
-        "dedupe_key": "cp-17:p1-page:0",
-        **overrides,
-    }
-    return MessageFacts(**values)  # type: ignore[arg-type]
+    return message_facts(link="https://acme.zendesk.com/agent/tickets/4021", **overrides)
 
 
 def test_english_breach_message_has_everything_the_on_call_needs() -> None:

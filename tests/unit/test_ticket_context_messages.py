@@ -3,11 +3,11 @@ body, in English and in Spanish, and a storm's digest line names each ticket's s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 import pytest
 
+from tests.support import message_facts
 from worker.notify.messages import SUBJECT_IN_TITLE, MessageFacts, render, render_digest
 
 NOW = datetime(2026, 3, 2, 16, 25, tzinfo=UTC)
@@ -18,26 +18,8 @@ LONG = (
 
 
 def facts(**fields: object) -> MessageFacts:
-    values: dict[str, object] = {
-        "ticket_id": "4021",
-        "source": "zendesk",
-        "customer": "acme",
-        "priority": "P1",
-        "plan": "premium",
-        "kind": "breach",
-        "metric": "first_response",
-        "percent": None,
-        "tier": None,
-        "due_at": NOW - timedelta(minutes=25),
-        "tz": ZoneInfo("Europe/Madrid"),
-        "link": None,
-        "dedupe_key": "cp-17:p1-page:0",
-        "subject": "Printer on fire",
-        "group": "Tier 2",
-        "assignee": "Ana Pérez",
-        **fields,
-    }
-    return MessageFacts(**values)  # type: ignore[arg-type]
+    context = {"subject": "Printer on fire", "group": "Tier 2", "assignee": "Ana Pérez"}
+    return message_facts(**{**context, **fields})
 
 
 def test_english_title_carries_the_subject_and_body_the_group_and_assignee() -> None:

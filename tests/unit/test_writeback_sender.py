@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 from shared.integrations import parse_integrations
-from worker.notify.messages import Message, MessageFacts, render
+from tests.support import message_facts
+from worker.notify.messages import Message, render
 from worker.notify.writeback import WritebackSender, note_for
 
 NOW = datetime(2026, 3, 2, 15, 31, tzinfo=UTC)
-
-
-def facts(**fields: object) -> MessageFacts:
-    values: dict[str, object] = {
-        "ticket_id": "4021",
-        "source": "zendesk",
-        "customer": "acme",
-        "priority": "P1",
-        "plan": "premium",
-        "kind": "breach",
-        "metric": "first_response",
-        "percent": None,
-        "tier": None,
-        "due_at": NOW - timedelta(minutes=25),
-        "tz": ZoneInfo("Europe/Madrid"),
-        "link": None,
-        "dedupe_key": "17:p1-page:desk:0",
-        **fields,
-    }
-    return MessageFacts(**values)  # type: ignore[arg-type]
 
 
 class Recorder:
@@ -45,25 +25,28 @@ class Recorder:
 
 
 def test_a_breach_note_holds_the_message_and_its_key_and_adds_the_breach_tag() -> None:
-    message = render("en", facts(), NOW)
-    note = note_for(message, facts(), None)
+    message = render("en", message_facts(), NOW)
+    note = note_for(message, message_facts(), None)
     assert note.ticket_id == "4021"
     assert note.text.startswith("[P1] zendesk/4021: first response breached\n\n")
-    assert "Notification: 17:p1-page:desk:0" in note.text
-    assert note.key == "17:p1-page:desk:0"
+    assert "Notification: cp-17:p1-page:0" in note.text
+    assert note.key == "cp-17:p1-page:0"
     assert note.tags == ("sla_breached",)
 
 
 def test_an_escalation_adds_its_tier_to_the_tag_and_a_warning_adds_none() -> None:
-    escalation = facts(kind="escalation", metric="escalation", tier=2)
+    escalation = message_facts(kind="escalation", metric="escalation", tier=2)
     assert note_for(render("en", escalation, NOW), escalation, None).tags == ("escalated_tier2",)
-    warning = facts(kind="warning", percent=75)
+    warning = message_facts(kind="warning", percent=75)
     assert note_for(render("en", warning, NOW), warning, None).tags == ()
 
 
 def test_a_desk_names_its_own_tags_or_none() -> None:
     section = parse_integrations("jira: {breach_tag: null, escalation_tag: 'l{tier}-needed'}").jira
-    breach, escalation = facts(source="jira"), facts(source="jira", kind="escalation", tier=3)
+    breach, escalation = (
+        message_facts(source="jira"),
+        message_facts(source="jira", kind="escalation", tier=3),
+    )
     assert note_for(render("en", breach, NOW), breach, section).tags == ()
     assert note_for(render("en", escalation, NOW), escalation, section).tags == ("l3-needed",)
 
@@ -73,7 +56,7 @@ def test_other_targets_go_to_the_inner_sender_and_results_keep_their_order() -> 
     written (this source has no portal), each result in its URL's place."""
     inner = Recorder()
     sender = WritebackSender(inner, parse_integrations(""), {})
-    message = render("en", facts(source="api"), NOW)
+    message = render("en", message_facts(source="api"), NOW)
     results = sender.send(["slack://a/b/c", "portal://", "json://127.0.0.1/x"], message, "k")
     assert inner.urls == ["slack://a/b/c", "json://127.0.0.1/x"]
     assert results[0] is None and results[2] is None
@@ -88,5 +71,5 @@ def test_a_digest_is_refused_by_the_write_back() -> None:
 
 def test_a_portal_without_settings_is_named_with_what_to_set() -> None:
     sender = WritebackSender(Recorder(), parse_integrations(""), {})
-    (error,) = sender.send(["portal://"], render("en", facts(), NOW), "k")
+    (error,) = sender.send(["portal://"], render("en", message_facts(), NOW), "k")
     assert error is not None and "base_url" in error and "zendesk" in error
