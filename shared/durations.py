@@ -13,7 +13,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from pydantic import GetCoreSchemaHandler
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 
@@ -94,3 +95,16 @@ class Duration:
         return core_schema.no_info_plain_validator_function(
             validate, serialization=core_schema.to_string_ser_schema()
         )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _schema: core_schema.CoreSchema, _handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """How a policy file writes it, for an editor to check as you type (the pattern `parse`
+        reads; whether it is a whole number of seconds is left to ``policy check``)."""
+        return {
+            "type": "string",
+            "pattern": _PATTERN.pattern,
+            "description": "30m, 4h: working time; 2d: wall-clock days; 2bd: business days",
+            "examples": ["30m", "4h", "2d", "2bd"],
+        }

@@ -24,6 +24,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -86,7 +87,9 @@ def _percentages(values: list[int]) -> list[int]:
 
 
 TimeRange = Annotated[
-    tuple[int, int], BeforeValidator(lambda v: _parse_range(v) if isinstance(v, str) else v)
+    tuple[int, int],
+    BeforeValidator(lambda v: _parse_range(v) if isinstance(v, str) else v),
+    WithJsonSchema({"type": "string", "pattern": _RANGE.pattern, "examples": ["08:00-17:00"]}),
 ]
 TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 Percent = Annotated[int, Field(gt=0, lt=100)]

@@ -69,6 +69,10 @@ def _file_commands(commands: Any) -> None:
     )
     check.add_argument("files", nargs="+")
     check.set_defaults(run=_lazy("offline", "policy_check_command"))
+    policy_schema = policy_commands.add_parser(
+        "schema", help="print the policy file's JSON Schema, for editors"
+    )
+    policy_schema.set_defaults(run=_lazy("offline", "policy_schema_command"))
 
     portals = commands.add_parser(
         "integrations", help="the portals' integration settings file (docs/integrations.md)"

@@ -128,7 +128,7 @@ def test_a_restart_on_a_broken_folder_runs_on_the_last_good_copy(
     )
     [line] = [line for line in logs if line["event"] == "policies_stale"]
     assert (line["log_level"], line["file"]) == ("error", str(policy_dir / POLICY))
-    assert (line["line"], line["field"]) == (22, "priorities.P1.aliases")
+    assert (line["line"], line["field"]) == (23, "priorities.P1.aliases")
     after = REGISTRY.get_sample_value("escalera_policy_loads_total", {"outcome": "refused"})
     assert (after or 0) == (refused or 0) + 1
     response = ingest(Kept()).get("/readyz")
@@ -145,7 +145,7 @@ def test_a_first_start_on_a_broken_folder_is_still_refused(desk: None, policy_di
     """With no last good copy, nothing to run on: `PolicyError` naming the file and line."""
     (policy_dir / POLICY).write_text(BROKEN, encoding="utf-8")
     restart()
-    with pytest.raises(PolicyError, match=r"soporte-completo.yaml:22: priorities.P1.aliases"):
+    with pytest.raises(PolicyError, match=r"soporte-completo.yaml:23: priorities.P1.aliases"):
         runtime()
     (policy_dir / POLICY).write_text(GOOD, encoding="utf-8")  # for the fixture's clean-up
 

@@ -25,7 +25,7 @@ from worker.policies.watch import FolderWatch, on_hangup
 GOOD = preset_text_without_notifications("soporte-completo")
 # the same policy, with one more alias for P1: a change a reader can see
 CHANGED = GOOD.replace("[Crítico, critical, urgent]", "[Crítico, critical, urgent, sev1]")
-# line 22 names P1's aliases; a number is not a list
+# line 23 names P1's aliases; a number is not a list
 BROKEN = GOOD.replace("{aliases: [Crítico, critical, urgent]", "{aliases: 7")
 
 
@@ -94,7 +94,7 @@ def test_an_invalid_file_on_reload_keeps_the_policies_in_force(
     assert book.edition is before and p1_aliases(book) == {"urgent"}
     [line] = [line for line in logs if line["event"] == "policy_reload_failed"]
     assert line["file"] == str(folder / "soporte-completo.yaml")
-    assert (line["line"], line["field"]) == (22, "priorities.P1.aliases")
+    assert (line["line"], line["field"]) == (23, "priorities.P1.aliases")
     assert (line["hash"], line["log_level"]) == (before.hash, "error")
     assert refused_count() == refused + 1
 
@@ -192,5 +192,5 @@ def test_a_book_on_the_last_good_copy_says_so_and_reloads_from_the_folder(
 def test_a_folder_that_does_not_validate_is_refused_at_first_load(folder: Path) -> None:
     """No book at all without a valid folder: `PolicyError` with the file and line."""
     write(folder, BROKEN)
-    with pytest.raises(PolicyError, match=r"soporte-completo.yaml:22: priorities.P1.aliases"):
+    with pytest.raises(PolicyError, match=r"soporte-completo.yaml:23: priorities.P1.aliases"):
         PolicyBook.from_settings(Settings(policy_dir=folder))

@@ -1,4 +1,4 @@
-"""Commands that need no server: ``simulate``, ``policy check`` and ``integrations``."""
+"""Commands that need no server: ``simulate``, ``policy`` and ``integrations``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from rich.console import Console
 
+from shared import policy_schema
 from shared.errors import EscaleraError
 from shared.event_file import read_events
 from shared.integrations import Integrations, json_schema, load_integrations
@@ -39,6 +40,11 @@ def policy_check_command(args: argparse.Namespace) -> int:
         return f"{policy.name}: {len(policy.plans)} plans, {len(policy.targets)} targets"
 
     return _check(args.files, load_policy, described)
+
+
+def policy_schema_command(args: argparse.Namespace) -> int:
+    print(policy_schema.json_schema())
+    return 0
 
 
 def integrations_check_command(args: argparse.Namespace) -> int:
