@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from importlib import import_module
 from typing import Any
 
@@ -198,8 +199,9 @@ def _add_sync(commands: Any) -> None:
     sync.add_argument(
         "--since",
         required=True,
-        type=_day_or_instant,
-        help="from this ISO time with its offset, or a date (midnight in the policy's zone)",
+        type=_span_day_or_instant,
+        help="from this ISO time with its offset, a date (midnight in the policy's zone), or a "
+        "span back from now (90m, 2h, 1d: for a timer)",
     )
     sync.add_argument(
         "--until", type=_day_or_instant, default=None, help="until, exclusive (default: now)"
@@ -276,6 +278,16 @@ def _day_or_instant(text: str) -> date | datetime:
         except ValueError as exc:
             raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from exc
     return _instant(text)
+
+
+def _span_day_or_instant(text: str) -> timedelta | date | datetime:
+    """``90m``, ``2h`` or ``1d`` back from now, else as `_day_or_instant`."""
+    found = re.fullmatch(r"(\d{1,5})([mhd])", text.strip())
+    if found is None:
+        return _day_or_instant(text)
+    number, unit = int(found[1]), found[2]
+    span = {"m": timedelta(minutes=number), "h": timedelta(hours=number)}.get(unit)
+    return span if span is not None else timedelta(days=number)
 
 
 def _count(text: str) -> int:

@@ -27,7 +27,24 @@ def _unit(path: Path) -> configparser.ConfigParser:
 
 
 def test_the_four_units_are_there() -> None:
-    assert sorted(p.name for p in UNITS.glob("*.service")) == sorted(EXPECTED)
+    assert sorted(p.name for p in UNITS.glob("escalera-[!s]*.service")) == sorted(EXPECTED)
+
+
+def test_a_timer_pulls_each_portals_missed_changes_every_hour_with_an_overlap() -> None:
+    """``escalera-sync@zendesk.timer`` starts ``escalera sync zendesk --since 70m`` hourly (at
+    most five minutes late): each run reads back past where the one before started."""
+    service = _unit(UNITS / "escalera-sync@.service")
+    assert service.sections() == ["Unit", "Service"]  # started by its timer, not at boot
+    program, *argv = shlex.split(service["Service"]["ExecStart"].replace("%i", "zendesk"))
+    assert program == "/opt/escalera/.venv/bin/escalera"
+    assert argv == ["sync", "zendesk", "--since", "70m"]
+    assert_escalera_command(argv, "escalera-sync@.service")
+    assert service["Service"]["Type"] == "oneshot"
+    assert service["Service"]["EnvironmentFile"] == "/etc/escalera/escalera.env"
+    timer = _unit(UNITS / "escalera-sync@.timer")
+    assert timer["Timer"]["OnCalendar"] == "hourly"
+    assert timer["Timer"]["RandomizedDelaySec"] == "5min"  # 60 + 5 < 70 minutes read back
+    assert timer["Install"]["WantedBy"] == "timers.target"
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -289,6 +289,20 @@ def test_a_dry_run_queues_nothing_and_reports_what_the_policy_refuses(
     assert history("504") == []
 
 
+def test_a_timer_pulls_a_span_back_from_now(
+    portal: PortalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--since 70m``: what a systemd timer or cron runs every hour, overlapping the last run
+    by ten minutes; the pull starts 70 minutes before now."""
+    serve_pages(portal, [], tickets=[0])
+    before = datetime.now(UTC)
+    assert main(["sync", "zendesk", "--since", "70m", "--dry-run"]) == 0
+    (asked,) = portal.asked_for("/changes")
+    start = datetime.fromisoformat(asked.query["since"][0])
+    assert before - timedelta(minutes=70) <= start <= datetime.now(UTC) - timedelta(minutes=70)
+    assert "0 to queue" in capsys.readouterr().out
+
+
 def test_a_portal_error_stops_the_run_with_exit_1_and_no_token(
     portal: PortalServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from importlib import import_module
 from typing import Any, Protocol
@@ -119,12 +119,14 @@ def _section(config: Settings, source: str) -> Portal:
 
 
 def _period(
-    rt: Runtime, source: str, since: date | datetime, until: date | datetime | None
+    rt: Runtime, source: str, since: timedelta | date | datetime, until: date | datetime | None
 ) -> tuple[datetime, datetime]:
-    """``[since, until)`` as instants; a date is its midnight in the source policy's zone."""
+    """``[since, until)`` as instants; a date is its midnight in the source policy's zone, a
+    span is that long before now (a timer's ``--since 70m``)."""
     zone = ZoneInfo(rt.policies.for_source(source).policy.default_timezone)
-    start = _instant(since, zone)
-    end = datetime.now(UTC) if until is None else _instant(until, zone)
+    now = datetime.now(UTC)
+    start = now - since if isinstance(since, timedelta) else _instant(since, zone)
+    end = now if until is None else _instant(until, zone)
     if start >= end:
         raise EscaleraError(
             f"--since {start.isoformat()} is not before --until {end.isoformat()}: nothing to read"
