@@ -7,12 +7,13 @@
 | Low (P4)    | 4 h            | 2 business days |
 
 24/7 including weekends and holidays; not resolved in time -> escalated automatically; the
-customer may ask for escalation. The preset's reading: a business day is 24 h of Monday–Friday
-time in the customer's zone (UTC when the ticket carries none), so a P3 opened Friday 20:00 is
-due Monday 20:00; the automatic escalation goes to tier 2.
+customer may ask for escalation. A business day of this plan is one day of that 24/7 service,
+24 hours on any day: a P3 opened Saturday 10:00 is due Sunday 10:00, not Tuesday. Deadlines are
+shown in the customer's zone (UTC when the ticket carries none); the automatic escalation goes
+to tier 2.
 
-Expected instants are worked out by hand (December 2026: Tue 15, Fri 18, Sat 19, Mon 21,
-Tue 22, Thu 24, Fri 25 = Christmas, Sat 26, Sun 27).
+Expected instants are worked out by hand (December 2026: Tue 15, Fri 18, Sat 19, Sun 20,
+Mon 21, Tue 22, Thu 24, Fri 25 = Christmas, Sat 26, Sun 27, Mon 28).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def escalations(sla: TicketSla) -> list[Checkpoint]:
         ("P2", CHRISTMAS, utc(25, 10)),
         ("P3", CHRISTMAS, utc(25, 11)),
         ("P4", CHRISTMAS, utc(25, 13)),
-        # Friday 20:00: P3 and P4 first responses do not wait for Monday (only resolution does).
+        # Friday 20:00: nothing waits for Monday.
         ("P3", FRIDAY_NIGHT, utc(18, 22)),
         ("P4", FRIDAY_NIGHT, utc(19, 0)),
     ],
@@ -138,24 +139,23 @@ def test_urgent_answered_on_christmas(policy: Policy, reply: datetime, state: St
         ("P2", CHRISTMAS, utc(25, 17)),
         ("P1", FRIDAY_NIGHT, utc(19, 0)),
         ("P2", FRIDAY_NIGHT, utc(19, 4)),
-        # P3 1 and P4 2 business days: 24 h of Mon–Fri time each.
+        # P3 1 and P4 2 business days: 24 h of the 24/7 service each, on any day.
         ("P3", TUESDAY, utc(16, 10)),
         ("P4", TUESDAY, utc(17, 10)),
-        # Friday 20:00: 4 h on Friday, the rest from Monday 00:00.
-        ("P3", FRIDAY_NIGHT, utc(21, 20)),
-        ("P4", FRIDAY_NIGHT, utc(22, 20)),
-        # Opened on Saturday: nothing counts until Monday 00:00.
-        ("P3", utc(19, 10), utc(22, 0)),
-        ("P4", utc(19, 10), utc(23, 0)),
-        # Christmas is a Friday and the service runs on holidays: it counts as a working day.
+        # Friday 20:00: the weekend is worked.
+        ("P3", FRIDAY_NIGHT, utc(19, 20)),
+        ("P4", FRIDAY_NIGHT, utc(20, 20)),
+        ("P3", SATURDAY_NIGHT, utc(27, 22)),
+        ("P4", SATURDAY_NIGHT, utc(28, 22)),
+        # Christmas Eve: the service runs on holidays, so Christmas Day counts.
         ("P3", utc(24, 20), utc(25, 20)),
-        ("P4", utc(24, 20), utc(28, 20)),
+        ("P4", utc(24, 20), utc(26, 20)),
     ],
 )
-def test_resolution_deadline_customer_zone_unknown(
+def test_resolution_deadline_round_the_clock(
     policy: Policy, priority: str, created: datetime, due: datetime
 ) -> None:
-    """Resolution: 4 h / 8 h round the clock, 1 / 2 business days Mon–Fri in UTC if zone unknown."""
+    """Resolution: 4 h / 8 h, and 1 / 2 business days of 24 h, weekends and holidays included."""
     sla = Ticket(created, priority=priority).sla(policy, created)
     resolution = sla.metrics["resolution"]
     assert resolution.state is State.RUNNING
@@ -163,50 +163,60 @@ def test_resolution_deadline_customer_zone_unknown(
     assert {c.key: c.due_at for c in sla.checkpoints}["resolution:breach"] == due
 
 
-@pytest.mark.parametrize(
-    ("priority", "created", "due"),
-    [
-        # Friday 20:00 in Kolkata: due Monday / Tuesday 20:00 in Kolkata.
-        ("P3", kolkata(18, 20), kolkata(21, 20)),
-        ("P4", kolkata(18, 20), kolkata(22, 20)),
-        # Friday 20:00 UTC is already Saturday 01:30 in Kolkata: the clock waits for Monday
-        # 00:00 there, so P3 is due Tuesday 00:00 IST (Monday 18:30 UTC).
-        ("P3", utc(18, 20), kolkata(22, 0)),
-        ("P4", utc(18, 20), kolkata(23, 0)),
-        # A weekday: business days are plain 24 h.
-        ("P3", kolkata(15, 10), kolkata(16, 10)),
-        ("P4", kolkata(15, 10), kolkata(17, 10)),
-        # P1 / P2 are round the clock wherever the customer is.
-        ("P1", kolkata(18, 20), kolkata(19, 0)),
-        ("P2", kolkata(18, 20), kolkata(19, 4)),
-    ],
-)
-def test_resolution_deadline_in_the_customers_zone(
-    policy: Policy, priority: str, created: datetime, due: datetime
+@pytest.mark.parametrize("zone", [None, "Asia/Kolkata", "America/New_York"])
+def test_medium_opened_saturday_morning_is_due_sunday_morning(
+    policy: Policy, zone: str | None
 ) -> None:
-    """Business days are the customer's Mon–Fri: a Kolkata weekend starts at Kolkata midnight."""
-    ticket = Ticket(created, priority=priority, customer_timezone="Asia/Kolkata")
-    resolution = ticket.sla(policy, created).metrics["resolution"]
-    assert resolution.due_at == due
-    assert resolution.tz.key == "Asia/Kolkata"
+    """A Medium ticket opened Saturday 10:00 (the customer's time) is due Sunday 10:00, not
+    Tuesday, and goes to tier 2 then if still unresolved."""
+    tz = ZoneInfo(zone or "UTC")
+    opened = datetime(2026, 12, 19, 10, tzinfo=tz)
+    sunday = datetime(2026, 12, 20, 10, tzinfo=tz)
+    fields = {"customer_timezone": zone} if zone else {}
+    ticket = Ticket(opened, priority="Medium", **fields).reply(opened + timedelta(minutes=30))
+
+    waiting = ticket.sla(policy, sunday - timedelta(minutes=1))
+    resolution = waiting.metrics["resolution"]
+    assert (resolution.state, resolution.due_at) == (State.RUNNING, sunday)
+    assert resolution.tz.key == (zone or "UTC")
+    assert [(c.key, c.due_at, c.fired) for c in escalations(waiting)] == [
+        (ESCALATION, sunday, False)
+    ]
+
+    late = ticket.sla(policy, sunday + timedelta(minutes=1))
+    assert late.metrics["resolution"].breached_at == sunday
+    assert [(c.key, c.tier, c.fired) for c in escalations(late)] == [(ESCALATION, 2, True)]
+
+
+def test_a_business_day_is_24_real_hours_across_a_clock_change(policy: Policy) -> None:
+    """New York springs forward on Sunday 8 March 2026: a Low ticket opened Saturday 10:00 EST
+    is due 48 hours later, Monday 11:00 EDT (a wall-clock Monday 10:00 would be 47 hours)."""
+    new_york = ZoneInfo("America/New_York")
+    opened = datetime(2026, 3, 7, 10, tzinfo=new_york)
+    ticket = Ticket(opened, priority="P4", customer_timezone="America/New_York")
+    due = ticket.sla(policy, opened).metrics["resolution"].due_at
+    assert due == datetime(2026, 3, 9, 11, tzinfo=new_york)
+    assert due - opened == timedelta(hours=48)
 
 
 @pytest.mark.parametrize(
     ("zone", "due"),
     [
-        (None, utc(21, 20)),
-        ("Asia/Kolkata", kolkata(22, 0)),
-        # Friday 20:00 UTC is Friday 15:00 in New York (EST): 9 h Friday, 15 h Monday.
-        ("America/New_York", datetime(2026, 12, 21, 15, tzinfo=ZoneInfo("America/New_York"))),
+        (None, utc(19, 20)),
+        ("Asia/Kolkata", kolkata(20, 1, 30)),
+        ("America/New_York", datetime(2026, 12, 19, 15, tzinfo=ZoneInfo("America/New_York"))),
     ],
 )
-def test_same_instant_different_customer_zones(
+def test_same_instant_same_deadline_in_every_customer_zone(
     policy: Policy, zone: str | None, due: datetime
 ) -> None:
-    """The same Medium ticket opened Friday 20:00 UTC is due by the customer's own weekend."""
+    """A Medium ticket opened Friday 20:00 UTC is due Saturday 20:00 UTC wherever the customer
+    is (their weekend changes nothing), shown in their own zone."""
     fields = {"customer_timezone": zone} if zone else {}
     ticket = Ticket(FRIDAY_NIGHT, priority="P3", **fields)
-    assert ticket.sla(policy, FRIDAY_NIGHT).metrics["resolution"].due_at == due
+    resolution = ticket.sla(policy, FRIDAY_NIGHT).metrics["resolution"]
+    assert resolution.due_at == due == utc(19, 20)
+    assert resolution.tz.key == (zone or "UTC")
 
 
 def test_first_response_ignores_the_customers_weekend(policy: Policy) -> None:
@@ -250,8 +260,8 @@ def test_pending_stops_the_resolution_clock(policy: Policy) -> None:
         ("P2", TUESDAY, utc(15, 18)),
         ("P3", TUESDAY, utc(16, 10)),
         ("P4", TUESDAY, utc(17, 10)),
-        ("P3", FRIDAY_NIGHT, utc(21, 20)),
-        ("P4", FRIDAY_NIGHT, utc(22, 20)),
+        ("P3", FRIDAY_NIGHT, utc(19, 20)),
+        ("P4", FRIDAY_NIGHT, utc(20, 20)),
     ],
 )
 def test_unresolved_ticket_escalates_to_tier_2_at_the_resolution_deadline(
