@@ -2,7 +2,8 @@
 
 A clock is a list of `Span` (wall-time stretches in which it runs, each with the calendar and the
 target in force then) and a cut-off: the instant it stopped (``completed``) or ``now``. From them
-`read` derives the elapsed working time, the breach instant and each warning instant. A target
+`read` derives the elapsed working time, the breach instant and each warning instant (a share of
+the target used, or some working time left before the deadline). A target
 that changes mid-way (a priority change) keeps the working time already elapsed; if that already
 exceeds the new target, the clock breaches at the change.
 """
@@ -53,43 +54,65 @@ class Reading:
     completed_at: datetime | None
     breached_at: datetime | None
     remaining: timedelta | None
-    # percent -> the instant that share of the target is used up (None: not reachable now)
+    # percent -> the instant that share of the target is used up (absent: not reachable now)
     marks: dict[int, datetime]
+    # working time left -> the instant only that much is left, for the warnings by time
+    left_marks: dict[timedelta, datetime]
 
 
-def reach_all(spans: Sequence[Span], percents: Sequence[int]) -> dict[int, datetime | None]:
-    """The first instant each of ``percents`` of the target in force is used up, in one walk.
+# Where a mark falls on a clock: ``percent`` of the target in force, less ``left`` of working
+# time. The 75 % warning is (75, 0), the breach (100, 0), "30 minutes before" (100, 30 min).
+Goal = tuple[int, timedelta]
+_NOTHING_LEFT = timedelta(0)
+BREACH: Goal = (100, _NOTHING_LEFT)
 
-    A larger share is never used up before a smaller one, so the percents are met in ascending
-    order and each span is measured once, not once per percent.
+
+def reach_all(spans: Sequence[Span], goals: Sequence[Goal]) -> dict[Goal, datetime | None]:
+    """The first instant each of ``goals`` is reached, in one walk of the spans.
+
+    Each span measures the goals against its own target, so a priority change re-times them
+    all; a goal already passed at the change is reached at the change. A goal of no working
+    time at all (a target not longer than a warning's ``left``) is not reached in that span.
     """
-    pending = sorted(set(percents))
-    out: dict[int, datetime | None] = dict.fromkeys(pending)
+    out: dict[Goal, datetime | None] = dict.fromkeys(goals)
+    pending = list(out)
     used = timedelta(0)
-    i = 0
     for span in spans:
-        if i == len(pending):
+        if span.target is not None:
+            pending = _reach_in(span, span.target, pending, used, out)
+        if not pending or span.end is None:
             break
-        if span.target is None:
-            if span.end is None:
-                break
-            used += span.calendar.elapsed(span.start, span.end)
-            continue
-        while i < len(pending):
-            goal = (span.target // _US) * pending[i] // 100 * _US
-            if used >= goal:
-                out[pending[i]] = span.start
-            else:
-                candidate = span.calendar.add(span.start, goal - used)
-                if span.end is not None and candidate > span.end:
-                    break
-                out[pending[i]] = candidate
-            i += 1
-        if i < len(pending):
-            if span.end is None:
-                break
-            used += span.calendar.elapsed(span.start, span.end)
+        used += span.calendar.elapsed(span.start, span.end)
     return out
+
+
+def _reach_in(
+    span: Span,
+    target: timedelta,
+    pending: list[Goal],
+    used: timedelta,
+    out: dict[Goal, datetime | None],
+) -> list[Goal]:
+    """Record in ``out`` the goals reached within ``span`` (``used`` already elapsed before
+    it); return those still pending. Against one target a smaller amount is reached first, so
+    the first goal beyond the span's end leaves every larger one pending, unmeasured."""
+    target_us = target // _US
+    amounts = sorted(
+        ((target_us * percent // 100 * _US - left, (percent, left)) for percent, left in pending)
+    )
+    still: list[Goal] = []
+    for k, (amount, goal) in enumerate(amounts):
+        if amount <= _NOTHING_LEFT:
+            still.append(goal)
+        elif used >= amount:
+            out[goal] = span.start
+        else:
+            candidate = span.calendar.add(span.start, amount - used)
+            if span.end is not None and candidate > span.end:
+                still.extend(later for _, later in amounts[k:])
+                break
+            out[goal] = candidate
+    return still
 
 
 def read(
@@ -100,12 +123,13 @@ def read(
     completed_at: datetime | None,
     now: datetime,
     warn_at: Sequence[int],
+    warn_before: Sequence[timedelta] = (),
     remind: bool = False,
 ) -> Reading:
     """Read a clock whose spans end no later than its cut-off (``completed_at`` or ``now``).
 
     ``running`` says whether the clock was running at the cut-off; ``in_force`` is the calendar
-    and target that applied then.
+    and target that applied then. ``warn_before``: working time left at each warning by time.
     """
     cutoff = completed_at or now
     calendar, target = in_force
@@ -114,11 +138,13 @@ def read(
     )
     projected = _projection(spans, running, completed_at, in_force)
     reminders = [100 * (k + 1) for k in range(1, REMINDERS + 1)] if remind else []
-    reached = reach_all(projected, [*warn_at, 100, *reminders])
-    breached_at = reached[100]
-    marks = {p: at for p, at in reached.items() if at is not None}
-    if completed_at is not None:
-        marks = {p: at for p, at in marks.items() if at < completed_at}
+    percents = [(p, _NOTHING_LEFT) for p in (*warn_at, 100, *reminders)]
+    reached = reach_all(projected, [*percents, *((100, left) for left in warn_before)])
+    breached_at = reached[BREACH]
+    if completed_at is not None:  # what falls at or after the completion never comes
+        reached = {g: at for g, at in reached.items() if at is not None and at < completed_at}
+    marks = {p: at for (p, left), at in reached.items() if not left and at is not None}
+    left_marks = {left: at for (_, left), at in reached.items() if left and at is not None}
     state = _state(breached_at, completed_at, running, now)
     due_at = breached_at if state is not State.PAUSED else None
     return Reading(
@@ -131,6 +157,7 @@ def read(
         breached_at=breached_at if state is State.BREACHED else None,
         remaining=max(target - elapsed, timedelta(0)) if state is State.PAUSED else None,
         marks=marks,
+        left_marks=_one_per_instant(left_marks, marks),
     )
 
 
@@ -143,8 +170,26 @@ def deadline(
 ) -> datetime | None:
     """`read`'s breach mark (``marks[100]``) alone, for clocks that only need their deadline
     (escalations after a duration): no elapsed time, no state."""
-    at = reach_all(_projection(spans, running, completed_at, in_force), [100])[100]
+    at = reach_all(_projection(spans, running, completed_at, in_force), [BREACH])[BREACH]
     return None if at is None or (completed_at is not None and at >= completed_at) else at
+
+
+def _one_per_instant(
+    left_marks: dict[timedelta, datetime], marks: dict[int, datetime]
+) -> dict[timedelta, datetime]:
+    """The warnings by time that tell something no other checkpoint of the clock tells then.
+
+    Where a percentage warning or the breach falls at the same instant, that one is sent and the
+    warning by time is not (one page, not two). Warnings by time passed together at a priority
+    change fall at the same instant: only the one with the least time left is kept.
+    """
+    taken = set(marks.values())
+    kept: dict[timedelta, datetime] = {}
+    for left, at in sorted(left_marks.items()):
+        if at not in taken:
+            kept[left] = at
+            taken.add(at)
+    return kept
 
 
 def _projection(

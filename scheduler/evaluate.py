@@ -25,6 +25,7 @@ from scheduler.calendar import Calendar
 from scheduler.calendars import CalendarBook
 from scheduler.clock import Reading, Span, State, deadline, read
 from scheduler.sla import Checkpoint, Kind, MetricSla, TicketSla
+from scheduler.time_left import warning_key
 from scheduler.timeline import Phase, Timeline, build_timeline
 from shared.durations import Duration
 from shared.events import Event
@@ -260,8 +261,18 @@ class _Evaluation:
             completed_at=window.end,
             now=self.now,
             warn_at=clock.target.warn_at or self.policy.warn_at,
+            warn_before=self._warn_before(clock.target, rule),
             remind=rule.metric is Metric.UPDATE,  # the customer still waits: say so again
         )
+
+    def _warn_before(self, target: TargetSpec, rule: _Rule) -> list[timedelta]:
+        """The working time left at each warning by time, a ``bd`` as long as the business day
+        of the metric's calendar (the one its own ``bd`` target would be measured on)."""
+        chosen = target.warnings_before(self.policy.warn_before)
+        if not chosen:
+            return []
+        business_day = int(self._calendar(target, rule.metric).business_day.total_seconds())
+        return sorted({timedelta(seconds=d.seconds_on(business_day)) for d in chosen})
 
     def _spans(self, window: _Window, rule: _Rule) -> Iterator[Span]:
         first = max(0, bisect_right(self._starts, window.start) - 1)  # the phase it starts in
@@ -341,6 +352,15 @@ class _Evaluation:
             self._add(
                 f"{key}:{suffix}", metric, kind, percent=level, due_at=at, calendar=reading.calendar
             )
+        for left, at in reading.left_marks.items():
+            self._add(
+                warning_key(key, left),
+                metric,
+                Kind.WARNING,
+                left=left,
+                due_at=at,
+                calendar=reading.calendar,
+            )
 
     def _add(
         self,
@@ -350,13 +370,13 @@ class _Evaluation:
         *,
         percent: int | None = None,
         tier: int | None = None,
+        left: timedelta | None = None,
         due_at: datetime,
         calendar: Calendar,
     ) -> None:
+        fired = due_at <= self.now
         self.checkpoints.append(
-            Checkpoint(
-                key, metric, kind, percent, tier, due_at, fired=due_at <= self.now, tz=calendar.tz
-            )
+            Checkpoint(key, metric, kind, percent, tier, due_at, fired, calendar.tz, left=left)
         )
 
 

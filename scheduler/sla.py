@@ -48,7 +48,9 @@ class Checkpoint:
     """An instant at which somebody must be told something about the ticket.
 
     ``key`` is stable across re-evaluations (metric, kind, level and cycle), so the worker can
-    tell a moved checkpoint from a new one and never notify twice for the same one.
+    tell a moved checkpoint from a new one and never notify twice for the same one. A warning
+    is at a ``percent`` of the target, or (a warning by time) where only ``left`` of working
+    time is left before the deadline.
     """
 
     key: str
@@ -59,9 +61,10 @@ class Checkpoint:
     due_at: datetime
     fired: bool
     tz: ZoneInfo
+    left: timedelta | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "key": self.key,
             "metric": self.metric,
             "kind": self.kind.value,
@@ -70,6 +73,9 @@ class Checkpoint:
             "due_at": _iso(self.due_at, self.tz),
             "fired": self.fired,
         }
+        if self.left is not None:
+            out["left_seconds"] = _seconds(self.left)
+        return out
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,23 @@ def _working_time_only(value: Duration) -> Duration:
     return value
 
 
+def _time_before(values: list[Duration]) -> list[Duration]:
+    """``warn_before``: working time before a deadline, each amount once (``30m`` = ``0.5h``)."""
+    seen: set[int | str | None] = set()
+    for value in values:
+        if value.is_wall_clock:
+            raise ValueError(
+                f"{value}: a warning comes working time before the deadline: "
+                "write hours or minutes (48h, 30m) or business days (2bd)"
+            )
+        # seconds for m and h (30m is 0.5h); a bd's length depends on the calendar
+        same = str(value) if value.unit is Unit.BUSINESS_DAYS else value.fixed_seconds()
+        if same in seen:
+            raise ValueError(f"{value}: each warning time once")
+        seen.add(same)
+    return values
+
+
 def _percentages(values: list[int]) -> list[int]:
     if len(set(values)) != len(values):
         raise ValueError("each warning percentage once")
@@ -93,6 +110,19 @@ TimeRange = Annotated[
 ]
 TimeZoneName = Annotated[str, AfterValidator(_check_zone)]
 Percent = Annotated[int, Field(gt=0, lt=100)]
+# An editor marks a wall-clock ``d`` here, as ``policy check`` refuses it (`_time_before`).
+TimeBefore = Annotated[
+    Duration,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*(\d+(?:\.\d+)?)\s*(bd|m|h)\s*$",
+            "description": "working time left before the deadline: 30m, 4h, or 1bd",
+            "examples": ["30m", "4h", "1bd"],
+        }
+    ),
+]
+WarnBefore = Annotated[list[TimeBefore], AfterValidator(_time_before)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -220,11 +250,17 @@ class TargetSpec(_Strict):
     resolution: Duration | None = None
     escalations: list[EscalationSpec] = []
     warn_at: Annotated[list[Percent], AfterValidator(_percentages)] | None = None
+    # Warnings by working time left before the deadline; ``[]`` turns the policy's off here.
+    warn_before: WarnBefore | None = None
     pause_when: list[Status] | None = None
 
     def calendar_name(self, metric: Metric) -> str | None:
         """The calendar this target names for ``metric``, or None for the plan's."""
         return self.calendar_for.get(metric, self.calendar)
+
+    def warnings_before(self, policy_default: list[Duration]) -> list[Duration]:
+        """This target's ``warn_before``, or the policy's when it sets none (``[]``: none)."""
+        return policy_default if self.warn_before is None else self.warn_before
 
     def priority_names(self) -> list[str]:
         named = [self.priority] if self.priority else []
@@ -247,6 +283,7 @@ class Policy(_Strict):
     customers: dict[Name, CustomerSpec] = {}
     pause_when: list[Status] = [Status.PENDING, Status.ON_HOLD]
     warn_at: Annotated[list[Percent], AfterValidator(_percentages)] = list(DEFAULT_WARN_AT)
+    warn_before: WarnBefore = []  # e.g. [30m, 5m]: working time left on the clock's calendar
     # Share of tickets the desk promises to keep within target, per metric (seed 001: 95 / 90).
     commitments: dict[Metric, Annotated[float, Field(gt=0, le=100)]] = {}
     targets: list[TargetSpec]

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from scheduler.sla import MetricSla, TicketSla
+from scheduler.sla import Checkpoint, MetricSla, TicketSla
 from worker.commands.simulate import Simulation
 
 _STYLE = {
@@ -78,9 +78,17 @@ def _next_cell(ticket: TicketSla, at: datetime) -> str:
     nxt = ticket.next_checkpoint
     if nxt is None:
         return "—"
-    level = f" {nxt.percent}%" if nxt.percent else (f" T{nxt.tier}" if nxt.tier else "")
     name = nxt.kind.value if nxt.metric == "escalation" else f"{nxt.metric} {nxt.kind.value}"
-    return f"{name}{level} {_when(nxt.due_at, at, nxt.tz)} (in {_span(nxt.due_at - at)})"
+    return f"{name}{_level(nxt)} {_when(nxt.due_at, at, nxt.tz)} (in {_span(nxt.due_at - at)})"
+
+
+def _level(checkpoint: Checkpoint) -> str:
+    """What tells a checkpoint from its clock's others: `` 75%``, `` 30m left``, `` T2``."""
+    if checkpoint.percent:
+        return f" {checkpoint.percent}%"
+    if checkpoint.left is not None:
+        return f" {_span(checkpoint.left)} left"
+    return f" T{checkpoint.tier}" if checkpoint.tier else ""
 
 
 def _when(instant: datetime, at: datetime, tz: ZoneInfo) -> str:

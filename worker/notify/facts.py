@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scheduler.time_left import left_in_key
 from shared.db.models import Checkpoint, StoredEvent, Ticket
 from shared.db.statements import among
 from worker.notify.messages import CheckpointFacts, MessageFacts, ticket_link
@@ -133,6 +134,7 @@ def checkpoint_facts(
         percent=row.percent,
         tier=row.tier,
         due_at=tickets.deadline(row),
+        time_left=left_in_key(row.key),
         tz=zones[zone_key],
         link=ticket_link(link, row.ticket_id) if link else None,
         subject=row.subject,

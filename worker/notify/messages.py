@@ -40,6 +40,8 @@ class CheckpointFacts:
     percent: int | None
     tier: int | None
     due_at: datetime  # the deadline the message is about
+    # a warning by time: the working time that was left when it fell due (`scheduler.time_left`)
+    time_left: timedelta | None = None
     tz: ZoneInfo  # the deadline is shown in it
     link: str | None  # the ticket in its portal
     # the ticket's context as last stored (`scheduler.context`); None: not known
@@ -60,6 +62,7 @@ class CheckpointFacts:
             percent=self.percent,
             tier=self.tier,
             due_at=self.due_at,
+            time_left=self.time_left,
             tz=self.tz,
             link=self.link,
             subject=self.subject,
@@ -104,17 +107,27 @@ _METRICS = {
 _HEADLINES = {
     "en": {
         "warning": "{percent}% of the {metric} time used",
+        "warning_left": "{left} left on {metric}",
+        "warning_left_one": "{left} left on {metric}",
         "breach": "{metric} breached",
         "escalation": "escalate to tier {tier}",
         "reminder": "{metric} still overdue",
     },
     "es": {
         "warning": "{percent}% del tiempo de {metric} consumido",
+        "warning_left": "quedan {left} de {metric}",
+        "warning_left_one": "queda {left} de {metric}",
         "breach": "{metric} incumplida",
         "escalation": "escalar a nivel {tier}",
         "reminder": "{metric} sigue vencida",
     },
 }
+# a warning by time says its working time left in words: "1 hour and 30 minutes"
+_UNITS = {
+    "en": ((3600, "hour", "hours"), (60, "minute", "minutes"), (1, "second", "seconds")),
+    "es": ((3600, "hora", "horas"), (60, "minuto", "minutos"), (1, "segundo", "segundos")),
+}
+_AND = {"en": " and ", "es": " y "}
 _LINES = {
     "en": {
         "ticket": "Ticket",
@@ -186,10 +199,10 @@ def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -
     title = words["storm"].format(n=len(items), counts=counts)
     lines = [words["storm_intro"].format(n=len(items)), ""]
     # a storm is many notifications of few kinds and deadlines: word each once
-    headlines: dict[tuple[str, str, int | None, int | None], str] = {}
+    headlines: dict[tuple[str, str, int | None, int | None, timedelta | None], str] = {}
     deadlines: dict[tuple[datetime, ZoneInfo], str] = {}
     for facts in items:
-        what = (facts.kind, facts.metric, facts.percent, facts.tier)
+        what = (facts.kind, facts.metric, facts.percent, facts.tier, facts.time_left)
         if what not in headlines:
             headlines[what] = _headline(lang, facts)
         when = (facts.due_at, facts.tz)
@@ -224,9 +237,26 @@ def _known(words: dict[str, str], name: str, value: str | None) -> list[str]:
 
 def _headline(lang: str, facts: MessageFacts) -> str:
     metric = _METRICS[lang].get(facts.metric, facts.metric)
+    if facts.kind == "warning" and facts.time_left is not None:
+        left, one = _time_left(lang, facts.time_left)
+        return _HEADLINES[lang]["warning_left_one" if one else "warning_left"].format(
+            left=left, metric=metric
+        )
     return _HEADLINES[lang][facts.kind].format(
         percent=facts.percent, metric=metric, tier=facts.tier
     )
+
+
+def _time_left(lang: str, left: timedelta) -> tuple[str, bool]:
+    """``left`` in words ("1 hour and 30 minutes", "30 minutos"), and whether it is one unit
+    of one (Spanish says "queda 1 hora" but "quedan 30 minutos")."""
+    seconds, parts = int(left.total_seconds()), []
+    for size, one, many in _UNITS[lang]:
+        amount, seconds = divmod(seconds, size)
+        if amount:
+            parts.append(f"{amount} {one if amount == 1 else many}")
+    words = ", ".join(parts[:-1]) + _AND[lang] + parts[-1] if len(parts) > 1 else parts[0]
+    return words, len(parts) == 1 and parts[0].startswith("1 ")
 
 
 def _deadline(lang: str, facts: MessageFacts, now: datetime) -> str:
