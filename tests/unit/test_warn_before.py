@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from scheduler.calendar import AlwaysOpen
 from scheduler.calendars import CalendarBook
@@ -29,6 +30,8 @@ from shared.policy_file import parse_policy
 from tests.support import Ticket
 from tests.unit.test_evaluate import histories
 from tests.unit.test_policy_schema import POLICY_SCHEMA, problems
+from worker.commands.render import simulation_table
+from worker.commands.simulate import Simulation
 
 MADRID = ZoneInfo("Europe/Madrid")
 DESK = """\
@@ -302,6 +305,15 @@ def test_the_json_of_a_warning_by_time_says_the_time_left(desk: Policy) -> None:
         "fired": False,
         "left_seconds": 1800,
     }
+
+
+def test_the_simulate_table_names_the_next_warning_by_its_time_left(desk: Policy) -> None:
+    """Of a clock's several warnings, the table says which one is next: ``30m left``."""
+    ticket = Ticket(at(2, 9), priority="P1")
+    result = Simulation(at(2, 9, 10), [ticket.sla(desk, at(2, 9, 10))], [])
+    console = Console(width=250, record=True)
+    simulation_table(result, console)
+    assert "first_response warning 30m left 09:30 (in 20m)" in console.export_text()
 
 
 @pytest.mark.parametrize(
