@@ -55,12 +55,21 @@ def _file_commands(commands: Any) -> None:
     sim = commands.add_parser(
         "simulate", help="replay events through a policy and show every ticket's SLA"
     )
-    sim.add_argument("--policy", required=True, help="policy YAML file")
+    which = sim.add_mutually_exclusive_group(required=True)
+    which.add_argument("--policy", help="policy YAML file")
+    which.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("OLD", "NEW"),
+        help="two policy files: the compliance each gives and the tickets whose outcome changes",
+    )
     sim.add_argument("--events", required=True, help="canonical events, one JSON object per line")
     sim.add_argument(
         "--at", type=_instant, default=None, help="evaluate as of this ISO time (default: now)"
     )
-    sim.add_argument("--format", choices=("table", "json"), default="table")
+    sim.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="csv: --compare only"
+    )
     sim.set_defaults(run=_lazy("offline", "simulate_command"))
 
     policy = commands.add_parser("policy", help="policy files")
@@ -179,16 +188,43 @@ def _parser() -> argparse.ArgumentParser:
         "reconcile", help="re-arm from the database what Redis lost"
     ).set_defaults(run=_lazy("maintenance", "timers_reconcile_command"))
 
+    _add_recompute(commands)
+    _add_sync(commands)
+    _add_report(commands)
+    return parser
+
+
+def _add_recompute(commands: Any) -> None:
     recompute = commands.add_parser(
         "recompute", help="re-apply the current policy to stored tickets"
     )
     which = recompute.add_mutually_exclusive_group(required=True)
     which.add_argument("--ticket", help="one ticket: SOURCE/ID or ID")
     which.add_argument("--all-open", action="store_true", help="every ticket not solved or closed")
+    which.add_argument(
+        "--all", action="store_true", help="every stored ticket (with --dry-run only)"
+    )
+    recompute.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="write nothing: compare the policy each ticket is under with --policy FILE",
+    )
+    recompute.add_argument(
+        "--policy", metavar="FILE", help="with --dry-run: the policy file to compare"
+    )
+    recompute.add_argument(
+        "--from", dest="from_", type=_day_or_instant, help="with --dry-run: tickets created from"
+    )
+    recompute.add_argument(
+        "--to", type=_day_or_instant, help="with --dry-run: tickets created until, exclusive"
+    )
+    recompute.add_argument(
+        "--at", type=_instant, default=None, help="with --dry-run: evaluate as of (default: now)"
+    )
+    recompute.add_argument(
+        "--format", choices=("table", "json", "csv"), default=None, help="with --dry-run"
+    )
     recompute.set_defaults(run=_lazy("maintenance", "recompute_command"))
-    _add_sync(commands)
-    _add_report(commands)
-    return parser
 
 
 def _add_sync(commands: Any) -> None:

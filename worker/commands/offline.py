@@ -17,6 +17,7 @@ from shared.event_file import read_events
 from shared.integrations import Integrations, json_schema, load_integrations
 from shared.policy import Policy
 from shared.policy_file import load_policy
+from worker.commands.compare import simulate_compare_command
 from worker.commands.render import simulation_json, simulation_table
 from worker.commands.simulate import simulate
 
@@ -25,6 +26,12 @@ T = TypeVar("T")
 
 
 def simulate_command(args: argparse.Namespace) -> int:
+    if args.compare:
+        return simulate_compare_command(args)
+    if args.format == "csv":
+        raise EscaleraError(
+            "--format csv goes with --compare: simulate --policy prints table or json"
+        )
     policy = load_policy(args.policy)
     events = read_events(args.events)
     result = simulate(policy, events, args.at or datetime.now(UTC))
