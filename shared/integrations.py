@@ -215,6 +215,6 @@ def parse_integrations(text: str, name: str = "<integrations>") -> Integrations:
 def json_schema() -> str:
     """The file's JSON Schema, for an editor's YAML language server."""
     schema: dict[str, Any] = Integrations.model_json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["title"] = "Escalera integration settings"
     return json.dumps(schema, indent=2)
