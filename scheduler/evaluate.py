@@ -4,7 +4,7 @@ No I/O and no clock reads: ``now`` is an argument, so production, ``escalera sim
 tests run the same code and get the same answer for the same history.
 
 Metrics (each measured in working time on its target's calendar, paused while the status is one
-of ``pause_when``, stopped while the ticket is resolved):
+of ``pause_when`` for that metric, stopped while the ticket is resolved):
 
 - ``first_response``: from creation to the first public, non-automatic agent reply.
 - ``update``: from each such reply (or a reopening) to the next one; a resolution ends the cycle.
@@ -291,12 +291,11 @@ class _Evaluation:
                 yield Span(start, end, *terms)
 
     def _active(self, phase: Phase, rule: _Rule) -> bool:
-        """Whether the clock runs in this phase: not resolved, and not in a pausing status."""
+        """Whether the clock runs in this phase: not resolved, and not in a status that pauses
+        this metric (``pause_when`` may name the clocks it stops)."""
         if phase.resolved:
             return False
-        target = self._target(phase)
-        pause_when = target.pause_when if target is not None else None
-        return phase.status not in (pause_when or self.policy.pause_when)
+        return phase.status not in self.policy.pausing(self._target(phase), rule.metric)
 
     def _last_phase(self, window: _Window) -> Phase:
         """The phase in force at the clock's cut-off.

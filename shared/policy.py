@@ -218,6 +218,32 @@ class Anchor(StrEnum):
     FIRST_RESPONSE = "first_response"
 
 
+def _pause_form(value: Any) -> str:
+    return "per_metric" if isinstance(value, dict) else "every_metric"
+
+
+# ``[pending]`` pauses every clock; ``{update: [pending]}`` only the clocks it names (`paused_by`).
+PauseWhen = Annotated[
+    Annotated[list[Status], Tag("every_metric")]
+    | Annotated[dict[Metric, list[Status]], Tag("per_metric")],
+    Discriminator(_pause_form),
+]
+
+
+def paused_by(pause_when: PauseWhen, metric: Metric) -> list[Status]:
+    """The statuses that pause ``metric``'s clock.
+
+    A list pauses every clock. A map pauses the clocks it names and no other, since desks name
+    the clocks they stop (Znuny stops only the update clock); ``after`` escalations, which exist
+    to get a ticket resolved, pause as resolution does unless the map names ``escalation``.
+    """
+    if isinstance(pause_when, list):
+        return pause_when
+    if metric is Metric.ESCALATION and metric not in pause_when:
+        return pause_when.get(Metric.RESOLUTION, [])
+    return pause_when.get(metric, [])
+
+
 class EscalationSpec(_Strict):
     """Tier N: ``after`` a duration from creation or first response, or on a metric's breach."""
 
@@ -252,7 +278,7 @@ class TargetSpec(_Strict):
     warn_at: Annotated[list[Percent], AfterValidator(_percentages)] | None = None
     # Warnings by working time left before the deadline; ``[]`` turns the policy's off here.
     warn_before: WarnBefore | None = None
-    pause_when: list[Status] | None = None
+    pause_when: PauseWhen | None = None
 
     def calendar_name(self, metric: Metric) -> str | None:
         """The calendar this target names for ``metric``, or None for the plan's."""
@@ -281,7 +307,7 @@ class Policy(_Strict):
     plans: dict[Name, PlanSpec]
     default_plan: Name
     customers: dict[Name, CustomerSpec] = {}
-    pause_when: list[Status] = [Status.PENDING, Status.ON_HOLD]
+    pause_when: PauseWhen = [Status.PENDING, Status.ON_HOLD]
     warn_at: Annotated[list[Percent], AfterValidator(_percentages)] = list(DEFAULT_WARN_AT)
     warn_before: WarnBefore = []  # e.g. [30m, 5m]: working time left on the clock's calendar
     # Share of tickets the desk promises to keep within target, per metric (seed 001: 95 / 90).
@@ -422,6 +448,12 @@ class Policy(_Strict):
         row = (self.priority_matrix or {}).get(urgency, {})
         word = row.get(impact)
         return self.priority_named(word) if word else None
+
+    def pausing(self, target: TargetSpec | None, metric: Metric) -> list[Status]:
+        """The statuses that pause ``metric``'s clock while ``target`` applies: the target's
+        ``pause_when``, else the policy's (an empty one on a target keeps the policy's)."""
+        chosen = (target.pause_when if target is not None else None) or self.pause_when
+        return paused_by(chosen, metric)
 
     def plan_for(self, customer: str | None, plan: str | None) -> str:
         """An explicit plan wins, then the customer's plan, then the default plan."""

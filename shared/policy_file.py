@@ -15,7 +15,15 @@ from shared.policy import Path, Policy
 M = TypeVar("M", bound=BaseModel)
 
 # pydantic adds these to an error's location for union members and dict keys: not file fields.
-_LOCATION_NOISE = ("[key]", "always", "weekly", "function-after", "function-before")
+_LOCATION_NOISE = (
+    "[key]",
+    "always",
+    "weekly",
+    "every_metric",
+    "per_metric",
+    "function-after",
+    "function-before",
+)
 
 
 def load_policy(path: str | FilePath) -> Policy:

@@ -14,7 +14,7 @@ from typing import Any
 
 from scheduler.timeline import Phase, build_timeline
 from shared.events import Event, EventType
-from shared.policy import Policy
+from shared.policy import Metric, Policy
 from worker.report.allowances import authorized
 
 # Within one instant: what happened, then what it paused, then what Escalera did about it.
@@ -95,22 +95,24 @@ def _events(policy: Policy, events: Sequence[Event], at: datetime) -> Iterator[E
 
 
 def _pauses(policy: Policy, events: Sequence[Event], at: datetime) -> Iterator[Entry]:
-    """Where the clocks stopped for a pausing status, and where they ran again."""
+    """Where the clocks stopped for a pausing status, and where they ran again. A pause of only
+    some clocks (``pause_when`` per metric) names them."""
     timeline = build_timeline(policy, events, at)
-    paused = False
+    paused: list[str] = []
     for phase in timeline.phases:
-        now_paused = not phase.resolved and phase.status in _pause_when(
-            policy, timeline.plan, phase
-        )
+        now_paused = [] if phase.resolved else _paused_metrics(policy, timeline.plan, phase)
         if now_paused != paused:
             kind = "pause" if now_paused else "resume"
-            yield Entry(phase.start, kind, phase.status.value, {"status": phase.status.value})
+            detail: dict[str, Any] = {"status": phase.status.value}
+            if now_paused and len(now_paused) < len(Metric):
+                detail["metrics"] = now_paused
+            yield Entry(phase.start, kind, phase.status.value, detail)
         paused = now_paused
 
 
-def _pause_when(policy: Policy, plan: str, phase: Phase) -> list[Any]:
+def _paused_metrics(policy: Policy, plan: str, phase: Phase) -> list[str]:
     target = policy.target_for(plan, phase.priority)
-    return list((target.pause_when if target else None) or policy.pause_when)
+    return [m.value for m in Metric if phase.status in policy.pausing(target, m)]
 
 
 def _checkpoint(c: StoredCheckpoint) -> Entry:
