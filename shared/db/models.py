@@ -66,6 +66,13 @@ class CheckpointState(StrEnum):
     FIRED = "fired"  # notified (set by fire_checkpoints); kept forever
 
 
+class NotPaged(StrEnum):
+    """Why a fired checkpoint paged nobody (`worker.notify.catch_up` decides it at firing)."""
+
+    CAUGHT_UP = "caught_up"  # a later checkpoint of its clock was due too: that one paged
+    TOO_OLD = "too_old"  # due longer ago than the policy's max_catch_up
+
+
 class NotificationState(StrEnum):
     """A notification's ``status``: where its delivery stands (`worker.notify.retry` decides
     what a failed try leads to)."""
@@ -141,6 +148,9 @@ class Checkpoint(Base):
     due_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), default=CheckpointState.ARMED.value)
     fired_at: Mapped[datetime | None]
+    # A `NotPaged`: fired without notifications, and why (reports show it); NULL otherwise.
+    not_paged: Mapped[str | None] = mapped_column(String(16))
+    caught_up_by: Mapped[str | None] = mapped_column(String(300))  # the key that paged instead
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
