@@ -8,6 +8,8 @@ of ``pause_when`` for that metric, stopped while the ticket is resolved):
 
 - ``first_response``: from creation to the first public, non-automatic agent reply.
 - ``update``: from each such reply (or a reopening) to the next one; a resolution ends the cycle.
+- ``next_reply``: from each customer message nobody answered yet (and from creation) to the
+  next such reply; a resolution ends the cycle (`scheduler.waiting`).
 - ``resolution``: from creation to resolution; a reopening resumes it.
 - escalations: tier N ``after`` a duration from creation or first response, unless resolved or
   already escalated that far; ``on_breach`` of a metric; at once on ``escalation_requested``.
@@ -45,6 +47,7 @@ class _Rule:
 
 _FIRST_RESPONSE = _Rule(Metric.FIRST_RESPONSE, lambda target: target.first_response)
 _UPDATE = _Rule(Metric.UPDATE, lambda target: target.update_every)
+_NEXT_REPLY = _Rule(Metric.NEXT_REPLY, lambda target: target.next_reply)
 _RESOLUTION = _Rule(Metric.RESOLUTION, lambda target: target.resolution)
 
 
@@ -93,6 +96,7 @@ class _Evaluation:
         metrics = {
             Metric.FIRST_RESPONSE.value: self._first_response(),
             Metric.UPDATE.value: self._update(),
+            Metric.NEXT_REPLY.value: self._next_reply(),
             Metric.RESOLUTION.value: self._resolution(),
         }
         self._escalations(metrics)
@@ -142,6 +146,16 @@ class _Evaluation:
             ends = [starts[i + 1]] if i + 1 < len(starts) else []
             ends += resolved[bisect_right(resolved, start) :][:1]  # the next resolution
             yield _Window(start, min(ends) if ends else None)
+
+    def _next_reply(self) -> MetricSla:
+        """One cycle per wait for a reply (``next_reply#1`` from creation), like update's; the
+        metric is the last cycle's. A policy without the target skips the walk."""
+        result = self._not_applicable()
+        if all(target.next_reply is None for target in self.policy.targets):
+            return result
+        for n, wait in enumerate(self.t.waits, start=1):
+            result = self._metric(f"next_reply#{n}", _Window(wait.start, wait.end), _NEXT_REPLY)
+        return result
 
     def _metric(self, key: str, window: _Window, rule: _Rule) -> MetricSla:
         reading = self._read(window, rule)

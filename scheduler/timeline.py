@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from scheduler.waiting import Wait, Waits
 from shared.errors import EvaluationError, TicketNotCreated
-from shared.events import Event, EventType, Status
+from shared.events import AuthorRole, Event, EventType, Status
 from shared.policy import Policy
 
 # Within one instant, a ticket must exist before anything happens to it; state changes come
@@ -74,6 +75,8 @@ class Timeline:
     responses: tuple[datetime, ...]
     reopenings: tuple[datetime, ...]
     escalation_requests: tuple[EscalationRequest, ...]
+    # when the customer waited for a reply (`scheduler.waiting`): the next_reply clock's cycles
+    waits: tuple[Wait, ...] = ()
 
     @property
     def current(self) -> Phase:
@@ -155,6 +158,7 @@ class _Folder:
         self.responses: list[datetime] = []
         self.reopenings: list[datetime] = []
         self.requests: list[EscalationRequest] = []
+        self.waits = Waits(created.occurred_at, first.resolved)
 
     def fold(self, events: list[Event]) -> Timeline:
         # The requester the portal named last: a comment payload may omit who asked (Jira's
@@ -177,6 +181,7 @@ class _Folder:
             responses=tuple(self.responses),
             reopenings=tuple(self.reopenings),
             escalation_requests=tuple(self.requests),
+            waits=self.waits.all(),
         )
 
     def _apply(self, event: Event, at: datetime) -> None:
@@ -199,6 +204,28 @@ class _Folder:
             case EventType.ESCALATION_REQUESTED:
                 tier = event.tier or min(phase.tier + 1, 9)
                 self.requests.append(EscalationRequest(at, event.event_id, max(tier, 2)))
+        self._wait(event, at, phase)
+
+    def _wait(self, event: Event, at: datetime, before: Phase) -> None:
+        """Whether the customer waits for a reply after ``event`` (the next_reply clock)."""
+        if self._is_response(event):
+            self.waits.answered(at)
+        elif self._is_customer_message(event):
+            self.waits.asked(at, resolved=before.resolved)
+        after = self.phases[-1]
+        self.waits.moved(at, was_resolved=before.resolved, resolved=after.resolved)
+
+    def _is_customer_message(self, event: Event) -> bool:
+        """A message that waits for a reply: any the customer's side wrote (the requester or
+        another person, such as a colleague in copy), whatever type the portal gave it; never
+        an automatic one."""
+        if event.automatic or event.author_role is AuthorRole.SYSTEM:
+            return False
+        if event.type is EventType.CUSTOMER_REPLIED:
+            return True
+        by_requester = event.author is not None and event.author == self.requester_id
+        by_customer = event.author_role in (AuthorRole.REQUESTER, AuthorRole.CUSTOMER)
+        return event.type is EventType.AGENT_REPLIED and (by_requester or by_customer)
 
     def _is_response(self, event: Event) -> bool:
         """A reply that stops first response: never one the ticket's own requester wrote,

@@ -209,6 +209,7 @@ class CustomerSpec(_Strict):
 class Metric(StrEnum):
     FIRST_RESPONSE = "first_response"
     UPDATE = "update"
+    NEXT_REPLY = "next_reply"
     RESOLUTION = "resolution"
     ESCALATION = "escalation"
 
@@ -250,7 +251,9 @@ class EscalationSpec(_Strict):
     tier: Annotated[int, Field(ge=2, le=9)]
     after: Duration | None = None
     from_: Anchor = Field(Anchor.CREATED, alias="from")
-    on_breach: Literal[Metric.FIRST_RESPONSE, Metric.UPDATE, Metric.RESOLUTION] | None = None
+    on_breach: (
+        Literal[Metric.FIRST_RESPONSE, Metric.UPDATE, Metric.NEXT_REPLY, Metric.RESOLUTION] | None
+    ) = None
 
     @model_validator(mode="after")
     def _one_trigger(self) -> Self:
@@ -273,6 +276,8 @@ class TargetSpec(_Strict):
     calendar_for: dict[Metric, Name] = {}
     first_response: Duration | None = None
     update_every: Duration | None = None
+    # From each customer message nobody answered yet (and creation) to the next response.
+    next_reply: Duration | None = None
     resolution: Duration | None = None
     escalations: list[EscalationSpec] = []
     warn_at: Annotated[list[Percent], AfterValidator(_percentages)] | None = None

@@ -20,7 +20,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from shared.durations import Duration
 
 Kind = Literal["warning", "breach", "escalation", "reminder"]
-MetricName = Literal["first_response", "update", "resolution", "escalation", "allowance"]
+MetricName = Literal[
+    "first_response", "update", "next_reply", "resolution", "escalation", "allowance"
+]
 
 _CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 

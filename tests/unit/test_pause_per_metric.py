@@ -1,8 +1,8 @@
 """``pause_when`` per metric: a desk names the clocks a status stops, as its tool does.
 
 The desk is open round the clock (UTC), so working time is wall time. Every priority has the
-same targets: first response 1 h, update every 2 h, resolution 8 h, tier 2 four hours after
-creation. What differs is what pauses:
+same targets: first response 1 h, update every 2 h, next reply 1 h, resolution 8 h, tier 2 four
+hours after creation. What differs is what pauses:
 
 - the policy (Znuny): ``{update: [pending]}``, only the update clock;
 - P2 (GLPI): ``{resolution: [pending, on_hold]}``, resolution, and with it the escalations;
@@ -27,7 +27,10 @@ from tests.unit.test_evaluate import histories
 from tests.unit.test_policy_schema import POLICY_SCHEMA, problems
 from worker.report.timeline import ticket_timeline
 
-TERMS = "first_response: 1h, update_every: 2h, resolution: 8h, escalations: [{tier: 2, after: 4h}]"
+TERMS = (
+    "first_response: 1h, update_every: 2h, next_reply: 1h, resolution: 8h, "
+    "escalations: [{tier: 2, after: 4h}]"
+)
 DESKS = f"""\
 name: desks
 calendars: {{always: 24x7}}
@@ -60,21 +63,22 @@ def due(sla: TicketSla) -> dict[str, datetime | None]:
 
 
 def waited(priority: str) -> Ticket:
-    """Pending 09:10–11:10, before anybody answered; answered at 11:30."""
+    """Pending 09:15–11:15, before anybody answered; answered at 11:30."""
     ticket = Ticket(at(9), priority=priority).status(at(9.25), "pending")
     return ticket.status(at(11.25), "open").reply(at(11.5))
 
 
 def test_a_map_pauses_only_the_clocks_it_names(desks: Policy) -> None:
-    """Znuny: pending stops the update clock alone. First response breached at 10:00 while the
-    ticket waited, resolution and tier 2 ran on; the update cycle from 11:30 is due at 13:30,
-    and a later two hours pending move it to 15:30."""
+    """Znuny: pending stops the update clock alone. First response (and the first wait for a
+    reply) breached at 10:00 while the ticket waited, resolution and tier 2 ran on; the update
+    cycle from 11:30 is due at 13:30, and a later two hours pending move it to 15:30."""
     ticket = waited("P1")
     sla = ticket.sla(desks, at(12))
     assert sla.metrics["first_response"].breached_at == at(10)
     assert due(sla) == {
         "first_response": at(10),
         "update": at(13.5),
+        "next_reply": at(10),
         "resolution": at(17),
         "escalation": at(13),
     }
@@ -84,10 +88,11 @@ def test_a_map_pauses_only_the_clocks_it_names(desks: Policy) -> None:
 
 def test_escalations_pause_as_resolution_does_unless_the_map_names_them(desks: Policy) -> None:
     """GLPI: pending stops resolution (due 19:00, not 17:00) and tier 2 with it (15:00, not
-    13:00), never first response. Naming ``escalation: []`` lets tier 2 run on."""
+    13:00), never the replies' clocks. Naming ``escalation: []`` lets tier 2 run on."""
     assert due(waited("P2").sla(desks, at(12))) == {
         "first_response": at(10),
         "update": at(13.5),
+        "next_reply": at(10),
         "resolution": at(19),
         "escalation": at(15),
     }
@@ -107,6 +112,7 @@ def test_a_list_still_pauses_every_clock(desks: Policy) -> None:
     assert due(sla) == {
         "first_response": at(12),
         "update": at(13.5),
+        "next_reply": at(12),
         "resolution": at(19),
         "escalation": at(15),
     }
@@ -133,7 +139,8 @@ def test_an_empty_pause_when_on_a_target_keeps_the_policys() -> None:
 
 EVERY_CLOCK = (
     "{first_response: [pending, on_hold], update: [pending, on_hold], "
-    "resolution: [pending, on_hold], escalation: [pending, on_hold]}"
+    "next_reply: [pending, on_hold], resolution: [pending, on_hold], "
+    "escalation: [pending, on_hold]}"
 )
 
 
@@ -173,7 +180,7 @@ def test_policy_check_names_a_mistyped_clock_or_status() -> None:
         parse_policy(text, "desks.yaml")
     assert str(caught.value).splitlines() == [
         "desks.yaml:6: pause_when.updates: Input should be 'first_response', 'update', "
-        "'resolution' or 'escalation'",
+        "'next_reply', 'resolution' or 'escalation'",
         "desks.yaml:6: pause_when.resolution[0]: Input should be 'new', 'open', 'pending', "
         "'on_hold', 'solved' or 'closed'",
     ]

@@ -30,6 +30,7 @@ def test_an_update_exactly_at_its_deadline_is_on_time() -> None:
     assert judged(ticket, T0 + hours(4)) == {
         "first_response": "met",
         "update": "met",
+        "next_reply": "none",
         "escalation": "met",
         "resolution": "none",
     }

@@ -23,6 +23,7 @@ _STYLE = {
 _METRICS = (
     ("first_response", "First response"),
     ("update", "Update"),
+    ("next_reply", "Next reply"),
     ("resolution", "Resolution"),
 )
 

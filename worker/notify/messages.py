@@ -94,12 +94,14 @@ _METRICS = {
     "en": {
         "first_response": "first response",
         "update": "customer update",
+        "next_reply": "next reply",
         "resolution": "resolution",
         "escalation": "escalation",
     },
     "es": {
         "first_response": "primera respuesta",
         "update": "actualización al cliente",
+        "next_reply": "próxima respuesta",
         "resolution": "resolución",
         "escalation": "escalado",
     },

@@ -180,19 +180,20 @@ def page_stands(
     status: str | None,
     sla: Mapping[str, Any],
     latest_update: int | None,
+    latest_next_reply: int | None = None,
 ) -> bool:
     """Whether a page is still about something open, from its checkpoint and its ticket's last
-    evaluation (``sla``, the `TicketSla` JSON; ``latest_update``, the ticket's last update
-    cycle). Pure."""
+    evaluation (``sla``, the `TicketSla` JSON; ``latest_update`` and ``latest_next_reply``, the
+    ticket's last cycle of each). Pure."""
     if status in _DONE:
         return False
     if kind == "escalation":
         return tier is None or int(sla.get("tier", 1)) < tier
-    clock = key.split(":", 1)[0]  # first_response, update#2, resolution
-    if clock.startswith("update#"):
-        if int(clock.removeprefix("update#")) != latest_update:
-            return False  # a reply began a later cycle: this one was met
-        clock = "update"
+    # first_response, update#2, next_reply#3, resolution
+    clock, cycled, cycle = key.split(":", 1)[0].partition("#")
+    latest = {"update": latest_update, "next_reply": latest_next_reply}
+    if cycled and int(cycle) != latest.get(clock):
+        return False  # a later cycle began (a reply; a new message): this one is over
     return sla.get("metrics", {}).get(clock, {}).get("completed_at") is None
 
 
@@ -202,15 +203,20 @@ def _still_stands(session: Session, checkpoint_id: int) -> bool:
     ticket = session.get_one(Ticket, checkpoint.ticket_pk)
     cycles = session.scalars(
         select(Checkpoint.key).where(
-            Checkpoint.ticket_pk == ticket.id, Checkpoint.key.like("update#%")
+            Checkpoint.ticket_pk == ticket.id,
+            Checkpoint.key.like("update#%") | Checkpoint.key.like("next_reply#%"),
         )
     )
-    latest = max((int(k.split(":", 1)[0].removeprefix("update#")) for k in cycles), default=None)
+    latest: dict[str, int] = {}
+    for key in cycles:
+        clock, _, cycle = key.split(":", 1)[0].partition("#")
+        latest[clock] = max(latest.get(clock, 0), int(cycle))
     return page_stands(
         checkpoint.kind,
         checkpoint.key,
         checkpoint.tier,
         status=ticket.status,
         sla=ticket.sla or {},
-        latest_update=latest,
+        latest_update=latest.get("update"),
+        latest_next_reply=latest.get("next_reply"),
     )

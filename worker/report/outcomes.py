@@ -5,8 +5,9 @@ Per ticket and metric the outcome is ``met``, ``breached``, ``open`` (not decide
 
 - first response and resolution: the metric's state (``met``/``breached``; running or paused is
   open).
-- update: breached if any update cycle's breach checkpoint fired; met once the last cycle ended
-  without one (the ticket was resolved); open while a cycle runs.
+- update and next reply: breached if any of the metric's cycles' breach checkpoint fired; met
+  once the last cycle ended without one (the ticket was resolved; for next reply, also
+  answered); open while a cycle runs.
 - escalation: breached if an ``after`` escalation checkpoint fired (its deadline passed with the
   ticket below that tier and unresolved); met once the ticket is resolved or at the highest tier
   its target escalates to; open otherwise. Escalations on breach or on request are consequences,
@@ -24,7 +25,7 @@ from scheduler.sla import Checkpoint, Kind, MetricSla, TicketSla
 from shared.policy import Policy
 from worker.report.tickets import DONE
 
-METRICS = ("first_response", "update", "escalation", "resolution")
+METRICS = ("first_response", "update", "next_reply", "escalation", "resolution")
 _AFTER_ESCALATION = re.compile(r"^escalation:tier\d+$")
 
 
@@ -38,7 +39,8 @@ class Outcome(StrEnum):
 def outcomes(policy: Policy, sla: TicketSla) -> dict[str, Outcome]:
     return {
         "first_response": _from_state(sla.metrics["first_response"]),
-        "update": _update(sla),
+        "update": _cycles(sla, "update"),
+        "next_reply": _cycles(sla, "next_reply"),
         "escalation": _escalation(policy, sla),
         "resolution": _from_state(sla.metrics["resolution"]),
     }
@@ -73,10 +75,11 @@ def _from_state(metric: MetricSla) -> Outcome:
     return Outcome.NONE
 
 
-def _update(sla: TicketSla) -> Outcome:
-    if any(c.metric == "update" and c.kind is Kind.BREACH and c.fired for c in sla.checkpoints):
+def _cycles(sla: TicketSla, metric: str) -> Outcome:
+    """A metric measured in cycles: one late cycle breaks the promise for the ticket."""
+    if any(c.metric == metric and c.kind is Kind.BREACH and c.fired for c in sla.checkpoints):
         return Outcome.BREACHED
-    return _from_state(sla.metrics["update"])
+    return _from_state(sla.metrics[metric])
 
 
 def _escalation(policy: Policy, sla: TicketSla) -> Outcome:
