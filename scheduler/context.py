@@ -15,7 +15,7 @@ message reads it with the ticket; reports and the ticket read fold it as of thei
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -46,22 +46,18 @@ class TicketContext:
         One pass (the apply step folds every touched ticket's whole history); only the events
         that tell tags are put in order, as a tag added then removed is not one removed then
         added."""
-        latest: dict[str, tuple[tuple[datetime, int, str], str]] = {}
+        fold = _Fold()
         tagged: list[tuple[tuple[datetime, int, str], Event]] = []
         for event in events:
             if until is not None and event.occurred_at > until:
                 continue
             key = _key(event)
-            for name in _LATEST:
-                value = getattr(event, name)
-                if value is not None and (name not in latest or (key, value) > latest[name]):
-                    latest[name] = (key, value)
+            fold.tell(key, event)
             if event.tags is not None or event.tags_added or event.tags_removed:
                 tagged.append((key, event))
-        tags: tuple[str, ...] | None = None
         for _, event in sorted(tagged, key=lambda item: item[0]):
-            tags = _retagged(tags, event)
-        return cls(**{name: value for name, (_k, value) in latest.items()}, tags=tags)
+            fold.retag(event)
+        return fold.context()
 
     @classmethod
     def from_row(cls, row: Any) -> TicketContext:
@@ -92,6 +88,42 @@ class TicketContext:
             "channel": self.channel,
             "requester_id": self.requester_id,
         }
+
+
+def changes(events: Iterable[Event]) -> Iterator[tuple[datetime, TicketContext]]:
+    """The context after each instant at which one of ``events`` happened, in time order: at
+    each, what `TicketContext.of` gives with ``until`` that instant. For the SLA core, which
+    follows a ticket's context through its life (`scheduler.timeline`)."""
+    fold = _Fold()
+    ordered = sorted(((_key(event), event) for event in events), key=lambda item: item[0])
+    for i, (key, event) in enumerate(ordered):
+        fold.tell(key, event)
+        fold.retag(event)
+        if i + 1 == len(ordered) or ordered[i + 1][0][0] != key[0]:
+            yield key[0], fold.context()
+
+
+class _Fold:
+    """A context told event by event: each field the latest event's, tags in the order told."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, tuple[tuple[datetime, int, str], str]] = {}
+        self.tags: tuple[str, ...] | None = None
+
+    def tell(self, key: tuple[datetime, int, str], event: Event) -> None:
+        """The fields other than tags, in any order: the later event (by ``key``) wins."""
+        for name in _LATEST:
+            value = getattr(event, name)
+            if value is not None and (name not in self.latest or (key, value) > self.latest[name]):
+                self.latest[name] = (key, value)
+
+    def retag(self, event: Event) -> None:
+        """Tags, in ``_key`` order: a tag added then removed is not one removed then added."""
+        self.tags = _retagged(self.tags, event)
+
+    def context(self) -> TicketContext:
+        values = {name: value for name, (_k, value) in self.latest.items()}
+        return TicketContext(**values, tags=self.tags)
 
 
 def shorten(text: str | None, limit: int) -> str | None:

@@ -84,8 +84,6 @@ class _Evaluation:
     ) -> None:
         self.policy, self.book, self.t, self.now = policy, book, timeline, now
         self.checkpoints: list[Checkpoint] = []
-        # Every window walks its phases: memoize what depends only on priority and rule.
-        self._targets: dict[str, TargetSpec | None] = {}
         # Phases follow each other (one's end is the next one's start): a window finds its first
         # phase by bisection, so a ticket of N replies costs N windows of a few phases each,
         # not N walks of every phase.
@@ -113,6 +111,7 @@ class _Evaluation:
             metrics=metrics,
             checkpoints=tuple(self.checkpoints),
             tz=self._plan_calendar().tz,
+            target=current.target,
         )
 
     # -- metrics ---------------------------------------------------------------------------
@@ -327,9 +326,8 @@ class _Evaluation:
         return self.t.phases[max(0, bisect_right(self._starts, at) - 1)]
 
     def _target(self, phase: Phase) -> TargetSpec | None:
-        if phase.priority not in self._targets:
-            self._targets[phase.priority] = self.policy.target_for(self.t.plan, phase.priority)
-        return self._targets[phase.priority]
+        """The phase's target: the timeline chose it once per priority and facts it met."""
+        return None if phase.target is None else self.policy.targets[phase.target]
 
     def _terms(self, target: TargetSpec, rule: _Rule) -> Terms | None:
         # Kept in the calendar book, shared by every ticket of the policy. Keyed by the target's

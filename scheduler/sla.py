@@ -90,6 +90,7 @@ class TicketSla:
     metrics: dict[str, MetricSla]
     checkpoints: tuple[Checkpoint, ...]
     tz: ZoneInfo
+    target: int | None = None  # the position in the policy's targets of the one now in force
 
     @property
     def next_checkpoint(self) -> Checkpoint | None:

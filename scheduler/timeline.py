@@ -3,18 +3,25 @@
 Events are de-duplicated on ``(source, event_id)`` and folded in a total order (occurred_at,
 then the kind of event, then event id), so any order or repetition of the same events gives
 the same timeline. Events later than ``now`` have not happened yet and are left out.
+
+Each phase names the target in force. Where targets have conditions (``when``), the ticket's
+context (group, type, channel, tags) is followed too, and a phase is cut where the matching
+target changes, not where the context does.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from scheduler.context import changes
 from scheduler.waiting import Wait, Waits
 from shared.errors import EvaluationError, TicketNotCreated
 from shared.events import AuthorRole, Event, EventType, Status
 from shared.policy import Policy
+from shared.target_conditions import TicketFacts
 
 # Within one instant, a ticket must exist before anything happens to it; state changes come
 # before replies so that a reply and a resolution in the same second both count.
@@ -41,13 +48,15 @@ _DONE = frozenset({Status.SOLVED, Status.CLOSED})
 
 @dataclass(frozen=True)
 class Phase:
-    """A stretch of the ticket's life in one state; ``end`` is None for the current one."""
+    """A stretch of the ticket's life in one state; ``end`` is None for the current one.
+    ``target``: the position in the policy's targets of the one in force, None if none is."""
 
     start: datetime
     end: datetime | None
     status: Status
     priority: str
     tier: int
+    target: int | None
 
     @property
     def resolved(self) -> bool:
@@ -146,12 +155,20 @@ class _Folder:
         self.plan = policy.plan_for(created.customer, created.plan)
         if self.plan not in policy.plans:
             raise EvaluationError(f"event {created.event_id}: unknown plan {self.plan!r}")
+        # What the targets' conditions see (None: no target has any), and the target chosen
+        # for each priority and facts met so far: a ticket meets few.
+        self.facts: TicketFacts | None = None
+        if policy.chooses_by_conditions:
+            self.facts = policy.vocabulary.facts(customer=created.customer, source=created.source)
+        self.chosen: dict[tuple[str, TicketFacts | None], int | None] = {}
+        priority = self._created_priority(created)
         first = Phase(
             created.occurred_at,
             None,
             created.status or Status.NEW,
-            self._created_priority(created),
+            priority,
             created.tier or 1,
+            self._target(priority),
         )
         self.phases: list[Phase] = [first]
         self.requester_id: str | None = created.requester_id
@@ -166,9 +183,13 @@ class _Folder:
         self.requester_id = next(
             (e.requester_id for e in reversed(events) if e.requester_id is not None), None
         )
+        self.told = deque(self._contexts(events))
         for event in events:
+            at = max(event.occurred_at, self.created.occurred_at)
+            self._tell(at)
             if event is not self.created:
-                self._apply(event, max(event.occurred_at, self.created.occurred_at))
+                self._apply(event, at)
+        self._tell(None)
         c = self.created
         return Timeline(
             ticket_id=c.ticket_id,
@@ -233,6 +254,42 @@ class _Folder:
         by_requester = event.author is not None and event.author == self.requester_id
         return event.counts_as_response and not by_requester
 
+    def _contexts(self, events: list[Event]) -> list[tuple[datetime, TicketFacts]]:
+        """The facts the targets' conditions see, after each instant an event told some (none
+        when no target has conditions). Told before the ticket's creation: told at it."""
+        if self.facts is None:
+            return []
+        c, vocabulary = self.created, self.policy.vocabulary
+        telling = [e for e in events if _tells_facts(e)]
+        return [
+            (
+                max(at, c.occurred_at),
+                vocabulary.facts(
+                    customer=c.customer,
+                    source=c.source,
+                    group=context.group,
+                    ticket_type=context.ticket_type,
+                    channel=context.channel,
+                    tags=context.tags or (),
+                ),
+            )
+            for at, context in changes(telling)
+        ]
+
+    def _tell(self, until: datetime | None) -> None:
+        """Take in the context told up to ``until`` (all of it if None)."""
+        while self.told and (until is None or self.told[0][0] <= until):
+            at, facts = self.told.popleft()
+            if facts != self.facts:
+                self.facts = facts
+                self._move(at)
+
+    def _target(self, priority: str) -> int | None:
+        key = (priority, self.facts)
+        if key not in self.chosen:
+            self.chosen[key] = self.policy.choose_target(self.plan, priority, self.facts)
+        return self.chosen[key]
+
     def _move(
         self,
         at: datetime,
@@ -241,18 +298,23 @@ class _Folder:
         priority: str | None = None,
         tier: int | None = None,
     ) -> None:
+        """Cut a phase at ``at`` if the state or the target in force changes (the facts the
+        target is chosen by are ``self.facts``)."""
         phase = self.phases[-1]
+        priority = phase.priority if priority is None else priority
         following = Phase(
             at,
             None,
             phase.status if status is None else status,
-            phase.priority if priority is None else priority,
+            priority,
             phase.tier if tier is None else tier,
+            self._target(priority),
         )
-        if (following.status, following.priority, following.tier) == (
+        if (following.status, following.priority, following.tier, following.target) == (
             phase.status,
             phase.priority,
             phase.tier,
+            phase.target,
         ):
             return
         if phase.resolved and not following.resolved:
@@ -260,7 +322,9 @@ class _Folder:
         if phase.start == at:
             self.phases[-1] = following
         else:
-            self.phases[-1] = Phase(phase.start, at, phase.status, phase.priority, phase.tier)
+            self.phases[-1] = Phase(
+                phase.start, at, phase.status, phase.priority, phase.tier, phase.target
+            )
             self.phases.append(following)
 
     def _created_priority(self, created: Event) -> str:
@@ -285,3 +349,15 @@ class _Folder:
                 f"event {event.event_id}: unknown priority {word!r} (known: {known})"
             )
         return name
+
+
+def _tells_facts(event: Event) -> bool:
+    """Whether an event tells something a target's conditions can test."""
+    return (
+        event.group is not None
+        or event.ticket_type is not None
+        or event.channel is not None
+        or event.tags is not None
+        or event.tags_added is not None
+        or event.tags_removed is not None
+    )

@@ -32,6 +32,7 @@ from shared.durations import Duration, Unit
 from shared.events import Level, Status
 from shared.names import fold
 from shared.policy_routes import ChannelName, ChannelSpec, RouteSpec
+from shared.target_conditions import TargetWhen, TicketFacts, Vocabulary
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CUSTOMER_TIMEZONE = "customer"
@@ -267,8 +268,12 @@ class TargetSpec(_Strict):
 
     ``calendar`` overrides the plan's calendar for every clock of the target; ``calendar_for``
     overrides it for one metric (seed 002: first response 24/7, resolution in working days).
+    ``when`` narrows it to some tickets (shared/target_conditions.py): the first target in file
+    order whose plans, priorities and conditions a ticket meets is the ticket's.
     """
 
+    name: Name | None = None  # shown where the target in force changes
+    when: TargetWhen | None = None
     plans: list[Name] | None = None
     priority: Name | None = None
     priorities: list[Name] | None = None
@@ -370,7 +375,6 @@ class Policy(_Strict):
                     )
 
     def _check_targets(self) -> Iterator[tuple[Path, str]]:
-        claimed: dict[tuple[str, str], int] = {}
         for t, target in enumerate(self.targets):
             here: Path = ("targets", t)
             if not target.priority_names():
@@ -394,17 +398,25 @@ class Policy(_Strict):
                 if prio is None:
                     field = "priority" if name == target.priority else "priorities"
                     yield (*here, field), self._unknown("priority", name, self.priorities)
-                    continue
+        yield from self._check_target_order()
+
+    def _check_target_order(self) -> Iterator[tuple[Path, str]]:
+        """Each name once, and no target that an earlier one hides: the first match wins."""
+        claimed: dict[tuple[str, str], list[int]] = {}
+        names: set[str] = set()
+        for t, target in enumerate(self.targets):
+            if target.name is not None and target.name in names:
+                yield ("targets", t, "name"), f"another target is already named {target.name!r}"
+            names.update([target.name] if target.name is not None else [])
+            named = (self.priority_named(word) for word in target.priority_names())
+            for prio in dict.fromkeys(p for p in named if p is not None):
                 for plan in target.plans or list(self.plans):
-                    if (plan, prio) in claimed:
-                        yield (
-                            here,
-                            (
-                                f"plan {plan} and priority {prio} already have a target "
-                                f"(targets[{claimed[plan, prio]}])"
-                            ),
-                        )
-                    claimed[plan, prio] = t
+                    earlier = claimed.setdefault((plan, prio), [])
+                    shadow = next((e for e in earlier if _shadows(self.targets[e], target)), None)
+                    if shadow is not None:
+                        problem = _never_chosen(plan, prio, shadow, self.targets[shadow])
+                        yield ("targets", t), problem
+                    earlier.append(t)
 
     def _check_routes(self) -> Iterator[tuple[Path, str]]:
         names: set[str] = set()
@@ -475,16 +487,66 @@ class Policy(_Strict):
         return spec.timezone if spec and spec.timezone else self.default_timezone
 
     @cached_property
-    def target_index(self) -> dict[tuple[str, str], TargetSpec]:
-        """(plan, priority) -> its target; cross_check guarantees at most one each."""
-        index: dict[tuple[str, str], TargetSpec] = {}
-        for target in self.targets:
+    def target_index(self) -> dict[tuple[str, str], tuple[int, ...]]:
+        """(plan, priority) -> the positions of its targets, in file order (built once)."""
+        index: dict[tuple[str, str], list[int]] = {}
+        for t, target in enumerate(self.targets):
             for plan in target.plans if target.plans is not None else list(self.plans):
                 for word in target.priority_names():
                     priority = self.priority_named(word)
-                    if priority is not None:
-                        index.setdefault((plan, priority), target)
-        return index
+                    if priority is not None and t not in index.get((plan, priority), ()):
+                        index.setdefault((plan, priority), []).append(t)
+        return {key: tuple(positions) for key, positions in index.items()}
 
-    def target_for(self, plan: str, priority: str) -> TargetSpec | None:
-        return self.target_index.get((plan, priority))
+    @cached_property
+    def chooses_by_conditions(self) -> bool:
+        """Whether any target has a ``when``: if none does, plan and priority choose alone."""
+        return any(target.when is not None for target in self.targets)
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        """The words the targets' conditions use: what of a ticket they can see."""
+        return Vocabulary.of(t.when for t in self.targets if t.when is not None)
+
+    def choose_target(
+        self, plan: str, priority: str, facts: TicketFacts | None = None
+    ) -> int | None:
+        """The position of the first target for ``plan`` and ``priority`` whose conditions
+        ``facts`` meet, or None. Without facts, only a target without conditions is chosen."""
+        for t in self.target_index.get((plan, priority), ()):
+            when = self.targets[t].when
+            if when is None or (facts is not None and when.matches(facts)):
+                return t
+        return None
+
+    def target_for(
+        self, plan: str, priority: str, facts: TicketFacts | None = None
+    ) -> TargetSpec | None:
+        chosen = self.choose_target(plan, priority, facts)
+        return None if chosen is None else self.targets[chosen]
+
+    def target_label(self, position: int | None) -> str:
+        """How a person reads which target is in force: its name, else its place in the file."""
+        if position is None:
+            return "none"
+        return self.targets[position].name or f"targets[{position}]"
+
+
+def _shadows(earlier: TargetSpec, later: TargetSpec) -> bool:
+    """Whether ``earlier`` takes every ticket of a plan and priority ``later`` would take."""
+    if earlier.when is None:
+        return True
+    return later.when is not None and later.when.within(earlier.when)
+
+
+def _never_chosen(plan: str, priority: str, position: int, earlier: TargetSpec) -> str:
+    if earlier.when is None:
+        return (
+            f"plan {plan} and priority {priority} already have a target (targets[{position}]) "
+            "that takes every ticket: this one is never chosen for them (a target with `when` "
+            "goes before the one without)"
+        )
+    return (
+        f"plan {plan} and priority {priority}: targets[{position}] comes first and its `when` "
+        "takes every ticket this one's would: this one is never chosen for them"
+    )

@@ -6,7 +6,10 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
-from scheduler.context import TicketContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scheduler.context import TicketContext, changes
 from shared.events import Event
 from tests.support import event
 
@@ -112,3 +115,36 @@ def test_the_stored_columns_read_back_as_the_same_context() -> None:
 
     assert TicketContext.from_row(Row(EXPECTED.columns())) == EXPECTED
     assert TicketContext.from_row(Row(TicketContext().columns())) == TicketContext()
+
+
+_TOLD = st.sampled_from(
+    [
+        {"type": "assigned", "group": "Billing"},
+        {"type": "assigned", "group": "Technical"},
+        {"type": "updated", "tags_added": ["vip"]},
+        {"type": "updated", "tags_removed": ["vip"]},
+        {"type": "updated", "tags": ["other"]},
+        {"type": "updated", "ticket_type": "incident", "tags_added": ["other"]},
+        {"type": "agent_replied", "channel": "email"},
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(told=st.lists(st.tuples(_TOLD, st.integers(0, 6)), max_size=10))
+def test_the_context_followed_instant_by_instant_is_the_context_as_of_each_instant(
+    told: list[tuple[dict[str, str], int]],
+) -> None:
+    """The SLA core follows the context through the ticket's life (`changes`): after each
+    instant it is exactly what a report as of that instant shows, same-instant events
+    included."""
+    events = [
+        event(
+            fields["type"], minutes(10 * slot), **{k: v for k, v in fields.items() if k != "type"}
+        )
+        for fields, slot in told
+    ]
+    followed = list(changes(events))
+    assert [at for at, _ in followed] == sorted({e.occurred_at for e in events})
+    for at, context in followed:
+        assert context == TicketContext.of(events, until=at)

@@ -83,7 +83,7 @@ def _cycles(sla: TicketSla, metric: str) -> Outcome:
 
 
 def _escalation(policy: Policy, sla: TicketSla) -> Outcome:
-    target = policy.target_for(sla.plan, sla.priority)
+    target = None if sla.target is None else policy.targets[sla.target]
     tiers = [e.tier for e in target.escalations if e.after is not None] if target else []
     if not tiers:
         return Outcome.NONE

@@ -111,7 +111,7 @@ def _pauses(policy: Policy, events: Sequence[Event], at: datetime) -> Iterator[E
 
 
 def _paused_metrics(policy: Policy, plan: str, phase: Phase) -> list[str]:
-    target = policy.target_for(plan, phase.priority)
+    target = None if phase.target is None else policy.targets[phase.target]
     return [m.value for m in Metric if phase.status in policy.pausing(target, m)]
 
 
