@@ -9,7 +9,8 @@ Tags are a set told two ways: a full ``tags`` list replaces it, then ``tags_adde
 happened, not on the order they arrived in or how often.
 
 The apply step stores the latest context on the ticket's row (`worker.events.apply`), where a
-message reads it with the ticket; reports and the ticket read fold it as of their instant.
+message reads it with the ticket; reports and the ticket read fold it as of their instant. The
+SLA core follows it instant by instant (`changes`) where targets are chosen by it.
 """
 
 from __future__ import annotations

@@ -250,14 +250,26 @@ _KINDS = st.sampled_from(
         {"type": "reopened"},
         {"type": "assigned", "tier": 2},
         {"type": "escalation_requested"},
+        # the context the targets of multi-team choose by: no state change, maybe a new target
+        {"type": "updated", "tags_added": ["vip"]},
+        {"type": "updated", "tags_removed": ["vip"]},
+        {"type": "updated", "tags": ["other", "vip"]},
+        {"type": "assigned", "group": "Billing"},
+        {"type": "assigned", "group": "Technical", "tier": 2},
+        {"type": "updated", "ticket_type": "incident"},
+        {"type": "updated", "ticket_type": "question", "tags_added": ["other"]},
     ]
+)
+_CREATED_CONTEXT = st.sampled_from(
+    [{}, {"group": "Billing"}, {"group": "Technical", "ticket_type": "incident", "tags": ["vip"]}]
 )
 
 
 @st.composite
 def histories(draw: st.DrawFn) -> tuple[list[Event], list[Event], datetime]:
     start = MON + timedelta(minutes=draw(st.integers(0, 7 * 24 * 60)))
-    events = [event("created", start, priority=draw(st.sampled_from(["P1", "P2", "P3"])))]
+    priority = draw(st.sampled_from(["P1", "P2", "P3"]))
+    events = [event("created", start, priority=priority, **draw(_CREATED_CONTEXT))]
     for fields in draw(st.lists(_KINDS, max_size=12)):
         # minute offsets collide often on purpose: same-instant events must fold the same way
         offset = timedelta(minutes=draw(st.integers(0, 3 * 24 * 60)) // 30 * 30)
@@ -272,13 +284,16 @@ def histories(draw: st.DrawFn) -> tuple[list[Event], list[Event], datetime]:
     return events, repeated, now
 
 
-@pytest.mark.parametrize("name", ["soporte-completo", "athento", "wati-business-plus"])
+@pytest.mark.parametrize(
+    "name", ["soporte-completo", "athento", "wati-business-plus", "multi-team"]
+)
 @settings(max_examples=150, deadline=None)
 @given(history=histories())
 def test_any_order_or_repetition_of_the_same_events_gives_the_same_result(
     name: str, history: tuple[list[Event], list[Event], datetime]
 ) -> None:
-    """Shuffled and duplicated webhooks produce exactly the same SLA state and checkpoints."""
+    """Shuffled and duplicated webhooks produce exactly the same SLA state and checkpoints,
+    also where tags, groups and types move a ticket from target to target (multi-team)."""
     original, scrambled, now = history
     policy = preset(name)
     assert evaluate(policy, scrambled, now).to_json() == evaluate(policy, original, now).to_json()

@@ -1,5 +1,6 @@
 """``GET /v1/tickets/{source}/{ticket_id}``: one ticket's SLA, in the shape of `simulate`, with
-its context as of the same instant under ``ticket`` (subject, group, assignee, tags...).
+its context as of the same instant under ``ticket`` (subject, group, assignee, tags...), and,
+where the policy's targets have names or conditions, the one in force under ``target``.
 
 Each read is bounded: ``at`` lies in a window around the ticket's life (an evaluation walks
 every working day up to it), and reads take turns (`ReadSlots`): a few evaluate at once on the
@@ -10,7 +11,8 @@ with ``Retry-After``. ``/healthz`` and the event intake never wait behind them.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Query, Response
@@ -19,8 +21,11 @@ from sqlalchemy import func, select
 
 from scheduler.context import TicketContext
 from scheduler.evaluate import evaluate
+from scheduler.target_changes import shows_targets, target_changes
 from shared.db.models import StoredEvent, Ticket
 from shared.errors import TicketNotCreated
+from shared.events import Event
+from shared.policy import Policy
 from worker.api.problems import problem
 from worker.api.read_slots import ReadSlots
 from worker.api.services import Services
@@ -97,7 +102,19 @@ def _ticket_sla(
             404, f"ticket {source}/{ticket_id} has {len(events)} events but no created event yet"
         )
     context = TicketContext.of(events, at or now)
-    return JSONResponse({**sla.to_json(), "ticket": context.to_json()})
+    body = {**sla.to_json(), "ticket": context.to_json()}
+    if shows_targets(loaded.policy):
+        body["target"] = _target_in_force(loaded.policy, events, at or now, sla.tz)
+    return JSONResponse(body)
+
+
+def _target_in_force(
+    policy: Policy, events: list[Event], at: datetime, zone: ZoneInfo
+) -> dict[str, Any]:
+    """The target in force (its name, else its place in the file), since when, and why."""
+    last = target_changes(policy, events, at)[-1]
+    since = last.at.astimezone(zone).isoformat()
+    return {"name": last.name, "since": since, "why": ", ".join(last.why) or None}
 
 
 def _outside(

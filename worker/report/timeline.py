@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from scheduler.target_changes import shows_targets, target_changes
 from scheduler.timeline import Phase, build_timeline
 from shared.events import Event, EventType
 from shared.policy import Metric, Policy
@@ -22,6 +23,7 @@ _ORDER = {
     "event": 0,
     "pause": 1,
     "resume": 1,
+    "targets": 1,
     "checkpoint": 2,
     "notification": 3,
     "acknowledgement": 4,
@@ -57,7 +59,7 @@ class StoredNotification:
 @dataclass(frozen=True)
 class Entry:
     at: datetime
-    kind: str  # event, pause, resume, checkpoint, notification
+    kind: str  # event, pause, resume, targets, checkpoint, notification, acknowledgement
     what: str
     detail: dict[str, Any]  # plain values and datetimes (shown in the ticket's zone)
 
@@ -70,6 +72,7 @@ def ticket_timeline(
     at: datetime,
 ) -> list[Entry]:
     entries = [*_events(policy, events, at), *_pauses(policy, events, at)]
+    entries += _targets(policy, events, at)
     entries += [_checkpoint(c) for c in checkpoints]
     keys = {c.id: c.key for c in checkpoints}
     entries += [_notification(n, keys.get(n.checkpoint_id, "?")) for n in notifications]
@@ -113,6 +116,17 @@ def _pauses(policy: Policy, events: Sequence[Event], at: datetime) -> Iterator[E
 def _paused_metrics(policy: Policy, plan: str, phase: Phase) -> list[str]:
     target = None if phase.target is None else policy.targets[phase.target]
     return [m.value for m in Metric if phase.status in policy.pausing(target, m)]
+
+
+def _targets(policy: Policy, events: Sequence[Event], at: datetime) -> list[Entry]:
+    """Which target is in force from creation, and each change with its cause, where the
+    policy's targets have names or conditions."""
+    if not shows_targets(policy):
+        return []
+    return [
+        Entry(c.at, "targets", c.name, {"why": ", ".join(c.why) or None})
+        for c in target_changes(policy, events, at)
+    ]
 
 
 def _checkpoint(c: StoredCheckpoint) -> Entry:
