@@ -22,8 +22,9 @@ class EventType(StrEnum):
     CLOSED = "closed"
     ESCALATION_REQUESTED = "escalation_requested"
     ASSIGNED = "assigned"
-    # The ticket's context changed (subject, tags, type, group without a tier...), nothing an
-    # SLA clock reads: stored and shown, never a change of state.
+    # The ticket's context changed (subject, tags, type, group without a tier...): stored and
+    # shown, never a change of status, priority or tier; it may move the ticket to another
+    # target where targets have conditions (`when`).
     UPDATED = "updated"
 
 
