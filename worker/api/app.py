@@ -6,13 +6,14 @@ queue, and nothing from a refused request is queued.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 
 from scheduler.timeline import check_event
@@ -23,6 +24,13 @@ from shared.events import Event
 from worker.adapters.base import RejectedRequest, Unauthorized, Unmappable, WebhookRequest
 from worker.adapters.signatures import verify_escalera_hmac
 from worker.api.acks import acks_router
+from worker.api.board.routes import (
+    SIGN_IN_REQUIRED,
+    STATIC,
+    board_router,
+    now_utc,
+    sign_in_redirect,
+)
 from worker.api.body import parse_json, read_body
 from worker.api.keys import (
     Key,
@@ -76,7 +84,8 @@ def _refusals(services: Services) -> Any:
     return refused
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, *, clock: Callable[[], datetime] = now_utc) -> FastAPI:
+    """The ingest app; ``clock`` is the board's (a test puts its own)."""
     config = services.settings
     docs = config.api_docs
     app = FastAPI(
@@ -159,6 +168,10 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(acks_router(services))
     app.include_router(probes_router(services))
     app.include_router(scrape_router(services), dependencies=readers)
+    # The board: pages for people, signed in by a session cookie (worker/api/board/).
+    app.include_router(board_router(services, turns, clock))
+    app.exception_handler(SIGN_IN_REQUIRED)(sign_in_redirect)
+    app.mount("/board/static", StaticFiles(directory=STATIC), name="board-static")
     return app
 
 

@@ -61,6 +61,7 @@ def services(rt: Runtime) -> Services:
         webhooks=webhooks(rt.settings),
         redis_ping=client.ping,
         repeats=rt.repeats,
+        timers=rt.timers,
         queue_depth=QueueDepth.from_settings(rt.settings),
     )
 

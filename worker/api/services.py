@@ -31,4 +31,5 @@ class Services:
     webhooks: Mapping[str, Webhook]
     redis_ping: Any  # () -> bool
     repeats: TimerIndex | None = None  # acknowledged pages stop repeating
+    timers: TimerIndex | None = None  # armed checkpoints: the board's operations page counts them
     queue_depth: QueueDepth | None = None  # reported by /metrics

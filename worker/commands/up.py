@@ -323,6 +323,7 @@ def _banner(
         f"  A ticket's SLA:  curl -H 'Authorization: Bearer {bearer}' {api}/v1/tickets/{ticket}",
     ]
     lines += ["", "Notifications follow as they fall due.", ""]
+    lines += [f"The desk in a browser (sign in with the token): open {api}/", ""]
     _say("\n".join(lines))
 
 
