@@ -3,7 +3,8 @@
 For the people reading a ticket (its timeline report, its read): "targets: billing-vip (tag vip
 added)". The timeline already cuts a phase where the target in force changes; this names each
 change and finds its cause, comparing what the targets' conditions saw just before that instant
-and at it (`shared.target_conditions.Vocabulary.changes`), and the priority.
+and at it, and the priority. A group, type or channel is named as the portal sent it, a tag as
+the policy writes it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from shared.target_conditions import TicketFacts
 
 # Instants are kept to the microsecond: the context just before one is the context this early.
 _JUST_BEFORE = timedelta(microseconds=1)
+# (condition, context field, how a person names it)
+_SAID = (
+    ("groups", "group", "group"),
+    ("ticket_types", "ticket_type", "ticket type"),
+    ("channels", "channel", "channel"),
+)
 
 
 @dataclass(frozen=True)
@@ -61,15 +68,17 @@ def _why(
     said = []
     if before.priority != phase.priority:
         said.append(f"priority {before.priority} → {phase.priority}")
-    was = _facts(policy, timeline, events, phase.start - _JUST_BEFORE)
-    now = _facts(policy, timeline, events, phase.start)
-    return (*said, *policy.vocabulary.changes(was, now))
+    was_told = TicketContext.of(events, phase.start - _JUST_BEFORE)
+    now_told = TicketContext.of(events, phase.start)
+    was, now = _facts(policy, timeline, was_told), _facts(policy, timeline, now_told)
+    for condition, field, name in _SAID:
+        if was.value(condition) != now.value(condition):
+            old, new = getattr(was_told, field), getattr(now_told, field)
+            said.append(f"{name} {new}" if old is None else f"{name} {old} → {new}")
+    return (*said, *policy.vocabulary.tag_changes(was, now))
 
 
-def _facts(
-    policy: Policy, timeline: Timeline, events: Sequence[Event], until: datetime
-) -> TicketFacts:
-    context = TicketContext.of(events, until)
+def _facts(policy: Policy, timeline: Timeline, context: TicketContext) -> TicketFacts:
     return policy.vocabulary.facts(
         customer=timeline.customer,
         source=timeline.source,

@@ -32,7 +32,6 @@ TagWords = Annotated[list[TagWord], Field(min_length=1)]
 # the folded conditions, by the ticket fact each one tests
 _FOLDED = ("groups", "ticket_types", "channels")
 _EXACT = ("customers", "sources")
-_SHOWN = {"groups": "group", "ticket_types": "ticket type", "channels": "channel"}
 _FACT = {
     "customers": "customer",
     "sources": "source",
@@ -204,19 +203,9 @@ class Vocabulary:
         key = fold(value) if value is not None else None
         return key if key is not None and (condition, key) in self.spelling else None
 
-    def changes(self, before: TicketFacts, after: TicketFacts) -> Iterator[str]:
-        """What changed between two facts, as a person says it: ``group Billing``, ``tag vip
-        added``."""
-        for condition, shown in _SHOWN.items():
-            was, now = before.value(condition), after.value(condition)
-            if was == now:
-                continue
-            if was is None:
-                yield f"{shown} {self.spelled(condition, now)}"
-            elif now is None:
-                yield f"{shown} no longer {self.spelled(condition, was)}"
-            else:
-                yield f"{shown} {self.spelled(condition, was)} → {self.spelled(condition, now)}"
+    def tag_changes(self, before: TicketFacts, after: TicketFacts) -> Iterator[str]:
+        """The tags the conditions name that were added or removed between two facts, as a
+        person says it in the policy's words: ``tag vip added``."""
         for tags, verb in (
             (after.tags - before.tags, "added"),
             (before.tags - after.tags, "removed"),
