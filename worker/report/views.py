@@ -20,6 +20,8 @@ from worker.report.timeline import Entry
 from worker.report.trend import TrendPoint
 
 SUBJECT_SHOWN = 80  # characters of a subject in a table cell or a title
+# What a narrow terminal keeps of the at-risk queue: which ticket, how long is left, to what.
+AT_RISK_KEPT = ("ticket", "left", "next", "priority", "customer", "breached", "subject", "due")
 
 # -- compliance --------------------------------------------------------------------------------
 
@@ -29,6 +31,7 @@ def compliance_sections(report: Compliance, zone: ZoneInfo) -> list[Section]:
         f"Compliance of tickets created {_period(report.period, zone)}",
         ("by", "group", "metric", "met", "breached", "open", "share", "commitment", "kept"),
         [_compliance_cells(r) for r in report.rows],
+        keep=("group", "metric", "share", "commitment", "kept", "breached", "met", "open", "by"),
     )
     customers = Section(
         "Customers with the most breaches",
@@ -49,6 +52,7 @@ def compliance_sections(report: Compliance, zone: ZoneInfo) -> list[Section]:
             )
             for o in report.worst_tickets
         ],
+        keep=("ticket", "breached", "first breach", "priority", "customer", "subject"),
     )
     return [rows, customers, tickets]
 
@@ -150,6 +154,7 @@ def at_risk_sections(queue: Sequence[AtRisk], at: datetime, zone: ZoneInfo) -> l
                 )
                 for r in queue
             ],
+            keep=AT_RISK_KEPT,
         )
     ]
 
@@ -194,6 +199,8 @@ def timeline_sections(ticket: ReportTicket, entries: Sequence[Entry]) -> list[Se
         "Timeline",
         ("at", "kind", "what", "detail"),
         [(clock(e.at, zone), e.kind, e.what, _detail(e.detail, zone)) for e in entries],
+        keep=("at", "what", "detail", "kind"),
+        wraps=("detail",),
     )
     return [rows, metrics, *_context_sections(ticket.name, ticket.context)]
 
