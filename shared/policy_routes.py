@@ -13,6 +13,7 @@ gets before the notification is dead-lettered and its ``fallback`` channel is to
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -81,3 +82,24 @@ class RouteSpec(_Strict):
     repeat: Repeat | None = None
     attempts: Annotated[int, Field(ge=1, le=20)] = 5
     fallback: ChannelName | None = None
+
+    # -- a page's messages: number 0 is the first, the repeats follow ------------------------
+    @property
+    def last_repeat(self) -> int:
+        """The number of a page's last message (0: it is sent once)."""
+        return self.repeat.limit if self.repeat is not None else 0
+
+    def channels_at(self, repeat: int, *, channel: str | None = None) -> list[str]:
+        """The channels message number ``repeat`` goes to: all of the route's, or again the
+        one (``channel``) whose page repeats (a page that went to a fallback channel repeats
+        there)."""
+        if channel is not None and repeat > 0:
+            return [channel]
+        return list(self.channels)
+
+    def wait_after(self, repeat: int) -> timedelta | None:
+        """How long after message number ``repeat`` went out the next one is due; None: it
+        is the last."""
+        if self.repeat is None or repeat >= self.last_repeat:
+            return None
+        return timedelta(seconds=self.repeat.every.seconds_on(0))

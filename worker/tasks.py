@@ -22,12 +22,12 @@ from shared.celery_app import (
 )
 from shared.events import Event
 from worker.events.applier import make_applier
-from worker.events.reconcile import reconcile_timers
+from worker.events.reconcile import reconcile_repeats, reconcile_timers
 from worker.notify.deliver import Deliverer
 from worker.notify.fire import fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
 from worker.notify.outcome import Delivery, Outcome
-from worker.notify.paging import repeat_pages
+from worker.notify.paging import Stopped, repeat_pages
 from worker.notify.retry import BUSY_RECHECK_S, Retry
 from worker.notify.storm import StormSettings
 from worker.notify.transport import AppriseSender, warm_apprise
@@ -169,6 +169,7 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
         retrying=counts[Delivery.RETRY.value],
         dead=counts[Delivery.DEAD.value],
         busy=counts[Delivery.BUSY.value],
+        skipped=counts[Delivery.SKIPPED.value],
     )
     return counts[Delivery.SENT.value]
 
@@ -189,25 +190,54 @@ def deliver_soon(rt: Runtime, ids: Sequence[int]) -> None:
 
 @app.task(name=RECONCILE_TIMERS, acks_late=True, expires=55)  # type: ignore[untyped-decorator]
 def reconcile_timers_task() -> int:
-    """Beat's minute: every armed checkpoint missing from Redis is armed again (idempotent)."""
+    """Beat's minute: every armed checkpoint and every coming page repeat (or chain step)
+    missing from Redis is armed again (idempotent)."""
     rt = runtime()
     with rt.sessions() as session:
         missing = reconcile_timers(session, rt.timers)
+        repeats = reconcile_repeats(session, rt.repeats)
     if missing:
         log.warning("timers_rearmed", missing=missing)
-    return missing
+    if repeats:
+        log.warning("repeats_rearmed", missing=repeats)
+    return missing + repeats
 
 
 @app.task(name=REPEAT_PAGES, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
 def repeat_pages_task(ids: list[int]) -> int:
-    """Pages nobody acknowledged go out again (each repeat once, by its dedupe key)."""
+    """Pages nobody acknowledged go on: a repeat, or their chain's next step (each once, by
+    its dedupe key); those acknowledged or over stop, each with a ``chain_stopped`` line."""
     rt = runtime()
     with rt.sessions.begin() as session:
-        created = repeat_pages(session, ids, datetime.now(UTC))
+        done = repeat_pages(session, rt.policies, ids, datetime.now(UTC))
+    rt.repeats.arm(done.later)  # the lane was ahead of the database: back at its time
     rt.repeats.release(ids)
-    deliver_soon(rt, created)
-    log.info("pages_repeated", repeated=len(created), acknowledged=len(ids) - len(created))
-    return len(created)
+    deliver_soon(rt, done.to_deliver)
+    for stop in done.stopped:
+        _chain_stopped(stop)
+    log.info(
+        "pages_repeated",
+        repeated=len(done.written),
+        unsent=len(done.unsent),
+        stopped=len(done.stopped),
+        later=len(done.later),
+    )
+    return len(done.written)
+
+
+def _chain_stopped(stop: Stopped) -> None:
+    log.info(
+        "chain_stopped",
+        source=stop.source,
+        ticket_id=stop.ticket_id,
+        checkpoint=stop.checkpoint,
+        checkpoint_id=stop.checkpoint_id,
+        route=stop.route,
+        repeat=stop.repeat,
+        reason=stop.reason.value,
+        by=stop.by,
+        acknowledged_at=stop.at.isoformat() if stop.at else None,
+    )
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]  # celery is untyped

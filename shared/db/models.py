@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -81,6 +82,7 @@ class NotificationState(StrEnum):
     RETRYING = "retrying"  # some targets failed: they are tried again after a backoff
     SENT = "sent"  # every target accepted it
     DEAD = "dead"  # out of attempts, or its channel is not configured: never tried again
+    SKIPPED = "skipped"  # a repeat its page's acknowledgement made needless: never sent
 
 
 class Ticket(Base):
@@ -160,7 +162,16 @@ class Notification(Base):
     __tablename__ = "notifications"
     # By checkpoint: a page's repeats and acks, a re-fired checkpoint's pending rows, and the
     # foreign key's check when re-planning deletes a cancelled checkpoint (else a full scan).
-    __table_args__ = (Index("ix_notifications_checkpoint", "checkpoint_id"),)
+    # By next repeat, of the few rows that have one: what reconcile re-arms.
+    __table_args__ = (
+        Index("ix_notifications_checkpoint", "checkpoint_id"),
+        Index(
+            "ix_notifications_repeat_at",
+            "repeat_at",
+            postgresql_where=text("repeat_at IS NOT NULL"),
+            sqlite_where=text("repeat_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     checkpoint_id: Mapped[int] = mapped_column(Id, ForeignKey("checkpoints.id"))
@@ -178,6 +189,10 @@ class Notification(Base):
     delivered_at: Mapped[datetime | None]
     # A page acknowledged by a person stops repeating (PagerDuty/Opsgenie semantics).
     acknowledged_at: Mapped[datetime | None]
+    # When this page's next repeat is due: set in the transaction that records it sent,
+    # cleared once that is written, acknowledged or over. Redis's repeats lane
+    # is an index of these (`worker.events.reconcile` rebuilds it).
+    repeat_at: Mapped[datetime | None]
 
 
 class Acknowledgement(Base):

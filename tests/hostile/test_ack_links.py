@@ -110,7 +110,7 @@ def path(link: str) -> str:
 
 def repeats(ids: Sequence[int], now: datetime) -> list[int]:
     with runtime().sessions.begin() as session:
-        return repeat_pages(session, ids, now)
+        return repeat_pages(session, runtime().policies, ids, now).written
 
 
 def acknowledgements() -> list[tuple[str, datetime, str]]:

@@ -4,9 +4,9 @@
 beat would run them: ``apply_event`` then the timer index after the commit (the apply task),
 `Dispatcher.tick` at each instant something falls due (beat waking up), ``fire_checkpoints``
 (the fire task), `Deliverer` through real Apprise to sinks on 127.0.0.1 (the deliver task),
-``repeat_pages`` (the repeat task) and the ingest app's acknowledgement endpoint. Every fire,
-deliver and repeat step runs twice, as an at-least-once queue may run it: the sinks must still
-receive each message once.
+``repeat_pages`` (the repeat task), reconcile (beat's minute, when a story asks for it) and the
+ingest app's acknowledgement endpoint. Every fire, deliver and repeat step runs twice, as an
+at-least-once queue may run it: the sinks must still receive each message once.
 
 What reached the sinks is collected after each delivery as `Received`, stamped with the
 fake-clock instant it was delivered at, and compared with a story's table of `Expected` messages.
@@ -35,11 +35,12 @@ from worker.api.acks import ack_clock
 from worker.api.app import create_app
 from worker.api.service import services
 from worker.events.apply import apply_event
+from worker.events.reconcile import reconcile_repeats, reconcile_timers
 from worker.notify.ack_links import LinkSigner
 from worker.notify.deliver import Deliverer
 from worker.notify.fire import fire_checkpoints
 from worker.notify.outcome import Delivery
-from worker.notify.paging import repeat_pages
+from worker.notify.paging import Stopped, repeat_pages
 from worker.notify.transport import AppriseSender
 from worker.runtime import runtime
 
@@ -130,6 +131,8 @@ class Desk:
         app.dependency_overrides[ack_clock] = lambda: self.now  # the desk's clock, not the wall's
         self.api = TestClient(app)
         self.received: list[Received] = []
+        self.stopped: list[Stopped] = []  # pages that did not go on, as the repeat task saw them
+        self.drop_arms = 0  # the next deliveries whose page repeat is never armed in Redis
         self.now = datetime.fromtimestamp(0, UTC)
         self._ids = count(1)
 
@@ -138,11 +141,13 @@ class Desk:
         return datetime.fromisoformat(text).replace(tzinfo=self.zone)
 
     # -- the ticket's events ----------------------------------------------------------------
-    def event(self, at: str, kind: str, **fields: Any) -> Event:
+    def event(self, at: str, kind: str, *, arrives: str | None = None, **fields: Any) -> Event:
         """Run the clock to ``at``, apply one event of the ticket then, and fire what it made
-        due."""
+        due. ``arrives``: it happened ``at`` but reaches Escalera only then (an import, a
+        portal retrying after an outage)."""
         when = self.local(at)
-        self.run_until(when)
+        applied = self.local(arrives) if arrives is not None else when
+        self.run_until(applied)
         event = Event.model_validate(
             {
                 "event_id": f"{self.ticket.ticket_id}-e{next(self._ids)}",
@@ -154,19 +159,19 @@ class Desk:
             }
         )
         with self.rt.sessions.begin() as session:
-            changes = apply_event(session, self.rt.policies, event, when).changes
+            changes = apply_event(session, self.rt.policies, event, applied).changes
         # after the commit, as the apply task does
         self.rt.timers.arm([(row.id, row.due_at) for row in changes.added])
         self.rt.timers.arm([(row.id, row.due_at) for row, _old in changes.moved])
         self.rt.timers.disarm([row.id for row in changes.cancelled])
-        self.run_until(when)
+        self.run_until(applied)
         return event
 
     # -- time -------------------------------------------------------------------------------
     def run_until(self, until: datetime) -> None:
         """Beat's loop: wake at each due instant up to ``until`` and hand out what is due."""
         while (due := self._next_due()) is not None and due <= until:
-            self._tick(due)
+            self._tick(max(due, self.now))  # due before now (a late event): beat wakes now
         self.now = max(self.now, until)
 
     def _next_due(self) -> datetime | None:
@@ -176,6 +181,14 @@ class Desk:
     def _tick(self, now: datetime) -> None:
         self.now = now
         self.dispatcher.tick(now)
+
+    def reconcile(self, at: str) -> int:
+        """Beat's minute at ``at``: what the database says is armed or coming and Redis does
+        not hold is armed again; how many page repeats were missing."""
+        self.run_until(self.local(at))
+        with self.rt.sessions() as session:
+            reconcile_timers(session, self.rt.timers)
+            return reconcile_repeats(session, self.rt.repeats)
 
     def _fire(self, ids: Sequence[int]) -> None:
         for _ in range(REDELIVERIES):
@@ -188,9 +201,11 @@ class Desk:
     def _repeat(self, ids: Sequence[int]) -> None:
         for _ in range(REDELIVERIES):
             with self.rt.sessions.begin() as session:
-                created = repeat_pages(session, ids, self.now)
+                done = repeat_pages(session, self.rt.policies, ids, self.now)
+            self.rt.repeats.arm(done.later)
             self.rt.repeats.release(ids)
-            self._deliver(created)
+            self.stopped += done.stopped
+            self._deliver(done.to_deliver)
 
     def _deliver(self, ids: Sequence[int]) -> None:
         for notification_id in ids:
@@ -199,18 +214,21 @@ class Desk:
                     outcome = self.deliverer.deliver(session, notification_id, self.now)
                 assert outcome.delivery is Delivery.SENT, outcome.error
                 self.received += self.sinks.new_messages(self.now)
-                if outcome.repeat_at is not None:
+                if outcome.repeat_at is not None and self.drop_arms:
+                    self.drop_arms -= 1  # the worker died after the commit, before arming
+                elif outcome.repeat_at is not None:
                     self.rt.repeats.arm([(notification_id, outcome.repeat_at)])
 
     # -- people -----------------------------------------------------------------------------
-    def acknowledge_by_link(self, at: str, message: Received) -> None:
-        """Someone follows the acknowledgement link printed in ``message``."""
+    def acknowledge_by_link(self, at: str, message: Received, name: str | None = None) -> None:
+        """Someone follows the acknowledgement link printed in ``message`` (typing ``name``)."""
         self.run_until(self.local(at))
         link = re.search(r"^Confirmar recepción: (\S+)$", message.body, re.MULTILINE)
         assert link is not None, message.body
         opened = self.api.get(link[1].removeprefix(PUBLIC_URL))  # shows the page only
         assert opened.status_code == 200, opened.text
-        response = self.api.post(link[1].removeprefix(PUBLIC_URL))  # its button
+        form = {"name": name} if name else None
+        response = self.api.post(link[1].removeprefix(PUBLIC_URL), data=form)  # its button
         assert response.status_code == 200, response.text
 
     def acknowledge_by_api(self, at: str, message: Received) -> None:

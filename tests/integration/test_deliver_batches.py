@@ -232,7 +232,7 @@ def test_a_storm_of_pages_repeats_as_a_digest_except_the_acknowledged_one(
     with runtime().sessions.begin() as session:
         acknowledge(session, ids[0], repeat_at - timedelta(minutes=1))
     with runtime().sessions.begin() as session:
-        repeats = repeat_pages(session, ids, repeat_at)
+        repeats = repeat_pages(session, runtime().policies, ids, repeat_at).written
     assert len(repeats) == 11
     deliver(repeats, {"ESCALERA_CHANNEL_ONCALL": sink.url()}, StormSettings(threshold=5), repeat_at)
     assert len(sink.received) == 2

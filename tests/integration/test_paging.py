@@ -6,18 +6,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from shared.db.models import Notification
+from shared.db.models import Notification, NotificationState
 from tests.integration.breach import START, add_routes, fire_breach
+from tests.integration.services import REDIS_URL
 from tests.integration.sinks import JsonSink
 from worker.api.acks import ack_clock
 from worker.api.app import create_app
 from worker.api.service import services
+from worker.cli import main
 from worker.notify.deliver import Deliverer
 from worker.notify.outcome import Delivery
-from worker.notify.paging import ack_signature, repeat_pages
+from worker.notify.paging import ack_signature, acknowledge, repeat_pages
 from worker.notify.transport import AppriseSender
 from worker.runtime import runtime
 
@@ -55,7 +58,7 @@ def deliver(notification_id: int, sink: JsonSink, now: datetime):  # type: ignor
 
 def repeat(ids: list[int], now: datetime) -> list[int]:
     with runtime().sessions.begin() as session:
-        return repeat_pages(session, ids, now)
+        return repeat_pages(session, runtime().policies, ids, now).written
 
 
 def test_an_unacknowledged_page_repeats_up_to_its_limit(page: int, sink: JsonSink) -> None:
@@ -113,3 +116,89 @@ def test_acknowledging_by_api_needs_the_token_and_a_forged_link_is_refused(page:
         ).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize("lost", ["never_armed", "lane_flushed"])
+def test_a_page_repeats_even_when_redis_never_held_its_repeat(
+    page: int, sink: JsonSink, lost: str
+) -> None:
+    """The worker recorded the page sent and died before arming its repeat in Redis, or Redis
+    lost the repeats lane: beat's reconcile (``escalera timers reconcile``) arms it again from
+    the database, and the page repeats at its time, not earlier."""
+    sent = START + timedelta(minutes=31)
+    first = deliver(page, sink, sent)
+    assert first.repeat_at == sent + timedelta(minutes=15)
+    repeats = runtime().repeats
+    if lost == "lane_flushed":
+        repeats.arm([(page, first.repeat_at)])
+        redis.Redis.from_url(REDIS_URL).delete(repeats.keys.due)
+    assert repeats.count() == (0, 0)
+    assert main(["timers", "reconcile"]) == 0
+    assert repeats.claim(first.repeat_at - timedelta(seconds=1)) == []
+    assert repeats.claim(first.repeat_at) == [page]
+
+
+def repeat_at(notification_id: int) -> datetime | None:
+    with runtime().sessions() as session:
+        return session.get_one(Notification, notification_id).repeat_at
+
+
+def test_only_what_is_still_coming_is_armed_again(page: int, sink: JsonSink) -> None:
+    """A page whose repeat was written no longer waits for it, and an acknowledged page waits
+    for nothing: after Redis loses the lane, reconcile arms nothing, and nothing is sent twice."""
+    sent = START + timedelta(minutes=31)
+    first = deliver(page, sink, sent)
+    assert first.repeat_at is not None and repeat_at(page) == first.repeat_at
+    (second,) = repeat([page], first.repeat_at)
+    assert repeat_at(page) is None  # went on: its repeat is written
+    assert deliver(second, sink, first.repeat_at).repeat_at == repeat_at(second)
+    with runtime().sessions.begin() as session:
+        acknowledge(session, second, first.repeat_at + timedelta(minutes=2), by="Ana")
+    assert repeat_at(second) is None
+    runtime().repeats.arm([(page, first.repeat_at)])  # a stale member: the lane's own copy
+    redis.Redis.from_url(REDIS_URL).delete(runtime().repeats.keys.due)
+    assert main(["timers", "reconcile"]) == 0
+    assert runtime().repeats.count() == (0, 0)
+    assert repeat([page, second], first.repeat_at + timedelta(minutes=30)) == []
+    assert len(sink.received) == 2
+
+
+def test_a_repeat_written_before_the_acknowledgement_is_never_sent(
+    page: int, sink: JsonSink
+) -> None:
+    """The repeat was written and its delivery was still queued when the page was acknowledged:
+    it is skipped, not sent (nothing of a page reaches anyone after its acknowledgement)."""
+    sent = START + timedelta(minutes=31)
+    first = deliver(page, sink, sent)
+    assert first.repeat_at is not None
+    (second,) = repeat([page], first.repeat_at)
+    with runtime().sessions.begin() as session:
+        acknowledge(session, page, first.repeat_at + timedelta(seconds=5), by="Ana")
+    assert (
+        deliver(second, sink, first.repeat_at + timedelta(seconds=6)).delivery is Delivery.SKIPPED
+    )
+    with runtime().sessions() as session:
+        assert session.get_one(Notification, second).status == NotificationState.SKIPPED
+    assert len(sink.received) == 1
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_repeat_held_by_a_delivery_while_acknowledged_is_skipped_when_its_turn_comes(
+    page: int, sink: JsonSink
+) -> None:
+    """The acknowledgement cannot touch a row another transaction holds (it skips it rather
+    than wait); the delivery that comes for it next reads the acknowledgement and skips it."""
+    sent = START + timedelta(minutes=31)
+    first = deliver(page, sink, sent)
+    assert first.repeat_at is not None
+    (second,) = repeat([page], first.repeat_at)
+    with runtime().sessions.begin() as holder:
+        holder.execute(select(Notification.id).where(Notification.id == second).with_for_update())
+        with runtime().sessions.begin() as session:
+            acknowledge(session, page, first.repeat_at + timedelta(seconds=5), by="Ana")
+    with runtime().sessions() as session:
+        assert session.get_one(Notification, second).status == NotificationState.PENDING
+    assert (
+        deliver(second, sink, first.repeat_at + timedelta(seconds=6)).delivery is Delivery.SKIPPED
+    )
+    assert len(sink.received) == 1

@@ -22,7 +22,7 @@ from shared.policy_file import load_policy
 from worker.commands.compare import show, zone_of
 from worker.commands.report import DEFAULT_DAYS
 from worker.events.apply import Applied, Outcome, apply_event, reevaluate, stored_events
-from worker.events.reconcile import reconcile_timers
+from worker.events.reconcile import reconcile_repeats, reconcile_timers
 from worker.policies.book import LoadedPolicy, PolicyBook
 from worker.report.compare import Side, compare
 from worker.report.compare_views import comparison_json
@@ -92,14 +92,21 @@ def _retry(dead_id: int) -> int:
 
 
 def timers_reconcile_command(_args: argparse.Namespace) -> int:
-    """Re-arm the Redis timer index from the database (after a Redis restart or flush)."""
+    """Re-arm the Redis timer indexes from the database (after a Redis restart or flush):
+    armed checkpoints, and pages' coming repeats and chain steps."""
     rt = runtime()
     with rt.sessions() as session:
         missing = reconcile_timers(session, rt.timers)
+        repeats = reconcile_repeats(session, rt.repeats)
     armed, leased = rt.timers.count()
     print(
         f"{missing} armed checkpoints were missing from Redis and are armed again "
         f"({armed} armed, {leased} being fired)"
+    )
+    coming, repeating = rt.repeats.count()
+    print(
+        f"{repeats} page repeats were missing from Redis and are armed again "
+        f"({coming} coming, {repeating} being sent)"
     )
     return 0
 

@@ -30,6 +30,7 @@ _COLUMNS = (
     Notification.attempts,
     Notification.results,
     Notification.acknowledged_at,
+    Notification.repeat_at,
 )
 
 
@@ -47,6 +48,7 @@ class Note:
     attempts: int
     results: dict[str, Any] | None
     acknowledged_at: datetime | None
+    repeat_at: datetime | None = None  # its page's next repeat or step is due then
     last_error: str | None = None
     delivered_at: datetime | None = None
     changed: bool = field(default=False, compare=False)
@@ -111,7 +113,14 @@ def write_back(session: Session, notes: Iterable[Note]) -> int:
     for note in notes:
         if note.changed:
             results = tuple(sorted(note.results.items())) if note.results else None
-            key = (note.status, note.attempts, results, note.last_error, note.delivered_at)
+            key = (
+                note.status,
+                note.attempts,
+                results,
+                note.last_error,
+                note.delivered_at,
+                note.repeat_at,
+            )
             groups[key].append(note)
     for same in groups.values():
         first = same[0]
@@ -124,6 +133,7 @@ def write_back(session: Session, notes: Iterable[Note]) -> int:
                 results=first.results,
                 last_error=first.last_error,
                 delivered_at=first.delivered_at,
+                repeat_at=first.repeat_at,
             )
             .execution_options(synchronize_session=False)
         )

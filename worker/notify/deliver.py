@@ -38,7 +38,7 @@ from worker.notify.facts import TicketFacts, checkpoint_facts, checkpoints_about
 from worker.notify.messages import CheckpointFacts, Message, MessageFacts, render, render_digest
 from worker.notify.outbox import store_tried, write_notification
 from worker.notify.outcome import About, Delivery, Outcome
-from worker.notify.paging import next_repeat
+from worker.notify.paging import acknowledged, next_repeat
 from worker.notify.retry import Failure, Retry, retry_decision
 from worker.notify.storm import Pending, Send, StormSettings, plan_sends
 from worker.notify.transport import Sender, send_all, send_one
@@ -51,6 +51,7 @@ SWEEP_WINDOW = 5000  # … from ids this close to the batch's (a primary-key ran
 _FINISHED: dict[str, Delivery] = {
     NotificationState.SENT: Delivery.SENT,
     NotificationState.DEAD: Delivery.DEAD,
+    NotificationState.SKIPPED: Delivery.SKIPPED,
 }
 
 
@@ -177,8 +178,8 @@ class Deliverer:
     ) -> dict[int, Outcome]:
         """Send ``live`` (locked by this transaction, or not ``stored`` yet), record each
         one's results, and write them back (or store them)."""
-        outcomes: dict[int, Outcome] = {}
-        rows = self._rows(session, live, about, now)
+        outcomes = _skip_acknowledged(session, live)
+        rows = self._rows(session, [n for n in live if n.id not in outcomes], about, now)
         sendable = []
         for row in rows:
             if row.urls:
@@ -254,8 +255,8 @@ class Deliverer:
                 now,
                 None,
             )
-            repeat_at = next_repeat(row.route, notification, now)
-            return Outcome(Delivery.SENT, repeat_at=repeat_at, about=about)
+            notification.repeat_at = next_repeat(row.route, notification, now)
+            return Outcome(Delivery.SENT, repeat_at=notification.repeat_at, about=about)
         return self._failed(session, row, Failure.TARGETS, "; ".join(failures), now, about)
 
     def _failed(  # noqa: PLR0917 - as `_record`
@@ -288,7 +289,14 @@ class Deliverer:
                 now=now,
                 fallback=True,
             )
-        return Outcome(Delivery.DEAD, decision, error, fallback_id=fallback_id, about=about)
+        return Outcome(
+            Delivery.DEAD,
+            decision,
+            error,
+            repeat_at=notification.repeat_at,
+            fallback_id=fallback_id,
+            about=about,
+        )
 
     def _rows(
         self, session: Session, live: Sequence[Note], about: Mapping[int, Any], now: datetime
@@ -334,6 +342,23 @@ class Deliverer:
             return self.ack_links
         base, secret = self.ack_links
         return LinkSigner.from_environ(base, secret, self.environ)
+
+
+def _skip_acknowledged(session: Session, notes: Sequence[Note]) -> dict[int, Outcome]:
+    """Repeats and steps (message 1 on) of pages acknowledged since they were written: marked
+    skipped instead of sent, so nothing of a page reaches anyone after its acknowledgement
+    commits. A page's first message always goes out."""
+    later = [note for note in notes if note.repeat > 0]
+    if not later:
+        return {}
+    acks = acknowledged(session, (note.checkpoint_id for note in later))
+    skipped = {}
+    for note in later:
+        if (note.checkpoint_id, note.route) in acks:
+            note.status, note.repeat_at = NotificationState.SKIPPED.value, None
+            note.changed = True
+            skipped[note.id] = Outcome(Delivery.SKIPPED)
+    return skipped
 
 
 def _message(send: Send, rows: Sequence[_Row], now: datetime) -> tuple[Message, str]:

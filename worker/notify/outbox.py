@@ -138,21 +138,23 @@ def planned_notes(session: Session, items: Sequence[Outgoing], now: datetime) ->
 _STORE_TRIED = text(
     """
     INSERT INTO notifications (id, checkpoint_id, route, channel, repeat, dedupe_key, status,
-                               attempts, results, last_error, created_at, delivered_at)
-    SELECT i, c, r, ch, rp, k, s, a, CAST(res AS jsonb), e, :now, d
+                               attempts, results, last_error, created_at, delivered_at,
+                               repeat_at)
+    SELECT i, c, r, ch, rp, k, s, a, CAST(res AS jsonb), e, :now, d, ra
     FROM unnest(CAST(:i AS bigint[]), CAST(:c AS bigint[]), CAST(:r AS varchar[]),
                 CAST(:ch AS varchar[]), CAST(:rp AS integer[]), CAST(:k AS varchar[]),
                 CAST(:s AS varchar[]), CAST(:a AS integer[]), CAST(:res AS text[]),
-                CAST(:e AS text[]), CAST(:d AS timestamptz[]))
-         AS u(i, c, r, ch, rp, k, s, a, res, e, d)
+                CAST(:e AS text[]), CAST(:d AS timestamptz[]), CAST(:ra AS timestamptz[]))
+         AS u(i, c, r, ch, rp, k, s, a, res, e, d, ra)
     ON CONFLICT (dedupe_key) DO NOTHING
     """
 )
 
 
 def store_tried(session: Session, notes: Sequence[Note], now: datetime) -> None:
-    """Store `planned_notes` as their first try left them (sent, retrying or dead): one
-    statement, instead of writing each twice (pending, then its outcome)."""
+    """Store `planned_notes` as their first try left them (sent, retrying or dead, and when
+    a sent page repeats): one statement, instead of writing each twice (pending, then its
+    outcome)."""
     if not notes:
         return
     texts: dict[int, str | None] = {}  # a send's notifications share one results dict
@@ -173,6 +175,7 @@ def store_tried(session: Session, notes: Sequence[Note], now: datetime) -> None:
             "res": [texts[id(note.results)] for note in notes],
             "e": [note.last_error for note in notes],
             "d": [note.delivered_at for note in notes],
+            "ra": [note.repeat_at for note in notes],
             "now": now,
         },
     )

@@ -20,6 +20,7 @@ class Delivery(StrEnum):
     RETRY = "retry"  # some targets failed: try those again later
     DEAD = "dead"  # out of attempts, or the channel is not configured
     BUSY = "busy"  # another batch holds it (it swept it in): look again in a moment
+    SKIPPED = "skipped"  # a repeat or step of a page acknowledged before it went out
 
 
 class About(NamedTuple):
@@ -38,7 +39,7 @@ class Outcome:
     delivery: Delivery
     decision: Retry | Dead | None = None  # a failed try's (`worker.notify.retry`)
     error: str | None = None
-    repeat_at: datetime | None = None  # an unacknowledged page repeats then
+    repeat_at: datetime | None = None  # an unacknowledged page goes on then (repeat, step)
     fallback_id: int | None = None  # the notification written to the route's fallback channel
     about: About | None = None  # None: not tried here (held elsewhere, or done before)
 

@@ -1,27 +1,45 @@
 """Paging semantics: an unacknowledged page repeats on its route's interval; a person's
-acknowledgement stops it (as PagerDuty and Opsgenie do).
+acknowledgement stops it (as PagerDuty and Opsgenie do), and so does the end of what it pages
+about.
 
 An acknowledgement counts for a checkpoint on a route (an `Acknowledgement` row), whatever
 notification rows it has: those written later (a repeat, a page stored after its send) are
 covered too. The first one is kept, with who and when; acknowledging again changes nothing.
+
+A page's messages are numbered (the notification's ``repeat``: 0 is the first message;
+`shared.policy_routes.RouteSpec` says which channels each number tells and when the next one
+is due). The database holds when a sent page goes on (``repeat_at``, written with
+its sent state); Redis's repeats lane only indexes it, and reconcile rebuilds the lane from it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shared.db.models import Acknowledgement, Checkpoint, Notification, Ticket
-from shared.db.statements import insert_ignore
+from shared.db.models import (
+    Acknowledgement,
+    Checkpoint,
+    Notification,
+    NotificationState,
+    Ticket,
+)
+from shared.db.statements import among, insert_ignore
 from shared.policy_routes import RouteSpec
-from worker.notify.outbox import Outgoing, write_notifications
+from worker.notify.outbox import Outgoing, dedupe_key, write_notifications
+from worker.notify.retry import UNFINISHED
+from worker.policies.book import PolicyBook
+
+log = structlog.get_logger("escalera.paging")
 
 
 class Page(Protocol):
@@ -30,45 +48,158 @@ class Page(Protocol):
 
 
 def next_repeat(route: RouteSpec | None, notification: Page, sent_at: datetime) -> datetime | None:
-    """When a sent page repeats; None without a repeat, past the limit, or once acknowledged."""
-    if route is None or route.repeat is None or notification.acknowledged_at is not None:
+    """When a page sent at ``sent_at`` goes on (its next repeat, or its chain's next step);
+    None without a repeat, past the last one, or once acknowledged."""
+    if route is None or notification.acknowledged_at is not None:
         return None
-    if notification.repeat >= route.repeat.limit:
-        return None
-    return sent_at + timedelta(seconds=route.repeat.every.seconds_on(0))
+    wait = route.wait_after(notification.repeat)
+    return None if wait is None else sent_at + wait
 
 
-def repeat_pages(session: Session, ids: Sequence[int], now: datetime) -> list[int]:
-    """Write the next repeat of each unacknowledged page; the new notifications' ids.
+class StopReason(StrEnum):
+    ACKNOWLEDGED = "acknowledged"  # a person acknowledged one of its messages
+    OVER = "over"  # what it pages about is over: the clock met, the ticket resolved, escalated
 
-    A storm's pages fall due to repeat together: one query for which of them were
-    acknowledged, one multi-row INSERT for the repeats.
+
+@dataclass(frozen=True)
+class Stopped:
+    """A page that does not go on: its next message (number ``repeat``) is not sent."""
+
+    source: str
+    ticket_id: str
+    checkpoint_id: int
+    checkpoint: str  # the checkpoint's key
+    route: str
+    repeat: int
+    reason: StopReason
+    by: str | None = None  # who acknowledged it, and when
+    at: datetime | None = None
+
+
+@dataclass
+class Repeated:
+    """What `repeat_pages` did with the pages that fell due."""
+
+    written: list[int] = field(default_factory=list)  # their next messages, to deliver
+    # next messages written before and never sent (the task that wrote them died first)
+    unsent: list[int] = field(default_factory=list)
+    later: list[tuple[int, datetime]] = field(default_factory=list)  # not due yet: re-arm
+    stopped: list[Stopped] = field(default_factory=list)
+
+    @property
+    def to_deliver(self) -> list[int]:
+        return [*self.written, *self.unsent]
+
+
+def repeat_pages(
+    session: Session, policies: PolicyBook, ids: Sequence[int], now: datetime
+) -> Repeated:
+    """Write the next message of each page in ``ids`` whose time came, unless acknowledged or
+    over (the caller commits): a repeat on the page's own channel, or the channels of its
+    chain's next step. Each page's ``repeat_at`` is cleared: it went on, or it stops.
+
+    At-least-once: a second run writes nothing again (dedupe keys) and hands back the next
+    messages still unsent. A storm's pages fall due together: one query for the pages, one for
+    their acknowledgements, one multi-row INSERT.
     """
     pages = session.execute(
         select(
+            Notification.id,
             Notification.checkpoint_id,
             Notification.route,
             Notification.channel,
             Notification.repeat,
+            Notification.repeat_at,
+            Checkpoint.key,
+            Ticket.policy,
+            Ticket.source,
+            Ticket.ticket_id,
         )
-        .where(Notification.id.in_(ids))
+        .join(Checkpoint, Checkpoint.id == Notification.checkpoint_id)
+        .join(Ticket, Ticket.id == Checkpoint.ticket_pk)
+        .where(among(session, Notification.id, ids))
         .order_by(Notification.id)
     ).all()
-    acknowledged = {
-        (checkpoint_id, route)
-        for checkpoint_id, route in session.execute(
-            select(Acknowledgement.checkpoint_id, Acknowledgement.route).where(
-                Acknowledgement.checkpoint_id.in_({page.checkpoint_id for page in pages})
-            )
+    acks = acknowledged(session, {page.checkpoint_id for page in pages})
+    done = Repeated()
+    handled: list[int] = []
+    outgoing: list[Outgoing] = []
+    stopped: dict[tuple[int, str], Stopped] = {}
+    for page in pages:
+        # NULL: armed before the database kept the time, or handled before (its next message
+        # exists, and the dedupe key writes nothing)
+        if page.repeat_at is not None and page.repeat_at > now:
+            done.later.append((int(page.id), page.repeat_at))
+            continue
+        handled.append(int(page.id))
+        route = _route(policies, page.policy, page.route)
+        if route is None or route.wait_after(page.repeat) is None:
+            continue  # gone from the policy, or it was the last message
+        where, number = (page.checkpoint_id, page.route), page.repeat + 1
+        ack = acks.get(where)
+        if ack is not None or not _still_stands(session, page.checkpoint_id):
+            reason = StopReason.OVER if ack is None else StopReason.ACKNOWLEDGED
+            by, at = (None, None) if ack is None else ack
+            stopped.setdefault(where, Stopped(*_about(page), number, reason, by, at))
+            continue
+        channels = route.channels_at(number, channel=page.channel)
+        outgoing += [Outgoing(page.checkpoint_id, page.route, c, number) for c in channels]
+    outgoing = list(dict.fromkeys(outgoing))  # two channels of a step lead to the same next
+    if outgoing:
+        done.written = write_notifications(session, outgoing, now)
+        done.unsent = _unsent(session, outgoing, set(done.written))
+    if handled:
+        session.execute(
+            update(Notification)
+            .where(among(session, Notification.id, handled), Notification.repeat_at.is_not(None))
+            .values(repeat_at=None)
+            .execution_options(synchronize_session=False)
         )
-    }
-    repeats = [
-        Outgoing(page.checkpoint_id, page.route, page.channel, page.repeat + 1)
-        for page in pages
-        if (page.checkpoint_id, page.route) not in acknowledged
-        and _still_stands(session, page.checkpoint_id)
-    ]
-    return write_notifications(session, repeats, now) if repeats else []
+    done.stopped = list(stopped.values())
+    return done
+
+
+def _about(page: Any) -> tuple[str, str, int, str, str]:
+    return page.source, page.ticket_id, int(page.checkpoint_id), page.key, page.route
+
+
+def _route(policies: PolicyBook, policy: str, name: str) -> RouteSpec | None:
+    """The route ``name`` of the policy in force (None: the policy or the route is gone)."""
+    try:
+        routes = policies.named(policy).policy.routes
+    except KeyError:
+        return None
+    return next((route for route in routes if route.name == name), None)
+
+
+def _unsent(session: Session, outgoing: Sequence[Outgoing], written: set[int]) -> list[int]:
+    """Of ``outgoing``, those written before (not now) and not sent yet."""
+    keys = [dedupe_key(o.checkpoint_id, o.route, o.channel, o.repeat) for o in outgoing]
+    found = session.scalars(
+        select(Notification.id)
+        .where(
+            among(session, Notification.dedupe_key, keys),
+            Notification.status.in_([state.value for state in UNFINISHED]),
+        )
+        .order_by(Notification.id)
+    )
+    return [nid for nid in found if nid not in written]
+
+
+def acknowledged(
+    session: Session, checkpoint_ids: Iterable[int]
+) -> dict[tuple[int, str], tuple[str, datetime]]:
+    """Who acknowledged each page of these checkpoints, and when, by (checkpoint, route)."""
+    ids = sorted(set(checkpoint_ids))
+    if not ids:
+        return {}
+    query = select(
+        Acknowledgement.checkpoint_id,
+        Acknowledgement.route,
+        Acknowledgement.acknowledged_by,
+        Acknowledgement.acknowledged_at,
+    ).where(among(session, Acknowledgement.checkpoint_id, ids))
+    return {(row[0], row[1]): (row[2], row[3]) for row in session.execute(query)}
 
 
 ANONYMOUS = "anonymous via link"
@@ -83,6 +214,7 @@ class Acknowledged:
     via: str  # link or api
     first: bool  # False: it was acknowledged before, and this is who and when
     notifications: list[int]  # the route's notification rows now: their repeats are disarmed
+    stopped: int | None = None  # the message number that was to come next and never will
 
 
 def acknowledge_page(
@@ -99,9 +231,11 @@ def acknowledge_page(
 
     One row per (checkpoint, route), the first kept (``INSERT … ON CONFLICT DO NOTHING``: two
     clicks at once store one). The route's notification rows stored now, but for those being
-    sent, get its instant too.
+    sent, get its instant too; their next repeat or step is cancelled, and one written but not
+    sent yet is skipped (``chain_stopped`` is logged if one was to come).
     """
-    if session.get(Checkpoint, checkpoint_id) is None:
+    checkpoint = session.get(Checkpoint, checkpoint_id)
+    if checkpoint is None:
         return None
     values = {
         "checkpoint_id": checkpoint_id,
@@ -117,22 +251,65 @@ def acknowledge_page(
     of_route = (Notification.checkpoint_id == checkpoint_id, Notification.route == route)
     # rows a delivery holds while it sends are skipped, not waited for: the acknowledgement row
     # is what stops the repeats, the rows' column only mirrors it
-    free = session.scalars(
-        select(Notification.id)
+    free = session.execute(
+        select(Notification.id, Notification.repeat, Notification.status, Notification.repeat_at)
         .where(*of_route, Notification.acknowledged_at.is_(None))
         .with_for_update(skip_locked=True)
     ).all()
     if free:
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(free))
-            .values(acknowledged_at=stands.acknowledged_at)
+            .where(Notification.id.in_([row.id for row in free]))
+            .values(acknowledged_at=stands.acknowledged_at, repeat_at=None)
             .execution_options(synchronize_session=False)
+        )
+    waiting = _waiting(free)
+    if waiting:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(waiting))
+            .values(status=NotificationState.SKIPPED.value)
+            .execution_options(synchronize_session=False)
+        )
+    stopped = _next_message(free)
+    if stopped is not None:
+        ticket = session.get_one(Ticket, checkpoint.ticket_pk)
+        log.info(
+            "chain_stopped",
+            source=ticket.source,
+            ticket_id=ticket.ticket_id,
+            checkpoint=checkpoint.key,
+            checkpoint_id=checkpoint_id,
+            route=route,
+            repeat=stopped,
+            reason=StopReason.ACKNOWLEDGED.value,
+            by=stands.acknowledged_by,
+            acknowledged_at=stands.acknowledged_at.isoformat(),
         )
     ids = list(session.scalars(select(Notification.id).where(*of_route).order_by(Notification.id)))
     return Acknowledged(
-        stands.acknowledged_at, stands.acknowledged_by, stands.via, first is not None, ids
+        stands.acknowledged_at,
+        stands.acknowledged_by,
+        stands.via,
+        first is not None,
+        ids,
+        stopped,
     )
+
+
+def _waiting(rows: Sequence[Any]) -> list[int]:
+    """Repeats and steps written but not sent yet (the first message is always sent)."""
+    unfinished = {state.value for state in UNFINISHED}
+    return [int(row.id) for row in rows if row.repeat > 0 and row.status in unfinished]
+
+
+def _next_message(rows: Sequence[Any]) -> int | None:
+    """The first message number of a page that an acknowledgement keeps from going out: one
+    written and waiting, or one a sent message was to be followed by."""
+    unfinished = {state.value for state in UNFINISHED}
+    numbers = [row.repeat + 1 for row in rows if row.repeat_at is not None]
+    numbers += [row.repeat for row in rows if row.repeat > 0 and row.status in unfinished]
+    return min(numbers, default=None)
 
 
 def acknowledge(
