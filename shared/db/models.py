@@ -82,7 +82,7 @@ class NotificationState(StrEnum):
     RETRYING = "retrying"  # some targets failed: they are tried again after a backoff
     SENT = "sent"  # every target accepted it
     DEAD = "dead"  # out of attempts, or its channel is not configured: never tried again
-    SKIPPED = "skipped"  # a repeat its page's acknowledgement made needless: never sent
+    SKIPPED = "skipped"  # a repeat or a chain's step its page's acknowledgement made needless
 
 
 class Ticket(Base):
@@ -189,8 +189,8 @@ class Notification(Base):
     delivered_at: Mapped[datetime | None]
     # A page acknowledged by a person stops repeating (PagerDuty/Opsgenie semantics).
     acknowledged_at: Mapped[datetime | None]
-    # When this page's next repeat is due: set in the transaction that records it sent,
-    # cleared once that is written, acknowledged or over. Redis's repeats lane
+    # When this page's next repeat (or a chain's next step) is due: set in the transaction that
+    # records it sent, cleared once that is written, acknowledged or over. Redis's repeats lane
     # is an index of these (`worker.events.reconcile` rebuilds it).
     repeat_at: Mapped[datetime | None]
 

@@ -106,7 +106,7 @@ def _warn(
     fired = Fired(kind="warning", metric=METRIC, tier=None, priority="", plan=plan)
     ids = []
     for route in routes_for(loaded.policy, fired):
-        for channel in route.channels:
+        for channel in route.first_channels():
             new_id = write_notification(
                 session,
                 checkpoint_id=checkpoint.id,

@@ -278,6 +278,8 @@ class Deliverer:
         notification.changed = True
         if isinstance(decision, Retry):
             return Outcome(Delivery.RETRY, decision, error, about=about)
+        if route is not None and route.chain:  # a step nobody could be told: on to the next
+            notification.repeat_at = next_repeat(route, notification, now)
         fallback_id = None
         if route is not None and decision.fallback is not None:
             fallback_id = write_notification(

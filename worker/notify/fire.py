@@ -119,10 +119,12 @@ def fire_checkpoints(
 
 def _routes(policies: PolicyBook, policy_name: str, fired: Fired) -> list[tuple[str, str]]:
     """(route, channel): one notification per route that takes this checkpoint and per channel
-    of the route."""
+    the route tells first (an escalation chain: its first step's)."""
     policy = policies.named(policy_name).policy
     return [
-        (route.name, channel) for route in routes_for(policy, fired) for channel in route.channels
+        (route.name, channel)
+        for route in routes_for(policy, fired)
+        for channel in route.first_channels()
     ]
 
 

@@ -1,14 +1,14 @@
-"""Paging semantics: an unacknowledged page repeats on its route's interval; a person's
-acknowledgement stops it (as PagerDuty and Opsgenie do), and so does the end of what it pages
-about.
+"""Paging semantics: an unacknowledged page repeats on its route's interval, or walks its
+route's escalation chain step by step; a person's acknowledgement stops it (as PagerDuty and
+Opsgenie do), and so does the end of what it pages about.
 
 An acknowledgement counts for a checkpoint on a route (an `Acknowledgement` row), whatever
 notification rows it has: those written later (a repeat, a page stored after its send) are
 covered too. The first one is kept, with who and when; acknowledging again changes nothing.
 
-A page's messages are numbered (the notification's ``repeat``: 0 is the first message;
-`shared.policy_routes.RouteSpec` says which channels each number tells and when the next one
-is due). The database holds when a sent page goes on (``repeat_at``, written with
+A page's repeats and a chain's steps are one sequence (the notification's ``repeat``: 0 is the
+first message; `shared.policy_routes.RouteSpec` says which channels each number tells and when
+the next one is due). The database holds when a sent page goes on (``repeat_at``, written with
 its sent state); Redis's repeats lane only indexes it, and reconcile rebuilds the lane from it.
 """
 

@@ -14,8 +14,10 @@ from typing import Any
 
 from scheduler.target_changes import shows_targets, target_changes
 from scheduler.timeline import Phase, build_timeline
+from shared.db.models import NotificationState
 from shared.events import Event, EventType
 from shared.policy import Metric, Policy
+from shared.policy_routes import RouteSpec
 from worker.report.allowances import authorized
 
 # Within one instant: what happened, then what it paused, then what Escalera did about it.
@@ -75,8 +77,11 @@ def ticket_timeline(
     entries += _targets(policy, events, at)
     entries += [_checkpoint(c) for c in checkpoints]
     keys = {c.id: c.key for c in checkpoints}
-    entries += [_notification(n, keys.get(n.checkpoint_id, "?")) for n in notifications]
-    entries += _acknowledgements(notifications, keys, at)
+    chains = {route.name: route for route in policy.routes if route.chain}
+    entries += [
+        _notification(n, keys.get(n.checkpoint_id, "?"), chains.get(n.route)) for n in notifications
+    ]
+    entries += _acknowledgements(notifications, keys, at, chains)
     return sorted(entries, key=lambda e: (e.at, _ORDER[e.kind]))
 
 
@@ -134,7 +139,7 @@ def _checkpoint(c: StoredCheckpoint) -> Entry:
     return Entry(c.due_at, "checkpoint", c.key, detail)
 
 
-def _notification(n: StoredNotification, checkpoint: str) -> Entry:
+def _notification(n: StoredNotification, checkpoint: str, chain: RouteSpec | None) -> Entry:
     detail = {
         "checkpoint": checkpoint,
         "route": n.route,
@@ -147,22 +152,45 @@ def _notification(n: StoredNotification, checkpoint: str) -> Entry:
         "acknowledged_by": n.acknowledged_by,
         "error": n.last_error,
     }
+    if chain is not None:  # a message of an escalation chain names its step, from 1
+        detail["step"] = chain.step_of(n.repeat) + 1
     return Entry(n.created_at, "notification", f"{n.route} → {n.channel}", detail)
 
 
 def _acknowledgements(
-    notifications: Sequence[StoredNotification], keys: dict[int, str], at: datetime
+    notifications: Sequence[StoredNotification],
+    keys: dict[int, str],
+    at: datetime,
+    chains: dict[str, RouteSpec],
 ) -> list[Entry]:
-    """One entry per acknowledged page (checkpoint and route), at its instant, saying who."""
+    """One entry per acknowledged page (checkpoint and route), at its instant, saying who; on
+    an escalation chain, also the step it kept from being told."""
     seen: dict[tuple[int, str], Entry] = {}
     for n in notifications:
         where = (n.checkpoint_id, n.route)
         if n.acknowledged_at is None or n.acknowledged_at > at or where in seen:
             continue
-        detail = {
+        detail: dict[str, Any] = {
             "checkpoint": keys.get(n.checkpoint_id, "?"),
             "by": n.acknowledged_by,
             "via": n.acknowledged_via,
         }
+        chain = chains.get(n.route)
+        if chain is not None and (step := _stopped(chain, notifications, where)) is not None:
+            detail["stopped_before_step"] = step
         seen[where] = Entry(n.acknowledged_at, "acknowledgement", n.route, detail)
     return list(seen.values())
+
+
+def _stopped(
+    chain: RouteSpec, notifications: Sequence[StoredNotification], page: tuple[int, str]
+) -> int | None:
+    """The step (from 1) whose message was to follow the last one told on ``page``; None
+    once the chain was told to the end."""
+    told = [
+        n.repeat
+        for n in notifications
+        if (n.checkpoint_id, n.route) == page and n.status != NotificationState.SKIPPED
+    ]
+    last = max(told, default=0)
+    return None if chain.wait_after(last) is None else chain.step_of(last + 1) + 1

@@ -1,0 +1,170 @@
+"""Escalation chains, end to end: apply → timer index → beat → fire → Apprise → sinks, and the
+repeats lane → repeat task → Apprise, on a fake clock, on SQLite and PostgreSQL with real Redis.
+
+A Madrid desk (Monday–Friday 09:00–18:00, Spanish messages) must answer a P1 in an hour. Its
+breach walks a chain: the assignee's team channel (`equipo`) at once, the team lead by e-mail
+(`jefa_email`) if nobody acknowledged within 10 minutes, the on-call phone (`guardia`) 15
+minutes later, again every 5 minutes twice more. The ticket, opened Monday 2 March 2026 09:00,
+breaches at 10:00:
+  10:00 equipo (step 1) -> 10:10 jefa_email (step 2) -> 10:25 guardia (step 3)
+  -> 10:30 and 10:35 guardia again (repeat_last: 2), and then nothing.
+`Desk` runs every fire, delivery and repeat twice, as an at-least-once queue may: each message
+still reaches its sink once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from structlog.testing import capture_logs
+
+from shared.config import settings
+from tests.integration.lifecycle_desk import (
+    ACK_SECRET,
+    API_TOKEN,
+    PUBLIC_URL,
+    Desk,
+    Sinks,
+    Ticket,
+    assert_messages,
+    table,
+)
+from tests.integration.services import REDIS_URL
+from worker.cli import main
+from worker.notify.paging import StopReason
+from worker.runtime import runtime
+
+POLICY = """\
+name: mesa
+language: es
+calendars:
+  oficina:
+    timezone: Europe/Madrid
+    hours:
+      mon: ["09:00-18:00"]
+      tue: ["09:00-18:00"]
+      wed: ["09:00-18:00"]
+      thu: ["09:00-18:00"]
+      fri: ["09:00-18:00"]
+priorities: {P1: {}}
+plans: {estandar: {calendar: oficina}}
+default_plan: estandar
+targets:
+  - {priority: P1, first_response: 1h}
+channels: {equipo: {}, jefa_email: {}, guardia: {}}
+routes:
+  - name: cadena
+    when: {kinds: [breach]}
+    steps:
+      - {channels: [equipo], ack_within: 10m}
+      - {channels: [jefa_email], ack_within: 15m}
+      - {channels: [guardia], ack_within: 5m}
+    repeat_last: 2
+ticket_links: {api: "https://mesa.example/tickets/{ticket_id}"}
+"""
+TICKET = Ticket("api", "C-1", "estandar", "acme", "P1", "https://mesa.example/tickets/C-1")
+HEADLINE = "primera respuesta incumplida"
+WALK = f"""
+at               | checkpoint            | route  | channel    | # | headline | deadline
+2026-03-02 10:00 | first_response:breach | cadena | equipo     | 0 | {HEADLINE} | 2026-03-02 10:00 CET (vencido hace 0m)
+2026-03-02 10:10 | first_response:breach | cadena | jefa_email | 1 | {HEADLINE} | 2026-03-02 10:00 CET (vencido hace 10m)
+2026-03-02 10:25 | first_response:breach | cadena | guardia    | 2 | {HEADLINE} | 2026-03-02 10:00 CET (vencido hace 25m)
+2026-03-02 10:30 | first_response:breach | cadena | guardia    | 3 | {HEADLINE} | 2026-03-02 10:00 CET (vencido hace 30m)
+2026-03-02 10:35 | first_response:breach | cadena | guardia    | 4 | {HEADLINE} | 2026-03-02 10:00 CET (vencido hace 35m)
+"""
+
+
+@pytest.fixture
+def desk(policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
+    (policy_dir / "mesa.yaml").write_text(POLICY)
+    monkeypatch.setenv("ESCALERA_DEFAULT_POLICY", "mesa")
+    monkeypatch.setenv("ESCALERA_API_TOKENS", f'["{API_TOKEN}"]')
+    monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
+    monkeypatch.setenv("ESCALERA_PUBLIC_URL", PUBLIC_URL)
+    settings.cache_clear()
+    runtime.cache_clear()
+    sinks = Sinks(["equipo", "jefa_email", "guardia"])
+    opened = Desk(sinks, "Europe/Madrid", TICKET)
+    opened.event("2026-03-02 09:00", "created", priority="P1", customer="acme")
+    yield opened
+    sinks.close()
+
+
+def walked(rows: int) -> str:
+    """The first ``rows`` messages of the whole walk."""
+    return "\n".join(WALK.strip().splitlines()[: rows + 1])
+
+
+def test_a_chain_walks_its_steps_until_someone_acknowledges(
+    desk: Desk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nobody answers the team or the lead: the on-call phone rings at 10:25; Marta acknowledges
+    from its link at 10:27, so it never rings again. The timeline shows each step and who
+    acknowledged when; a log line says the chain stopped, and for whom."""
+    desk.run_until(desk.local("2026-03-02 10:26"))
+    page = desk.message("first_response:breach", "cadena", "guardia", repeat=2)
+    with capture_logs() as logs:
+        desk.acknowledge_by_link("2026-03-02 10:27", page, name="Marta Ruiz")
+    desk.run_until(desk.local("2026-03-02 12:00"))
+    assert_messages(desk, table(walked(3)))
+    assert desk.armed() == (0, 0)
+    (stopped,) = (line for line in logs if line["event"] == "chain_stopped")
+    assert {k: stopped[k] for k in ("ticket_id", "checkpoint", "route", "by", "repeat")} == {
+        "ticket_id": "C-1",
+        "checkpoint": "first_response:breach",
+        "route": "cadena",
+        "by": "Marta Ruiz",
+        "repeat": 3,
+    }
+
+    assert main(["report", "timeline", "api/C-1", "--format", "json"]) == 0
+    timeline = json.loads(capsys.readouterr().out)["timeline"]
+    steps = [(e["what"], e["step"]) for e in timeline if e["kind"] == "notification"]
+    assert steps == [("cadena → equipo", 1), ("cadena → jefa_email", 2), ("cadena → guardia", 3)]
+    (ack,) = (e for e in timeline if e["kind"] == "acknowledgement")
+    assert (ack["at"][:16], ack["what"], ack["by"]) == (
+        "2026-03-02T10:27",
+        "cadena",
+        "Marta Ruiz",
+    )
+    assert ack["stopped_before_step"] == 3  # the on-call phone's next ring
+
+
+def test_a_chain_stops_when_the_ticket_is_answered(desk: Desk) -> None:
+    """The reply at 10:12 meets the first response: the on-call phone is never rung."""
+    desk.event("2026-03-02 10:12", "agent_replied")
+    desk.run_until(desk.local("2026-03-02 12:00"))
+    assert_messages(desk, table(walked(2)))
+    assert [(s.checkpoint, s.route, s.repeat, s.reason) for s in desk.stopped[:1]] == [
+        ("first_response:breach", "cadena", 2, StopReason.OVER)
+    ]
+    assert desk.armed() == (0, 0)
+
+
+def test_a_chain_survives_redis_losing_its_lane_between_two_steps(desk: Desk) -> None:
+    """Redis loses the repeats lane at 10:15, between the lead's e-mail and the phone: beat's
+    reconcile brings the phone step back from the database, at its time, sent once."""
+    desk.run_until(desk.local("2026-03-02 10:15"))
+    redis.Redis.from_url(REDIS_URL).delete(desk.rt.repeats.keys.due)
+    assert desk.armed() == (0, 0)
+    assert desk.reconcile("2026-03-02 10:16") == 1
+    assert desk.reconcile("2026-03-02 10:17") == 0  # idempotent
+    desk.run_until(desk.local("2026-03-02 12:00"))
+    assert_messages(desk, table(walked(5)))
+    assert desk.armed() == (0, 0)
+
+
+def test_a_step_whose_successor_was_never_armed_goes_on_at_the_next_reconcile(desk: Desk) -> None:
+    """The worker sent the lead's e-mail at 10:10 and died before arming the phone step in
+    Redis: the chain waits for nothing until beat's reconcile arms it from the database."""
+    desk.run_until(desk.local("2026-03-02 10:05"))
+    desk.drop_arms = 1
+    desk.run_until(desk.local("2026-03-02 10:11"))
+    assert desk.armed() == (0, 0)  # without reconcile, the chain would stop here
+    assert desk.reconcile("2026-03-02 10:12") == 1
+    desk.run_until(desk.local("2026-03-02 12:00"))
+    assert_messages(desk, table(walked(5)))
