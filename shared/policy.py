@@ -31,6 +31,7 @@ from pydantic import (
 from shared.durations import Duration, Unit
 from shared.events import Level, Status
 from shared.names import fold
+from shared.policy_catch_up import CatchUp, MaxCatchUp
 from shared.policy_routes import ChannelName, ChannelSpec, RouteSpec
 from shared.target_conditions import TargetWhen, TicketFacts, Vocabulary
 
@@ -326,6 +327,10 @@ class Policy(_Strict):
     # Notifications (shared/policy_routes.py): channel names here, their URLs in the environment.
     channels: dict[ChannelName, ChannelSpec] = {}
     routes: list[RouteSpec] = []
+    # Checkpoints of a clock found due together (late events, an outage): which of them page
+    # (shared/policy_catch_up.py); older than max_catch_up, none does.
+    catch_up: CatchUp = CatchUp.LATEST
+    max_catch_up: MaxCatchUp | None = None
     # Where a message links to, per source: "https://acme.zendesk.com/agent/tickets/{ticket_id}".
     ticket_links: dict[Name, str] = {}
 
@@ -425,10 +430,11 @@ class Policy(_Strict):
             if route.name in names:
                 yield (*here, "name"), f"another route is already named {route.name!r}"
             names.add(route.name)
-            yield from (((*here, *where), problem) for where, problem in route.problems())
-            for where, channel in route.channel_references():
+            for c, channel in enumerate(route.channels):
                 if channel not in self.channels:
-                    yield (*here, *where), self._unknown("channel", channel, self.channels)
+                    yield (*here, "channels", c), self._unknown("channel", channel, self.channels)
+            if route.fallback is not None and route.fallback not in self.channels:
+                yield (*here, "fallback"), self._unknown("channel", route.fallback, self.channels)
             for i, word in enumerate(route.when.priorities or []):
                 if self.priority_named(word) is None:
                     yield (
