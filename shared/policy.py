@@ -430,11 +430,10 @@ class Policy(_Strict):
             if route.name in names:
                 yield (*here, "name"), f"another route is already named {route.name!r}"
             names.add(route.name)
-            for c, channel in enumerate(route.channels):
+            yield from (((*here, *where), problem) for where, problem in route.problems())
+            for where, channel in route.channel_references():
                 if channel not in self.channels:
-                    yield (*here, "channels", c), self._unknown("channel", channel, self.channels)
-            if route.fallback is not None and route.fallback not in self.channels:
-                yield (*here, "fallback"), self._unknown("channel", route.fallback, self.channels)
+                    yield (*here, *where), self._unknown("channel", channel, self.channels)
             for i, word in enumerate(route.when.priorities or []):
                 if self.priority_named(word) is None:
                     yield (
