@@ -39,6 +39,14 @@ class BoardRow:
     state: BoardState
     following: Checkpoint | None  # the next checkpoint due; None while every clock is paused
     left: timedelta | None
+    breached_at: datetime | None = None  # the first breach standing, for a row with none ahead
+
+    @property
+    def counts_to(self) -> datetime | None:
+        """The instant the row's countdown counts to: its next checkpoint, else its breach."""
+        if self.following is not None:
+            return self.following.due_at
+        return self.breached_at
 
     def value(self, field: str) -> str | None:
         """The row's value for a filter (`FILTERS`)."""
@@ -68,6 +76,7 @@ class BoardRow:
             if nxt is None
             else {"key": nxt.key, "kind": nxt.kind.value, "due_at": nxt.due_at.isoformat()},
             "left_seconds": None if self.left is None else int(self.left.total_seconds()),
+            "counts_to": None if self.counts_to is None else self.counts_to.isoformat(),
         }
 
 
@@ -94,16 +103,17 @@ def board_rows(tickets: Iterable[ReportTicket], at: datetime) -> list[BoardRow]:
         if not ticket.is_open:
             continue
         following = ticket.sla.next_checkpoint
-        left = _overdue(ticket, at) if following is None else following.due_at - at
-        rows.append(BoardRow(ticket, state_of(ticket), following, left))
+        breached = _first_breach(ticket) if following is None else None
+        left = following.due_at - at if following else (breached - at if breached else None)
+        rows.append(BoardRow(ticket, state_of(ticket), following, left, breached))
     return sorted(rows, key=_order)
 
 
-def _overdue(ticket: ReportTicket, at: datetime) -> timedelta | None:
-    """Minus the time since the ticket's first breach still standing; None if none stands."""
+def _first_breach(ticket: ReportTicket) -> datetime | None:
+    """When the ticket's first breach still standing happened; None if none stands."""
     breaches = [m.breached_at for m in ticket.sla.metrics.values() if m.state is State.BREACHED]
     known = [b for b in breaches if b is not None]
-    return min(known) - at if known else None
+    return min(known) if known else None
 
 
 def chosen(rows: Sequence[BoardRow], filters: Mapping[str, str]) -> list[BoardRow]:

@@ -95,13 +95,11 @@
       countdown.className = "countdown";
       countdown.textContent = t.left_seconds === null ? "—" : span(t.left_seconds);
       cell(row, "left", countdown).className = "left";
-      if (t.next) {
-        row.dataset.due = t.next.due_at;
-        row.dataset.kind = t.next.kind;
-        cell(row, "next", nextCheckpoint(t.next));
-      } else {
-        cell(row, "next", "—");
+      if (t.counts_to) {
+        row.dataset.due = t.counts_to;
+        row.dataset.kind = t.next ? t.next.kind : "overdue";  // overdue: counts from its breach
       }
+      cell(row, "next", t.next ? nextCheckpoint(t.next) : "—");
       var href = "/tickets/" + encodeURIComponent(t.source) + "/" + t.ticket_id.split("/").map(encodeURIComponent).join("/");
       cell(row, "ticket", lines(t.source + "/" + t.ticket_id, t.subject, href));
       cell(row, "customer", t.customer);
