@@ -98,7 +98,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
             sent_at = datetime.now(UTC)
             outcomes = deliverer.deliver_written(session, result.notes, result.about, sent_at)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
-    report_fired([result.about[cid] for cid in result.fired], now, _storm(rt))
+    report_fired([result.about[cid] for cid in result.fired], now, _storm(rt), result.not_paged)
     if result.notes:
         _after_delivery(rt, outcomes, asked=len(result.notes))
     deliver_soon(rt, result.undelivered)
@@ -107,6 +107,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         "checkpoints_fired",
         fired=result.fired,
         notifications=len(result.notes),
+        not_paged=len(result.not_paged),
         undelivered=len(result.undelivered),
         later=len(result.later),
         skipped=len(result.skipped),

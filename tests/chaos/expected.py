@@ -5,6 +5,10 @@ over: every checkpoint the core says is due then had to fire, once. A checkpoint
 fired that the whole history says was met is allowed only if it was due given the events the
 system had stored when it fired (an event that arrives late cannot un-send a page): `justified`
 re-evaluates that knowledge with the same core.
+
+A fired checkpoint pages nobody when the policy's ``catch_up`` says a later checkpoint of its
+clock, due when it fired, took its place (a warning fired late, with the breach): `caught_up`
+asks the same rule (`worker.notify.catch_up`) of what the core says was due then.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from scheduler.evaluate import evaluate
 from shared.events import Event
 from shared.policy import Policy
+from worker.notify.catch_up import CatchUpRule, Due, silence
 
 TicketKey = tuple[str, str]  # (ticket id, checkpoint key)
 
@@ -47,6 +52,23 @@ def justified(policy: Policy, known: list[Event], key: str, fired_at: datetime) 
         return False
     sla = evaluate(policy, known, fired_at)
     return any(c.key == key and c.fired for c in sla.checkpoints)
+
+
+def caught_up(policy: Policy, known: list[Event], key: str, kind: str, fired_at: datetime) -> bool:
+    """Given only the events stored by ``fired_at``, did the policy's catch-up rule silence
+    ``key`` fired then (a later checkpoint of its clock due too)?"""
+    rule = CatchUpRule.of(policy)
+    if not rule.may_catch_up(Due(0, key, kind, fired_at)):
+        return False
+    if not any(e.type.value == "created" for e in known):
+        return False
+    due = [
+        Due(0, c.key, c.kind.value, c.due_at)
+        for c in evaluate(policy, known, fired_at).checkpoints
+        if c.fired
+    ]
+    mine = next((c for c in due if c.key == key), None)
+    return mine is not None and silence(mine, rule, due, fired_at) is not None
 
 
 def channels_for(kind: str) -> list[tuple[str, str]]:

@@ -284,3 +284,25 @@ def test_a_digest_line_tells_when_each_notification_in_it_was_sent(tmp_path: Pat
     ]
     (tmp_path / "worker.log").write_text("\n".join(lines) + "\n")
     assert sent_times(tmp_path) == {7: logged, 8: logged, 9: logged, 10: logged}
+
+
+def test_a_warning_fired_late_with_its_breach_owes_no_page_but_one_fired_on_time_does() -> None:
+    """The worker fell behind: the warning fired only once the breach was due too, so under
+    ``catch_up: latest`` the breach paged alone; paging the warning as well is no fault either
+    (the worker may not have stored the events that made the breach due). A warning fired on
+    time still owes its page."""
+    events, stored, messages = _late_reply()
+    breach = next(r for r in stored.checkpoints.values() if r["kind"] == "breach")
+    warning = next(r for r in stored.checkpoints.values() if r["kind"] == "warning")
+    breach_only = [m for m in messages if m["key"].startswith(f"{breach['id']}:")]
+
+    warning["fired_at"] = breach["due_at"] + timedelta(seconds=1)
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink(breach_only)])  # type: ignore[list-item]
+    assert verdict.ok, verdict.explain()
+    assert verdict.caught_up == [(warning["ticket"], warning["key"])]
+    assert judge(chaos_policy(), events, LATER, stored, [FakeSink(messages)]).ok  # type: ignore[list-item]
+
+    warning["fired_at"] = warning["due_at"]
+    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink(breach_only)])  # type: ignore[list-item]
+    assert [n[1] for n in verdict.notifications_lost] == ["first_response:warning:50"]
+    assert not verdict.ok

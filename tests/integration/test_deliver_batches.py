@@ -34,6 +34,7 @@ channels:
   leads: {}
 routes:
   - {name: page, when: {kinds: [warning, breach]}, channels: [oncall], attempts: 3, fallback: leads, repeat: {every: 15m, limit: 1}}
+catch_up: all  # every overdue checkpoint pages: three per ticket make the storms here
 """
 
 

@@ -34,6 +34,7 @@ channels:
 routes:
   - {name: p1-page, when: {priorities: [P1], kinds: [breach, escalation]}, channels: [oncall_phone, support_email]}
   - {name: warnings, when: {kinds: [warning]}, channels: [support_email]}
+catch_up: all  # tests of the fire task: every overdue checkpoint pages
 """
 
 

@@ -75,10 +75,12 @@ def _wait_for(condition, what: str, seconds: float = 45):  # type: ignore[no-unt
     pytest.fail(f"{what} within {seconds} s")
 
 
-def test_an_overdue_ticket_pages_each_checkpoint_exactly_once(
+def test_an_overdue_ticket_pages_its_breach_once_and_not_the_warnings_it_caught_up(
     system: str, sink: JsonSink, postgres_url: str
 ) -> None:
-    """Warnings at 75 % and 90 % and the breach each reach the on-call once, in Spanish, with their keys."""
+    """A ticket dated 40 minutes back arrives with its 75 % and 90 % warnings and its breach all
+    due: the on-call gets one page, the breach, in Spanish, with its key; the warnings fire too,
+    caught up by the breach, and page nobody (the policy's default ``catch_up: latest``)."""
     created = datetime.now(UTC) - timedelta(minutes=40)
     event = {
         "event_id": "fe-1",
@@ -93,21 +95,25 @@ def test_an_overdue_ticket_pages_each_checkpoint_exactly_once(
     )
     assert response.status_code == 202
 
-    _wait_for(lambda: len(sink.received) >= 3, "three pages arrived")
     sessions = session_factory(make_engine(postgres_url))
 
-    def all_settled() -> bool:
+    def all_settled() -> dict[str, str | None] | None:
         with sessions() as s:
-            states = s.scalars(select(Checkpoint.state)).all()
+            rows = s.execute(select(Checkpoint.key, Checkpoint.state, Checkpoint.not_paged)).all()
             statuses = s.scalars(select(Notification.status)).all()
-        return len(states) == 3 and set(states) == {"fired"} and statuses == ["sent"] * 3
+        settled = len(rows) == 3 and {row.state for row in rows} == {"fired"}
+        return (
+            {row.key: row.not_paged for row in rows} if settled and statuses == ["sent"] else None
+        )
 
-    _wait_for(all_settled, "every checkpoint fired and every notification sent")
-    titles = sorted(message["json"]["title"] for message in sink.received)
-    assert titles == [
-        "[P1] api/FE-1: 75% del tiempo de primera respuesta consumido",
-        "[P1] api/FE-1: 90% del tiempo de primera respuesta consumido",
-        "[P1] api/FE-1: primera respuesta incumplida",
+    not_paged = _wait_for(all_settled, "every checkpoint fired and the one notification sent")
+    assert not_paged == {
+        "first_response:warning:75": "caught_up",
+        "first_response:warning:90": "caught_up",
+        "first_response:breach": None,
+    }
+    _wait_for(lambda: sink.received, "the page arrived")
+    assert [message["json"]["title"] for message in sink.received] == [
+        "[P1] api/FE-1: primera respuesta incumplida"
     ]
-    keys = [message["headers"]["X-Escalera-Dedupe-Key"] for message in sink.received]
-    assert len(set(keys)) == len(keys) == 3
+    assert sink.received[0]["headers"]["X-Escalera-Dedupe-Key"].endswith(":page:oncall:0")

@@ -49,6 +49,7 @@ channels:
 routes:
   - {name: page, when: {kinds: [warning, breach]}, channels: [oncall]}
   - {name: lost, when: {kinds: [breach]}, channels: [nowhere], attempts: 1}
+catch_up: all  # every overdue checkpoint pages, each counted
 """
 
 

@@ -30,6 +30,7 @@ channels:
   oncall: {}
 routes:
   - {name: page, when: {kinds: [warning, breach]}, channels: [oncall]}
+catch_up: all  # every overdue checkpoint pages, each counted
 """
 
 

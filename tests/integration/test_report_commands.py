@@ -99,8 +99,10 @@ AT = START + timedelta(hours=1)
 def test_timeline_shows_events_pause_checkpoints_and_delivered_notifications(
     routed: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The ticket's story in order: created, paused 10 minutes, the warning and the breach at
-    their (pause-shifted) instants, each notification with its delivery result."""
+    """The ticket's story in order: created, paused 10 minutes, the warnings and the breach at
+    their (pause-shifted) instants, each notification with its delivery result. Fired together
+    at 09:41, the warnings were caught up by the breach: the timeline says so, and only the
+    breach was sent (the policy's default ``catch_up: latest``)."""
     _a_morning()
     assert main(["report", "timeline", "api/T-1", "--at", AT.isoformat(), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -112,27 +114,28 @@ def test_timeline_shows_events_pause_checkpoints_and_delivered_notifications(
         ("09:15", "event", "status_changed"),
         ("09:15", "resume", "open"),
     ]
-    fired = [(e["at"][11:19], e["what"]) for e in doc["timeline"] if e["kind"] == "checkpoint"]
+    fired = [
+        (e["at"][11:19], e["what"], e["state"], e.get("not_paged"))
+        for e in doc["timeline"]
+        if e["kind"] == "checkpoint"
+    ]
     # 30 minutes of working time, 10 of them paused: 75 % at 09:32:30, breach at 09:40
     assert fired == [
-        ("09:32:30", "first_response:warning:75"),
-        ("09:37:00", "first_response:warning:90"),
-        ("09:40:00", "first_response:breach"),
+        ("09:32:30", "first_response:warning:75", "fired", "caught up by first_response:breach"),
+        ("09:37:00", "first_response:warning:90", "fired", "caught up by first_response:breach"),
+        ("09:40:00", "first_response:breach", "fired", None),
     ]
     sent = [e for e in doc["timeline"] if e["kind"] == "notification"]
     assert [
         (e["at"][11:16], e["checkpoint"], e["status"], e["delivered_at"][11:16]) for e in sent
-    ] == [
-        ("09:41", "first_response:warning:75", "sent", "09:42"),
-        ("09:41", "first_response:warning:90", "sent", "09:42"),
-        ("09:41", "first_response:breach", "sent", "09:42"),
-    ]
+    ] == [("09:41", "first_response:breach", "sent", "09:42")]
     assert doc["metrics"]["first_response"]["state"] == "breached"
 
     monkeypatch.setenv("COLUMNS", "200")  # rich folds long cells on a narrow terminal
     assert main(["report", "timeline", "api/T-1", "--at", AT.isoformat()]) == 0
     table = capsys.readouterr().out
     assert "first_response:warning:75" in table and "desk → desk" in table and "pending" in table
+    assert "not_paged=caught up by first_response:breach" in table
 
 
 def test_timeline_of_an_unknown_ticket_names_it(

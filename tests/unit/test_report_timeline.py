@@ -72,3 +72,29 @@ def test_an_acknowledged_page_says_who_and_when_once_per_route() -> None:
     assert acks[0].detail["checkpoint"] == "first_response:breach"
     notes = [e for e in entries if e.kind == "notification"]
     assert [e.detail["acknowledged_by"] for e in notes] == ["Ana Pérez", "Ana Pérez"]
+
+
+def test_a_checkpoint_that_paged_nobody_says_why() -> None:
+    """A ticket that arrived late: its warning was caught up by the breach; a breach older than
+    the policy's max_catch_up; a checkpoint that paged says nothing of the kind."""
+    policy = preset("soporte-completo")
+    ticket = Ticket(T0, priority="P1")
+    late = T0 + timedelta(hours=4)
+    checkpoints = [
+        StoredCheckpoint(
+            1, "first_response:warning:90", "warning", T0 + timedelta(minutes=27), "fired", late,
+            "caught_up", "first_response:breach",
+        ),
+        StoredCheckpoint(
+            2, "first_response:breach", "breach", T0 + timedelta(minutes=30), "fired", late,
+            "too_old",
+        ),
+        StoredCheckpoint(3, "escalation:tier2", "escalation", late, "fired", late),
+    ]  # fmt: skip
+    entries = ticket_timeline(policy, ticket.events, checkpoints, [], late)
+    said = {e.what: e.detail.get("not_paged") for e in entries if e.kind == "checkpoint"}
+    assert said == {
+        "first_response:warning:90": "caught up by first_response:breach",
+        "first_response:breach": "older than max_catch_up",
+        "escalation:tier2": None,
+    }

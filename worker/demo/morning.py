@@ -4,8 +4,9 @@ Each step is posted ``at`` its offset from the start and says its event happened
 that: tickets arrive with their clocks already running, so under the ``soporte-completo``
 preset (P1: first response 30 min, updates every 2 h, tier 2 four hours after the response;
 P2: 2 h; P3: 4 h) warnings, a breach and an escalation fall due within the first minutes, and
-more keep coming for a quarter of an hour: the first 75 % warnings on arrival, an escalation to
-tier 2 at about a minute, a breach at two, replies that beat two breaches at six and twelve.
+more keep coming for a quarter of an hour: the first warnings on arrival (MX-1002's 90 % alone:
+its 75 % is overdue too, and caught up), an escalation to tier 2 at about a minute, a breach at
+two, replies that beat two breaches at six and twelve.
 """
 
 from __future__ import annotations

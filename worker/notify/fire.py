@@ -8,6 +8,11 @@ fire task that runs twice for the same checkpoint (a redelivery) writes nothing 
 time. A batch's notifications are written together, in one statement (a burst of 100,000
 checkpoints is a hundred statements, not two hundred thousand round trips), and the task that
 fired them delivers them (`worker.tasks.fire_checkpoints_task`).
+
+A checkpoint found due with a later one of its clock (events that arrived late), or older than
+the policy's ``max_catch_up``, fires without notifications: `worker.notify.catch_up` decides,
+from the checkpoints due in the database (one more query, only when a batch holds a warning or
+a reminder of a ``catch_up: latest`` policy), and the row keeps why (``not_paged``).
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
-from shared.db.statements import among, is_postgresql
+from shared.db.statements import among, is_postgresql, update_rows
 from worker.notify.batch_rows import Note
+from worker.notify.catch_up import CatchUpRule, Due, Silence, silence
 from worker.notify.facts import ABOUT, checkpoints_about
 from worker.notify.outbox import Outgoing, planned_notes, write_notes
 from worker.notify.retry import UNFINISHED
@@ -36,6 +42,8 @@ class FireResult:
     # the fired checkpoints' `worker.notify.facts.ABOUT` rows, by id: what their messages say
     about: dict[int, Any] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)  # the notifications to deliver
+    # fired without notifications (caught up by a later checkpoint, or too old), by id
+    not_paged: dict[int, Silence] = field(default_factory=dict)
     stored: bool = True  # False: `notes` are only planned (ids taken), to send and then store
     later: list[tuple[int, datetime]] = field(default_factory=list)  # moved later: re-arm
     skipped: list[int] = field(default_factory=list)  # met, cancelled or already fired
@@ -102,9 +110,10 @@ def fire_checkpoints(
         done = {cid for cid, _ in result.later} | set(result.fired)
         result.skipped = [cid for cid in ids if cid not in done]
         result.undelivered = _never_tried(session, result.skipped)
+    result.not_paged = _not_paged(session, policies, fired, now)
     outgoing: list[Outgoing] = []
     routed: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
-    for row in fired:
+    for row in (row for row in fired if int(row.id) not in result.not_paged):
         what = (row.policy, row.kind, row.metric, row.tier, row.priority or "", row.plan or "")
         if what not in routed:  # a storm is many checkpoints of few kinds: route each kind once
             routed[what] = _routes(policies, row.policy, Fired(*what[1:]))
@@ -115,6 +124,46 @@ def fire_checkpoints(
         result.stored = planned is None
         result.notes = write_notes(session, outgoing, now) if planned is None else planned
     return result
+
+
+def _not_paged(
+    session: Session, policies: PolicyBook, fired: Sequence[Any], now: datetime
+) -> dict[int, Silence]:
+    """The fired checkpoints (`ABOUT` rows) that page nobody, and why, recorded on their rows."""
+    rules = {
+        name: CatchUpRule.of(policies.named(name).policy) for name in {r.policy for r in fired}
+    }
+    due = {int(row.id): (Due(row.ticket_pk, row.key, row.kind, row.due_at), row) for row in fired}
+    others = _due_by(
+        session, [c for c, row in due.values() if rules[row.policy].may_catch_up(c)], now
+    )
+    silenced: dict[int, Silence] = {}
+    for cid, (checkpoint, row) in due.items():
+        why = silence(checkpoint, rules[row.policy], others.get(checkpoint.ticket_pk, []), now)
+        if why is not None:
+            silenced[cid] = why
+    rows = [
+        {"id": cid, "not_paged": s.reason.value, "caught_up_by": s.by}
+        for cid, s in silenced.items()
+    ]
+    update_rows(session, Checkpoint.__table__, rows)
+    return silenced
+
+
+def _due_by(session: Session, asking: Sequence[Due], now: datetime) -> dict[int, list[Due]]:
+    """The checkpoints of ``asking``'s tickets due after the earliest of them and by ``now``,
+    any state, by ticket: one query on the (ticket, key) index."""
+    if not asking:
+        return {}
+    query = select(Checkpoint.ticket_pk, Checkpoint.key, Checkpoint.kind, Checkpoint.due_at).where(
+        among(session, Checkpoint.ticket_pk, sorted({c.ticket_pk for c in asking})),
+        Checkpoint.due_at > min(c.due_at for c in asking),
+        Checkpoint.due_at <= now,
+    )
+    by_ticket: dict[int, list[Due]] = {}
+    for row in session.execute(query):
+        by_ticket.setdefault(int(row.ticket_pk), []).append(Due(*row))
+    return by_ticket
 
 
 def _routes(policies: PolicyBook, policy_name: str, fired: Fired) -> list[tuple[str, str]]:

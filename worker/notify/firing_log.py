@@ -8,23 +8,33 @@ never by URL.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import structlog
 
 from shared import metrics
+from worker.notify.catch_up import Silence
 from worker.notify.outcome import About, Delivery, Outcome
 from worker.notify.storm import StormSettings
 
 log = structlog.get_logger("escalera.worker")
 
 
-def report_fired(fired: Sequence[Any], now: datetime, storm: StormSettings) -> None:
+def report_fired(
+    fired: Sequence[Any],
+    now: datetime,
+    storm: StormSettings,
+    not_paged: Mapping[int, Silence] | None = None,
+) -> None:
     """Count the fired checkpoints (`worker.notify.facts.ABOUT` rows) and log a line each; a
     storm's batch (as many as make a storm of notifications, ``ESCALERA_STORM_THRESHOLD``) is
-    one line naming every checkpoint and ticket in it, as its notifications become digests."""
+    one line naming every checkpoint and ticket in it, as its notifications become digests.
+
+    A checkpoint that paged nobody (``not_paged``: caught up, too old) says why on its line; a
+    storm's line counts them by reason."""
+    quiet = not_paged or {}
     metrics.checkpoints_fired(((row.kind, row.due_at) for row in fired), now)
     if not fired or (storm.enabled and len(fired) >= storm.threshold):
         if fired:
@@ -37,6 +47,7 @@ def report_fired(fired: Sequence[Any], now: datetime, storm: StormSettings) -> N
                 kinds=dict(Counter(row.kind for row in fired)),
                 lateness_s_min=min(lateness),
                 lateness_s_max=max(lateness),
+                not_paged=dict(Counter(silence.reason.value for silence in quiet.values())),
             )
         return
     for row in fired:
@@ -49,7 +60,17 @@ def report_fired(fired: Sequence[Any], now: datetime, storm: StormSettings) -> N
             source=row.source,
             ticket_id=row.ticket_id,
             lateness_s=(now - row.due_at).total_seconds(),
+            **_why_not_paged(quiet.get(int(row.id))),
         )
+
+
+def _why_not_paged(silence: Silence | None) -> dict[str, str]:
+    """A line's ``not_paged`` (caught_up, too_old) and ``caught_up_by``; none if it paged."""
+    if silence is None:
+        return {}
+    return {"not_paged": silence.reason.value} | (
+        {"caught_up_by": silence.by} if silence.by else {}
+    )
 
 
 def report_deliveries(outcomes: dict[int, Outcome]) -> None:

@@ -62,7 +62,12 @@ def checkpoints_of(session: Session, ticket: Ticket) -> list[StoredCheckpoint]:
     rows = session.scalars(
         select(Checkpoint).where(Checkpoint.ticket_pk == ticket.id).order_by(Checkpoint.id)
     )
-    return [StoredCheckpoint(r.id, r.key, r.kind, r.due_at, r.state, r.fired_at) for r in rows]
+    return [
+        StoredCheckpoint(
+            r.id, r.key, r.kind, r.due_at, r.state, r.fired_at, r.not_paged, r.caught_up_by
+        )
+        for r in rows
+    ]
 
 
 def notifications_of(session: Session, ticket: Ticket) -> list[StoredNotification]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from scheduler.target_changes import shows_targets, target_changes
 from scheduler.timeline import Phase, build_timeline
-from shared.db.models import NotificationState
+from shared.db.models import NotificationState, NotPaged
 from shared.events import Event, EventType
 from shared.policy import Metric, Policy
 from shared.policy_routes import RouteSpec
@@ -40,6 +40,8 @@ class StoredCheckpoint:
     due_at: datetime
     state: str  # armed or fired
     fired_at: datetime | None
+    not_paged: str | None = None  # a `NotPaged`: fired, and why it paged nobody
+    caught_up_by: str | None = None  # caught up: the key of its clock's checkpoint that paged
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,16 @@ def _targets(policy: Policy, events: Sequence[Event], at: datetime) -> list[Entr
 
 def _checkpoint(c: StoredCheckpoint) -> Entry:
     detail = {"checkpoint_kind": c.kind, "state": c.state, "fired_at": c.fired_at}
+    if c.not_paged is not None:
+        detail["not_paged"] = _why_not_paged(c)
     return Entry(c.due_at, "checkpoint", c.key, detail)
+
+
+def _why_not_paged(c: StoredCheckpoint) -> str:
+    """Why a fired checkpoint paged nobody (policy ``catch_up``, ``max_catch_up``)."""
+    if c.not_paged == NotPaged.CAUGHT_UP.value:
+        return f"caught up by {c.caught_up_by}"
+    return "older than max_catch_up"
 
 
 def _notification(n: StoredNotification, checkpoint: str, chain: RouteSpec | None) -> Entry:
