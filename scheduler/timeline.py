@@ -155,12 +155,11 @@ class _Folder:
         self.plan = policy.plan_for(created.customer, created.plan)
         if self.plan not in policy.plans:
             raise EvaluationError(f"event {created.event_id}: unknown plan {self.plan!r}")
-        # What the targets' conditions see (None: no target has any), and the target chosen
-        # for each priority and facts met so far: a ticket meets few.
+        # What the targets' conditions see (None: no target has any); the policy remembers the
+        # target each priority and facts choose.
         self.facts: TicketFacts | None = None
         if policy.chooses_by_conditions:
             self.facts = policy.vocabulary.facts(customer=created.customer, source=created.source)
-        self.chosen: dict[tuple[str, TicketFacts | None], int | None] = {}
         priority = self._created_priority(created)
         first = Phase(
             created.occurred_at,
@@ -168,7 +167,7 @@ class _Folder:
             created.status or Status.NEW,
             priority,
             created.tier or 1,
-            self._target(priority),
+            policy.choose_target(self.plan, priority, self.facts),
         )
         self.phases: list[Phase] = [first]
         self.requester_id: str | None = created.requester_id
@@ -186,7 +185,8 @@ class _Folder:
         self.told = deque(self._contexts(events))
         for event in events:
             at = max(event.occurred_at, self.created.occurred_at)
-            self._tell(at)
+            if self.told:
+                self._tell(at)
             if event is not self.created:
                 self._apply(event, at)
         self._tell(None)
@@ -284,12 +284,6 @@ class _Folder:
                 self.facts = facts
                 self._move(at)
 
-    def _target(self, priority: str) -> int | None:
-        key = (priority, self.facts)
-        if key not in self.chosen:
-            self.chosen[key] = self.policy.choose_target(self.plan, priority, self.facts)
-        return self.chosen[key]
-
     def _move(
         self,
         at: datetime,
@@ -308,7 +302,7 @@ class _Folder:
             phase.status if status is None else status,
             priority,
             phase.tier if tier is None else tier,
-            self._target(priority),
+            self.policy.choose_target(self.plan, priority, self.facts),
         )
         if (following.status, following.priority, following.tier, following.target) == (
             phase.status,

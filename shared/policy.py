@@ -512,11 +512,27 @@ class Policy(_Strict):
         """The words the targets' conditions use: what of a ticket they can see."""
         return Vocabulary.of(t.when for t in self.targets if t.when is not None)
 
+    @cached_property
+    def _choices(self) -> dict[tuple[str, str, TicketFacts | None], int | None]:
+        return {}
+
     def choose_target(
         self, plan: str, priority: str, facts: TicketFacts | None = None
     ) -> int | None:
         """The position of the first target for ``plan`` and ``priority`` whose conditions
-        ``facts`` meet, or None. Without facts, only a target without conditions is chosen."""
+        ``facts`` meet, or None. Without facts, only a target without conditions is chosen.
+
+        Remembered for the policy's life: facts hold only the words the conditions use, so a
+        desk's tickets meet few distinct ones (the memo is emptied past `_CHOICES` anyway)."""
+        key = (plan, priority, facts)
+        chosen = self._choices.get(key, _UNKNOWN)
+        if chosen == _UNKNOWN:
+            if len(self._choices) >= _CHOICES:
+                self._choices.clear()
+            chosen = self._choices[key] = self._first_match(plan, priority, facts)
+        return chosen
+
+    def _first_match(self, plan: str, priority: str, facts: TicketFacts | None) -> int | None:
         for t in self.target_index.get((plan, priority), ()):
             when = self.targets[t].when
             if when is None or (facts is not None and when.matches(facts)):
@@ -534,6 +550,10 @@ class Policy(_Strict):
         if position is None:
             return "none"
         return self.targets[position].name or f"targets[{position}]"
+
+
+_CHOICES = 4096  # distinct (plan, priority, facts) remembered per policy
+_UNKNOWN = -1  # no position: not chosen yet
 
 
 def _shadows(earlier: TargetSpec, later: TargetSpec) -> bool:

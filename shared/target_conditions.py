@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -196,11 +196,11 @@ class Vocabulary:
             group=self._named("groups", group),
             ticket_type=self._named("ticket_types", ticket_type),
             channel=self._named("channels", channel),
-            tags=frozenset(t for t in map(fold, tags) if ("tags", t) in self.spelling),
+            tags=frozenset(t for t in map(_folded, tags) if ("tags", t) in self.spelling),
         )
 
     def _named(self, condition: str, value: str | None) -> str | None:
-        key = fold(value) if value is not None else None
+        key = _folded(value) if value is not None else None
         return key if key is not None and (condition, key) in self.spelling else None
 
     def tag_changes(self, before: TicketFacts, after: TicketFacts) -> Iterator[str]:
@@ -216,6 +216,13 @@ class Vocabulary:
 
     def spelled(self, condition: str, key: str | None) -> str:
         return self.spelling.get((condition, key or ""), key or "")
+
+
+@lru_cache(maxsize=4096)
+def _folded(word: str) -> str:
+    """`fold`, remembered: every evaluation folds its ticket's group and tags again, and a desk
+    uses few of them."""
+    return fold(word)
 
 
 def _frozen(values: list[str] | None, key: Callable[[str], str] = str) -> frozenset[str] | None:
