@@ -113,7 +113,7 @@ class Rig:
 
     database_url: str
     redis: PrivateRedis
-    sink: Sink  # channels oncall and tier2
+    sink: Sink  # channels oncall and tier2, and lead and phone (route chain)
     backup: Sink  # channel backup, the fallback of route escalate
     folder: Path
 
@@ -130,6 +130,8 @@ class Rig:
                 "oncall": self.sink.url("oncall"),
                 "tier2": self.sink.url("tier2"),
                 "backup": self.backup.url("backup"),
+                "lead": self.sink.url("lead"),
+                "phone": self.sink.url("phone"),
             },
             logs=self.folder,
             extra_env=env,

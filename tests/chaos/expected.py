@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scheduler.evaluate import evaluate
@@ -69,6 +69,35 @@ def caught_up(policy: Policy, known: list[Event], key: str, kind: str, fired_at:
     ]
     mine = next((c for c in due if c.key == key), None)
     return mine is not None and silence(mine, rule, due, fired_at) is not None
+
+
+# chaos-policy.yaml's route `chain`, walked by a P1's first-response breach: each message's
+# channel, and how long after it was sent the next one is due (None: the last), unless
+# someone acknowledged the page or it no longer stands (the reply, the resolution).
+CHAIN_ROUTE = "chain"
+CHAIN_KEY = "first_response:breach"
+CHAIN: tuple[tuple[str, timedelta | None], ...] = (
+    ("lead", timedelta(seconds=6)),
+    ("phone", timedelta(seconds=6)),
+    ("phone", None),
+)
+
+
+def chain_pages(policy: Policy, events: Iterable[dict[str, Any]]) -> dict[str, datetime]:
+    """The tickets whose first-response breach walks the chain (P1 ones), each with the instant
+    its page stops standing: its first reply or resolution (the end of its life otherwise)."""
+    pages = {}
+    for ticket, ticket_events in by_ticket(events).items():
+        created = next((e for e in ticket_events if e.type.value == "created"), None)
+        if created is None or policy.priority_named(created.priority or "") != "P1":
+            continue
+        ends = [
+            e.occurred_at
+            for e in ticket_events
+            if e.type.value in {"agent_replied", "resolved", "closed"}
+        ]
+        pages[ticket] = min(ends, default=datetime.max.replace(tzinfo=UTC))
+    return pages
 
 
 def channels_for(kind: str) -> list[tuple[str, str]]:

@@ -45,6 +45,11 @@ LIVES: dict[str, tuple[str, list[tuple[float, str, dict[str, Any]]]]] = {
     ),
     # P2 never answered in time: warning, breach, and the escalation on breach
     "p2_breach": ("P2", [(39, "agent_replied", {}), (42, "resolved", {})]),
+    # nobody answers for a minute: the first-response breach walks the whole chain (`lead`,
+    # `phone`, `phone` again) before the reply; tier 2 at 36 s
+    "chain_walks": ("P1", [(60, "agent_replied", {}), (63, "resolved", {})]),
+    # the same, but a person acknowledges the phone's first ring (`Acker`): it rings no more
+    "chain_acked": ("P1", [(60, "agent_replied", {}), (63, "resolved", {})]),
     # resolved, reopened, and the update after the reopening comes late
     "reopened": (
         "P1",

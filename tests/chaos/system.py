@@ -23,6 +23,7 @@ from tests.integration.processes import free_port
 from tests.support import ROOT
 
 TOKEN = "chaos-token"
+ACK_SECRET = "chaos-ack-secret"  # every page carries a link to acknowledge it (`Acker` uses it)
 
 
 class Process:
@@ -110,6 +111,8 @@ class System:
             "ESCALERA_POLICY_DIR": str(policy_dir),
             "ESCALERA_DEFAULT_POLICY": "chaos",
             "ESCALERA_API_TOKENS": json.dumps([TOKEN]),
+            "ESCALERA_PUBLIC_URL": self.base,
+            "ESCALERA_ACK_SECRET": ACK_SECRET,
             **{f"ESCALERA_CHANNEL_{name.upper()}": url for name, url in channels.items()},
             **(extra_env or {}),
         }

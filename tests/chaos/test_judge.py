@@ -11,9 +11,16 @@ from typing import Any
 import pytest
 
 from shared.events import Event
-from tests.chaos.expected import must_fire
+from tests.chaos.expected import CHAIN_KEY, channels_for, must_fire
 from tests.chaos.lives import LIVES, chaos_policy, generate
-from tests.chaos.verify import Stored, applied_times, excuse_resends, judge, sent_times
+from tests.chaos.verify import (
+    Stored,
+    applied_times,
+    excuse_resends,
+    excuse_stalls,
+    judge,
+    sent_times,
+)
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LATER = START + timedelta(hours=1)
@@ -35,6 +42,8 @@ LATER = START + timedelta(hours=1)
             ],
         ),
         ("reopened", ["update#2:warning:50"]),
+        ("chain_walks", ["escalation:tier2", "first_response:breach", "first_response:warning:50"]),
+        ("chain_acked", ["escalation:tier2", "first_response:breach", "first_response:warning:50"]),
     ],
 )
 def test_each_life_fires_what_it_was_written_for(kind: str, keys: list[str]) -> None:
@@ -74,8 +83,15 @@ def _fired_warning(ticket: str, due_at: datetime, fired_at: datetime) -> dict[st
 
 
 def _late_reply() -> tuple[list[dict[str, Any]], Stored, list[dict[str, Any]]]:
-    """One late_reply ticket the system handled perfectly: two checkpoints, two messages."""
-    schedule = generate(3, 1, START, 0, prefix="t", kinds=("late_reply",))
+    """One late_reply ticket the system handled perfectly: two checkpoints, a message each, and
+    the first of the chain its breach walks (the reply stops it), last."""
+    return _life("late_reply")
+
+
+def _life(kind: str, seed: int = 3) -> tuple[list[dict[str, Any]], Stored, list[dict[str, Any]]]:
+    """One ticket of ``kind`` the system handled perfectly: its checkpoints fired, each one's
+    message on `desk` (and `escalate`), then the first of the chain its P1 breach walks."""
+    schedule = generate(seed, 1, START, 0, prefix="t", kinds=(kind,))
     events = [s.event for s in schedule]
     ticket = events[0]["ticket_id"]
     due = must_fire(chaos_policy(), events, LATER)
@@ -97,14 +113,20 @@ def _late_reply() -> tuple[list[dict[str, Any]], Stored, list[dict[str, Any]]]:
         notifications=[],
     )
     messages = [
-        {
-            "at": row["due_at"] + timedelta(seconds=1),
-            "key": f"{i}:desk:oncall:0",
-            "json": {"title": f"[P1] api/{ticket}: …"},
-        }
+        _message(row["due_at"] + timedelta(seconds=1), f"{i}:{route}:{channel}:0", ticket)
         for i, row in checkpoints.items()
+        for route, channel in channels_for(row["kind"])
+    ]
+    messages += [
+        _message(row["due_at"] + timedelta(seconds=1), f"{i}:chain:lead:0", ticket)
+        for i, row in checkpoints.items()
+        if row["key"] == CHAIN_KEY
     ]
     return events, stored, messages
+
+
+def _message(at: datetime, key: str, ticket: str) -> dict[str, Any]:
+    return {"at": at, "key": key, "json": {"title": f"[P1] api/{ticket}: …"}}
 
 
 def test_a_perfect_run_is_ok() -> None:
@@ -118,7 +140,9 @@ def test_judge_reports_each_kind_of_failure() -> None:
     events, stored, messages = _late_reply()
     stored.events[events[0]["ticket_id"]].pop()  # the resolution never reached the database
     del stored.checkpoints[2]  # the warning never fired
-    verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink(messages[:1] * 2)])  # type: ignore[list-item]
+    verdict = judge(
+        chaos_policy(), events, LATER, stored, [FakeSink(messages[:1] * 2 + messages[-1:])]
+    )  # type: ignore[list-item]
     assert verdict.events_missing == [events[-1]["event_id"]]
     assert [key for _, key in verdict.checkpoints_lost] == ["first_response:warning:50"]
     assert [n[1] for n in verdict.notifications_lost] == ["first_response:warning:50"]
@@ -306,3 +330,65 @@ def test_a_warning_fired_late_with_its_breach_owes_no_page_but_one_fired_on_time
     verdict = judge(chaos_policy(), events, LATER, stored, [FakeSink(breach_only)])  # type: ignore[list-item]
     assert [n[1] for n in verdict.notifications_lost] == ["first_response:warning:50"]
     assert not verdict.ok
+
+
+# -- escalation chains ------------------------------------------------------------------------
+
+
+def _chain(kind: str) -> tuple[list[dict[str, Any]], Stored, list[dict[str, Any]], int, datetime]:
+    """A chain life handled perfectly up to the chain's first message: with its checkpoint id
+    and the instant that message arrived."""
+    events, stored, messages = _life(kind)
+    cid = next(i for i, row in stored.checkpoints.items() if row["key"] == CHAIN_KEY)
+    return events, stored, messages, cid, messages[-1]["at"]
+
+
+def _judged(events: list[dict[str, Any]], stored: Stored, messages: list[dict[str, Any]]) -> Any:
+    return judge(chaos_policy(), events, LATER, stored, [FakeSink(messages)])  # type: ignore[list-item]
+
+
+def test_a_chain_walked_to_its_end_is_ok_and_one_that_stalls_is_not() -> None:
+    """Lead, phone 6 s later, phone again 6 s after that: all owed, since nobody answers for a
+    minute. Stopping after the lead (its successor never armed) is a missing step."""
+    events, stored, messages, cid, lead = _chain("chain_walks")
+    ticket = stored.checkpoints[cid]["ticket"]
+    walked = [
+        _message(lead + timedelta(seconds=6.5), f"{cid}:chain:phone:1", ticket),
+        _message(lead + timedelta(seconds=13), f"{cid}:chain:phone:2", ticket),
+    ]
+    verdict = _judged(events, stored, messages + walked)
+    assert verdict.ok, verdict.explain()
+    assert (verdict.chain_pages, verdict.chain_messages) == (1, 3)
+
+    stalled = _judged(events, stored, messages)
+    assert [item[3:] for item, _since, _due in stalled.chain_missing] == [("phone", "1")]
+    assert not stalled.ok
+
+
+def test_a_chain_step_skipped_or_sent_after_the_acknowledgement_fails_the_run() -> None:
+    events, stored, messages, cid, lead = _chain("chain_acked")
+    ticket = stored.checkpoints[cid]["ticket"]
+    phone_1 = _message(lead + timedelta(seconds=6.5), f"{cid}:chain:phone:1", ticket)
+    phone_2 = _message(lead + timedelta(seconds=13), f"{cid}:chain:phone:2", ticket)
+    stored.acks[(cid, "chain")] = phone_1["at"] + timedelta(seconds=0.5)  # the acker pressed
+    acknowledged = _judged(events, stored, [*messages, phone_1])
+    assert acknowledged.ok and acknowledged.chain_acknowledged == 1, acknowledged.explain()
+
+    after_ack = _judged(events, stored, [*messages, phone_1, phone_2])
+    assert [item[3:] for item in after_ack.chain_after_ack] == [("phone", "2")]
+    assert not after_ack.ok
+
+    skipped = _judged(events, stored, [*messages, phone_2])
+    assert [item[3:] for item in skipped.chain_skipped] == [("phone", "2")]
+    assert not skipped.ok
+
+
+def test_a_missing_chain_step_is_excused_only_by_a_kill_while_it_was_due() -> None:
+    """A worker killed between the lead's send and arming the phone: reconcile re-arms it
+    within a minute, after the reply here. A kill long before explains nothing."""
+    events, stored, messages, _cid, lead = _chain("chain_walks")
+    verdict = _judged(events, stored, messages)
+    excuse_stalls(verdict, [lead - timedelta(seconds=30)])
+    assert not verdict.ok
+    excuse_stalls(verdict, [lead + timedelta(seconds=0.1)])
+    assert verdict.ok, verdict.explain()

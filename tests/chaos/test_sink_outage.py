@@ -20,7 +20,7 @@ from tests.chaos.trial import SEED, lives, run
 from tests.chaos.verify import notifications_in, now, read_database
 
 LATER = datetime(2100, 1, 1, tzinfo=UTC)  # every life is over
-ATTEMPTS = {"desk": 15, "escalate": 2}  # chaos-policy.yaml
+ATTEMPTS = {"desk": 15, "escalate": 2, "chain": 15}  # chaos-policy.yaml
 
 
 def test_sink_down_then_back_gets_everything_once(rig: Rig) -> None:

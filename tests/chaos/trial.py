@@ -7,12 +7,21 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from tests.chaos.acker import Acker
 from tests.chaos.expected import must_fire
 from tests.chaos.lives import Scheduled, chaos_policy, generate
 from tests.chaos.replay import Replayer
 from tests.chaos.services import Sink
 from tests.chaos.system import System
-from tests.chaos.verify import Verdict, excuse_resends, judge, now, read_database, settle
+from tests.chaos.verify import (
+    Verdict,
+    excuse_resends,
+    excuse_stalls,
+    judge,
+    now,
+    read_database,
+    settle,
+)
 
 # A run is reproducible from its seed: ESCALERA_CHAOS_SEED=<seed printed by a failed run>.
 SEED = int(os.environ.get("ESCALERA_CHAOS_SEED") or random.randrange(1_000_000))
@@ -37,8 +46,10 @@ def run(
     forgive: Callable[[list[str], Replayer], list[str]] | None = None,
 ) -> tuple[Verdict, Replayer]:
     """Replay ``schedule``; run ``during`` meanwhile and ``after`` once it is all sent (ending
-    the fault); then wait until everything owed is done."""
+    the fault); then wait until everything owed is done. Meanwhile a person (`Acker`)
+    acknowledges the `chain_acked` lives' pages."""
     policy = chaos_policy()
+    acker = Acker(sinks).start()
     replayer = Replayer(system.base, schedule).start()
     if during is not None:
         during(replayer)
@@ -62,9 +73,13 @@ def run(
             due=due,
         )
         excuse_resends(verdict, [when for name, _, when in excuse or [] if name == "worker"])
+        excuse_stalls(verdict, [when for name, _, when in excuse or [] if name != "ingest"])
         if forgive is not None:  # missing events the caller reports apart
             verdict.forgiven = forgive(verdict.events_missing, replayer)
             verdict.events_missing = sorted(set(verdict.events_missing) - set(verdict.forgiven))
         return verdict
 
-    return settle(check, seconds=settle_s), replayer
+    try:
+        return settle(check, seconds=settle_s), replayer
+    finally:
+        acker.stop()

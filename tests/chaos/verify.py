@@ -19,11 +19,21 @@ from sqlalchemy.engine import make_url
 
 from shared.events import Event
 from shared.policy import Policy
-from tests.chaos.expected import TicketKey, caught_up, channels_for, justified, must_fire
+from tests.chaos.expected import (
+    CHAIN,
+    CHAIN_KEY,
+    CHAIN_ROUTE,
+    TicketKey,
+    caught_up,
+    chain_pages,
+    channels_for,
+    justified,
+    must_fire,
+)
 from tests.chaos.monkey import SHORTEST_DOWN_S
 from tests.chaos.services import Sink
 
-Owed = tuple[str, str, str, str]
+Owed = tuple[str, str, str, str, str]  # ticket, checkpoint key, route, channel, message number
 # When a firing could have known an event: the worker logs `event_applied` just after the
 # commit of the event's batch, so an event logged before the firing was committed before it.
 # `received_at` is only when the batch began (a batch under load took 1.4 s to commit, seen in
@@ -43,6 +53,7 @@ class Stored:
     applied_at: dict[str, datetime] = field(default_factory=dict)  # event id -> first logged
     sent_at: dict[int, datetime] = field(default_factory=dict)  # notification id -> first logged
     dead_letters: set[str] = field(default_factory=set)  # event ids kept aside: accounted for
+    acks: dict[tuple[int, str], datetime] = field(default_factory=dict)  # (checkpoint, route)
 
     def known_by(self, ticket: str, at: datetime) -> tuple[list[Event], list[Event]]:
         """What a firing at ``at`` could have seen of the ticket's events, at least and at most.
@@ -133,9 +144,19 @@ def read_database(url: str, ticket_prefix: str, logs: Path | None = None) -> Sto
                 "SELECT event_id FROM dead_letters WHERE ticket_id LIKE %s", (like,)
             )
         }
+        acks = {
+            (cid, route): at
+            for cid, route, at in conn.execute(
+                "SELECT checkpoint_id, route, acknowledged_at FROM acknowledgements"
+                " WHERE checkpoint_id = ANY(%s)",
+                (list(checkpoints),),
+            )
+        }
     if logs is None:
-        return Stored(events, checkpoints, notifications, dead_letters=dead)
-    return Stored(events, checkpoints, notifications, applied_times(logs), sent_times(logs), dead)
+        return Stored(events, checkpoints, notifications, dead_letters=dead, acks=acks)
+    return Stored(
+        events, checkpoints, notifications, applied_times(logs), sent_times(logs), dead, acks
+    )
 
 
 @dataclass
@@ -164,6 +185,15 @@ class Verdict:
     unexpected_messages: int = 0
     dead: list[dict[str, Any]] = field(default_factory=list)
     lateness_s: list[float] = field(default_factory=list)  # due (per the core) -> at the sink
+    # escalation chains (`judge_chains`): pages that walk one, the messages of theirs seen
+    chain_pages: int = 0
+    chain_messages: int = 0
+    chain_acknowledged: int = 0  # pages a person acknowledged (`tests.chaos.acker`)
+    chain_skipped: list[Owed] = field(default_factory=list)  # arrived, an earlier one never did
+    chain_after_ack: list[Owed] = field(default_factory=list)  # arrived after the ack (+ race)
+    # (message, its predecessor's arrival, when it was due at the latest): owed, never arrived
+    chain_missing: list[tuple[Owed, datetime, datetime]] = field(default_factory=list)
+    chain_stalled_by_kill: int = 0  # of `chain_missing`: a kill explains it (`excuse_stalls`)
 
     @property
     def ok(self) -> bool:
@@ -174,6 +204,9 @@ class Verdict:
             or self.notifications_lost
             or self.duplicated > self.resent_after_kill
             or self.unexpected_messages
+            or self.chain_skipped
+            or self.chain_after_ack
+            or len(self.chain_missing) > self.chain_stalled_by_kill
         )
 
     def summary(self) -> dict[str, Any]:
@@ -199,6 +232,13 @@ class Verdict:
             "lateness_p50_s": _pct(late, 0.50),
             "lateness_p99_s": _pct(late, 0.99),
             "lateness_max_s": late[-1] if late else None,
+            "chain_pages": self.chain_pages,
+            "chain_messages": self.chain_messages,
+            "chain_acknowledged": self.chain_acknowledged,
+            "chain_skipped": len(self.chain_skipped),
+            "chain_after_ack": len(self.chain_after_ack),
+            "chain_missing": len(self.chain_missing),
+            "chain_stalled_by_kill": self.chain_stalled_by_kill,
         }
 
     def explain(self) -> str:
@@ -207,7 +247,10 @@ class Verdict:
             f"lost checkpoints: {self.checkpoints_lost[:10]}\n"
             f"fired without cause: {self.fired_unjustified[:10]}\n"
             f"lost notifications: {self.notifications_lost[:10]}\n"
-            f"repeats (notification, first arrival, later ones): {self.duplicates[:10]}"
+            f"repeats (notification, first arrival, later ones): {self.duplicates[:10]}\n"
+            f"chain steps skipped: {self.chain_skipped[:10]}\n"
+            f"chain steps after an acknowledgement: {self.chain_after_ack[:10]}\n"
+            f"chain steps missing (message, previous arrival, due by): {self.chain_missing[:10]}"
         )
 
 
@@ -265,11 +308,12 @@ def judge(
     verdict.caught_up = _caught_up(policy, stored, fired, due)
     excused = set(verdict.caught_up)
     kinds = {key: row["kind"] for key, row in fired.items()} | {k: v[0] for k, v in due.items()}
+    chains = chain_pages(policy, accepted)
     owed = {
-        (ticket, key, route, channel)
+        (ticket, key, route, channel, "0")
         for (ticket, key), kind in kinds.items()
         if (ticket, key) not in excused
-        for route, channel in channels_for(kind)
+        for route, channel in channels_for(kind) + _chain_start(chains, ticket, key)
         if owed_channels is None or channel in owed_channels
     }
     verdict.notifications_owed = len(owed)
@@ -284,13 +328,17 @@ def judge(
     verdict.unexpected_messages += sum(
         1
         for item in set(arrivals) - owed
-        if (owed_channels is None or item[3] in owed_channels) and item[:2] not in excused
+        if (owed_channels is None or item[3] in owed_channels)
+        and item[:2] not in excused
+        and not _later_in_chain(item, chains)
     )
     verdict.lateness_s = [
         (times[0] - due[item[:2]][1]).total_seconds()
         for item, times in arrivals.items()
-        if item[:2] in due
+        if item[:2] in due and item[4] == "0"
     ]
+    if owed_channels is None or CHAIN[0][0] in owed_channels:
+        judge_chains(verdict, chains, stored, arrivals, {k for k in due if k[1] == CHAIN_KEY})
     verdict.dead = [n for n in stored.notifications if n["status"] == "dead"]
     return verdict
 
@@ -325,6 +373,77 @@ def _caught_up(
     return out
 
 
+# A step whose delivery read its page unacknowledged just before the acknowledgement committed
+# goes out after it: it may reach the sink this much after the acknowledgement's instant.
+ACK_RACE = timedelta(seconds=2)
+# A chain's next message is owed once its page still stood this long after it was due: beat's
+# tick, the repeat task and the delivery, on a loaded machine (lateness p99 reached 14 s).
+CHAIN_SLACK = timedelta(seconds=15)
+
+
+def _chain_start(chains: dict[str, datetime], ticket: str, key: str) -> list[tuple[str, str]]:
+    """The chain's first message, owed like any page, for a checkpoint that walks one."""
+    return [(CHAIN_ROUTE, CHAIN[0][0])] if key == CHAIN_KEY and ticket in chains else []
+
+
+def _later_in_chain(item: Owed, chains: dict[str, datetime]) -> bool:
+    """A chain's second message on: owed or not as `judge_chains` says, never unexpected."""
+    ticket, key, route, _channel, number = item
+    return route == CHAIN_ROUTE and key == CHAIN_KEY and ticket in chains and number != "0"
+
+
+def judge_chains(
+    verdict: Verdict,
+    chains: dict[str, datetime],
+    stored: Stored,
+    arrivals: dict[Owed, list[datetime]],
+    breached: set[TicketKey],
+) -> None:
+    """Each chain walked in order (no message without the one before it), none of its messages
+    after its page's acknowledgement, and each owed one there. The message after one that
+    arrived is owed once its page still stood `CHAIN_SLACK` after it was due: not acknowledged,
+    not answered, not resolved (``chains``: when each ticket's page stops standing). Messages
+    sent twice are counted with every other duplicate."""
+    checkpoint_ids = {(row["ticket"], row["key"]): cid for cid, row in stored.checkpoints.items()}
+    for ticket, key in sorted(page for page in breached if page[0] in chains):
+        verdict.chain_pages += 1
+        first: dict[int, datetime] = {}
+        for number, (channel, _wait) in enumerate(CHAIN):
+            if times := arrivals.get((ticket, key, CHAIN_ROUTE, channel, str(number))):
+                first[number] = times[0]
+        verdict.chain_messages += len(first)
+        ack = stored.acks.get((checkpoint_ids.get((ticket, key), -1), CHAIN_ROUTE))
+        verdict.chain_acknowledged += ack is not None
+        for number, at in sorted(first.items()):
+            item = (ticket, key, CHAIN_ROUTE, CHAIN[number][0], str(number))
+            if number > 0 and number - 1 not in first:
+                verdict.chain_skipped.append(item)
+            if number > 0 and ack is not None and at > ack + ACK_RACE:
+                verdict.chain_after_ack.append(item)
+        last = max(first, default=None)
+        wait = None if last is None else CHAIN[last][1]
+        if last is None or wait is None:  # a lost first message is a lost notification
+            continue
+        stood = min(chains[ticket], ack) if ack is not None else chains[ticket]
+        due_by = first[last] + wait + CHAIN_SLACK
+        if due_by <= stood:
+            nxt = (ticket, key, CHAIN_ROUTE, CHAIN[last + 1][0], str(last + 1))
+            verdict.chain_missing.append((nxt, first[last], due_by))
+
+
+def excuse_stalls(verdict: Verdict, kills: list[datetime], before_s: float = 2.0) -> None:
+    """Count the missing chain messages a kill of the worker or beat explains: one between the
+    message before it (``before_s`` earlier, for a send not yet committed) and when it was due
+    at the latest may have lost its arming, which beat's reconcile restores within a minute,
+    after the page stopped standing here. Any other missing message fails the run."""
+    lead = timedelta(seconds=before_s)
+    verdict.chain_stalled_by_kill = sum(
+        1
+        for _item, since, due_by in verdict.chain_missing
+        if any(since - lead <= kill <= due_by for kill in kills)
+    )
+
+
 def _recorded(stored: Stored, items: set[Owed]) -> dict[Owed, datetime]:
     """When the first send of each of ``items`` was committed, as the worker logged it."""
     recorded: dict[Owed, datetime] = {}
@@ -333,7 +452,8 @@ def _recorded(stored: Stored, items: set[Owed]) -> dict[Owed, datetime]:
         at = stored.sent_at.get(n["id"])
         if checkpoint is None or at is None:
             continue
-        item = (checkpoint["ticket"], checkpoint["key"], n["route"], n["channel"])
+        number = n["dedupe_key"].rsplit(":", 1)[1]
+        item = (checkpoint["ticket"], checkpoint["key"], n["route"], n["channel"], number)
         if item in items and (item not in recorded or at < recorded[item]):
             recorded[item] = at
     return recorded
@@ -349,12 +469,12 @@ def _arrivals(
         for ticket, key in notifications_in(message):
             if ticket not in tickets:
                 continue
-            cid, route, channel, _repeat = key.split(":")
+            cid, route, channel, number = key.split(":")
             row = stored.checkpoints.get(int(cid))
             if row is None or row["ticket"] != ticket:
                 verdict.unexpected_messages += 1
                 continue
-            owed = (row["ticket"], row["key"], route, channel)
+            owed = (row["ticket"], row["key"], route, channel, number)
             arrivals.setdefault(owed, []).append(message["at"])
     return arrivals
 
