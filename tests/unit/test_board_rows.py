@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from scheduler.context import TicketContext
+from shared.policy import Metric
 from tests.support import Ticket, preset
 from worker.api.board.rows import BoardState, board_rows, choices, chosen, state_of
+from worker.api.board.words import WORDS
 from worker.report.tickets import ReportTicket
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -85,3 +87,10 @@ def test_filters_match_every_field_given_and_offer_the_values_seen() -> None:
         "group": ["tier1"],
         "customer": ["acme", "zeta"],
     }
+
+
+def test_every_metric_has_its_name_on_the_board_in_both_languages() -> None:
+    """A metric added to policies (next reply) is named on the board, not shown as its key."""
+    for language, words in WORDS.items():
+        missing = [m.value for m in Metric if f"metric_{m.value}" not in words]
+        assert missing == [], f"{language}: no board name for {missing}"

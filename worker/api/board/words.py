@@ -128,6 +128,7 @@ _EN = {
     "metric_update": "update",
     "metric_resolution": "resolution",
     "metric_escalation": "escalation",
+    "metric_next_reply": "next reply",
 }
 
 _ES = {
@@ -247,6 +248,7 @@ _ES = {
     "metric_update": "actualización",
     "metric_resolution": "resolución",
     "metric_escalation": "escalado",
+    "metric_next_reply": "próxima respuesta",
 }
 
 WORDS = {"en": _EN, "es": _ES}
