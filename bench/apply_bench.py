@@ -396,7 +396,7 @@ STEPS: list[tuple[str, str, str]] = [
     ),
     ("    replan.load: SELECT checkpoints", "worker/events/replan.py", "load"),
     ("    evaluate: the pure SLA core", "scheduler/evaluate.py", "evaluate"),
-    ("      Policy.target_for (priority_named -> fold)", "shared/policy.py", "target_for"),
+    ("      Policy.choose_target (the target of a phase)", "shared/policy.py", "choose_target"),
     ("    _snapshot: sla.to_json", "worker/events/apply.py", "_snapshot"),
     ("    replan.write: INSERT, UPDATE, DELETE checkpoints", "worker/events/replan.py", "write"),
     ("transaction commits", "sqlalchemy/orm/session.py", "commit"),

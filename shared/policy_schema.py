@@ -3,7 +3,7 @@
 The schema checks a file's shape as it is typed: field names (unknown ones are refused, as the
 loader refuses them), types, enumerations, durations and ranges of hours as policy files write
 them. What only the whole file or the outside world can tell (a plan naming an unknown calendar,
-a time zone that does not exist, two targets for the same plan and priority) is left to
+a time zone that does not exist, a target that an earlier one always takes first) is left to
 ``escalera policy check``: the schema accepts every valid policy, and not only valid ones.
 
 It is declared draft 7, the dialect the YAML language server (VS Code's YAML extension)
