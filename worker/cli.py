@@ -248,7 +248,8 @@ def _add_sync(commands: Any) -> None:
 
 def _add_report(commands: Any) -> None:
     report = commands.add_parser(
-        "report", help="compliance, the at-risk queue, a ticket's timeline, allowances"
+        "report",
+        help="compliance, the at-risk queue, a ticket's timeline, allowances, acknowledgements",
     )
     kinds = report.add_subparsers(required=True, metavar="REPORT")
     compliance = kinds.add_parser(
@@ -280,6 +281,12 @@ def _add_report(commands: Any) -> None:
     )
     _period_options(allowances, "from (default: January 1 of --to's year)")
     allowances.set_defaults(run=_lazy("report", "allowances_command"))
+
+    acks = kinds.add_parser(
+        "acks", help="per route: pages sent, acknowledged, time to acknowledge (p50, p90)"
+    )
+    _period_options(acks, "pages first delivered from (default: 30 days before --to)")
+    acks.set_defaults(run=_lazy("report", "acks_command"))
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:

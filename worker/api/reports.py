@@ -136,6 +136,24 @@ def reports_router(
 
         return _respond(await turns.run(report), format)
 
+    @router.get("/acks", summary="Per route: pages sent, acknowledged, time to acknowledge")
+    async def acks(
+        *,
+        policy_name: Annotated[str | None, Query(alias="policy")] = None,
+        start: Annotated[str | None, Query(alias="from")] = None,
+        end: Annotated[str | None, Query(alias="to")] = None,
+        at: str | None = None,
+        format: Format = "json",
+    ) -> Response:
+        loaded = policy(policy_name)
+        period = _period(loaded, start, end, at, _days_before, bounds=bounds)
+
+        def report() -> service.Output:
+            with sessions() as session:
+                return service.acks_report(session, loaded, period)
+
+        return _respond(await turns.run(report), format)
+
     return router
 
 

@@ -1,4 +1,5 @@
-"""``escalera report``: compliance, the at-risk queue, a ticket's timeline, allowances."""
+"""``escalera report``: compliance, the at-risk queue, a ticket's timeline, allowances,
+acknowledgement times."""
 
 from __future__ import annotations
 
@@ -63,6 +64,15 @@ def allowances_command(args: argparse.Namespace) -> int:
     period = _period(args, loaded, default_start=year_start)
     with rt.sessions() as session:
         output = service.allowance_report(session, loaded, period)
+    return _emit(args, output)
+
+
+def acks_command(args: argparse.Namespace) -> int:
+    rt = runtime()
+    loaded = _policy(args)
+    period = _period(args, loaded, default_start=lambda end: end - timedelta(days=DEFAULT_DAYS))
+    with rt.sessions() as session:
+        output = service.acks_report(session, loaded, period)
     return _emit(args, output)
 
 

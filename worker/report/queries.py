@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from scheduler.context import TicketContext
@@ -20,6 +20,7 @@ from shared.db.models import Acknowledgement, Checkpoint, Notification, StoredEv
 from shared.errors import TicketNotCreated
 from shared.events import Event, EventType
 from worker.policies.book import LoadedPolicy
+from worker.report.acks import Page
 from worker.report.allowances import ContactEvent, CreatedTicket
 from worker.report.tickets import DONE, ReportTicket
 from worker.report.timeline import StoredCheckpoint, StoredNotification
@@ -100,6 +101,50 @@ def notifications_of(session: Session, ticket: Ticket) -> list[StoredNotificatio
             ack.via if ack else None,
         )
         for n, ack in session.execute(query)
+    ]
+
+
+def pages_sent(
+    session: Session, policy_name: str, between: tuple[datetime, datetime]
+) -> list[Page]:
+    """The policy's pages (checkpoint and route) first delivered in ``[start, end)``, each with
+    its acknowledgement if any."""
+    first = (
+        select(
+            Notification.checkpoint_id.label("checkpoint_id"),
+            Notification.route.label("route"),
+            func.min(Notification.delivered_at).label("sent_at"),
+        )
+        .where(Notification.delivered_at.is_not(None))
+        .group_by(Notification.checkpoint_id, Notification.route)
+        .subquery()
+    )
+    query = (
+        select(
+            first.c.route,
+            Ticket.source,
+            Ticket.ticket_id,
+            Checkpoint.key,
+            first.c.sent_at,
+            Acknowledgement.acknowledged_at,
+            Acknowledgement.acknowledged_by,
+        )
+        .join(Checkpoint, Checkpoint.id == first.c.checkpoint_id)
+        .join(Ticket, Ticket.id == Checkpoint.ticket_pk)
+        .outerjoin(
+            Acknowledgement,
+            and_(
+                Acknowledgement.checkpoint_id == first.c.checkpoint_id,
+                Acknowledgement.route == first.c.route,
+            ),
+        )
+        .where(Ticket.policy == policy_name)
+        .where(first.c.sent_at >= between[0], first.c.sent_at < between[1])
+        .order_by(first.c.sent_at, Checkpoint.id)
+    )
+    return [
+        Page(route, f"{source}/{ticket_id}", key, sent_at, acked_at, acked_by)
+        for route, source, ticket_id, key, sent_at, acked_at, acked_by in session.execute(query)
     ]
 
 

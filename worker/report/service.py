@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from shared.errors import EscaleraError
 from worker.policies.book import LoadedPolicy, PolicyBook
 from worker.report import queries, views
+from worker.report.acks import route_acks
 from worker.report.allowances import unauthorized, usage
 from worker.report.at_risk import at_risk
 from worker.report.compliance import compliance
@@ -96,6 +97,13 @@ def allowance_report(session: Session, loaded: LoadedPolicy, period: Period) -> 
     return Output(
         views.allowance_sections(years, flagged, zone), views.allowance_json(years, flagged, zone)
     )
+
+
+def acks_report(session: Session, loaded: LoadedPolicy, period: Period) -> Output:
+    """Per route, the pages first delivered in the period and how fast they were acknowledged."""
+    rows = route_acks(queries.pages_sent(session, loaded.name, (period.start, period.end)), period)
+    zone = _zone(loaded)
+    return Output(views.acks_sections(rows, period, zone), views.acks_json(rows, period, zone))
 
 
 def _zone(loaded: LoadedPolicy) -> ZoneInfo:

@@ -6,11 +6,12 @@ A ticket's subject is cut to `SUBJECT_SHOWN` characters in tables and CSV (JSON 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.context import TicketContext, shorten
+from worker.report.acks import RouteAcks
 from worker.report.allowances import ContactEvent, Usage
 from worker.report.at_risk import AtRisk
 from worker.report.compliance import Compliance, ComplianceRow
@@ -336,6 +337,54 @@ def _contacts(u: Usage) -> str | None:
     limit = f" of {u.contacts_allowed}" if u.contacts_allowed is not None else ""
     over = " (over)" if u.contacts_allowed is not None and u.contacts > u.contacts_allowed else ""
     return f"{u.contacts}{limit}{over}"
+
+
+# -- acknowledgements --------------------------------------------------------------------------
+
+
+def acks_sections(rows: Sequence[RouteAcks], period: Period, zone: ZoneInfo) -> list[Section]:
+    return [
+        Section(
+            f"Acknowledgement of pages sent {_period(period, zone)}",
+            ("route", "pages", "acknowledged", "unacknowledged", "p50", "p90", "most by"),
+            [
+                (
+                    r.route,
+                    r.pages,
+                    r.acknowledged,
+                    r.unacknowledged,
+                    span(r.p50),
+                    span(r.p90),
+                    f"{r.top_acker} ({r.top_acks})" if r.top_acker else None,
+                )
+                for r in rows
+            ],
+            keep=("route", "p50", "p90", "unacknowledged", "pages", "acknowledged", "most by"),
+        )
+    ]
+
+
+def acks_json(rows: Sequence[RouteAcks], period: Period, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "period": _period_json(period, zone),
+        "routes": [
+            {
+                "route": r.route,
+                "pages": r.pages,
+                "acknowledged": r.acknowledged,
+                "unacknowledged": r.unacknowledged,
+                "p50_seconds": _seconds(r.p50),
+                "p90_seconds": _seconds(r.p90),
+                "most_acknowledged_by": r.top_acker,
+                "most_acknowledged": r.top_acks,
+            }
+            for r in rows
+        ],
+    }
+
+
+def _seconds(value: timedelta | None) -> int | None:
+    return None if value is None else int(value.total_seconds())
 
 
 # -- shared ------------------------------------------------------------------------------------
