@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     # The portals' integration settings file (docs/integrations.md): priority, status and group
     # maps, where customer, plan and time zone come from. Unset: every portal maps by default.
     integrations: Path | None = None
+    # Who is told where for a route's `to: [assignee, group]` (shared/directory.py): groups
+    # and agents -> channel names, read at start. Unset: only the policies' own `directory`.
+    directory: Path | None = None
 
     # Acknowledgement links in pages: https://escalera.example.com/v1/notifications/7/ack?sig=…
     public_url: str | None = None

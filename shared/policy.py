@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.directory import Directory
 from shared.durations import Duration, Unit
 from shared.events import Level, Status
 from shared.names import fold
@@ -327,6 +328,9 @@ class Policy(_Strict):
     # Notifications (shared/policy_routes.py): channel names here, their URLs in the environment.
     channels: dict[ChannelName, ChannelSpec] = {}
     routes: list[RouteSpec] = []
+    # A route's `to: [assignee, group]`: the ticket's group or assignee -> a channel above
+    # (shared/directory.py); over the operator's ESCALERA_DIRECTORY file, entry by entry.
+    directory: Directory = Directory()
     # Checkpoints of a clock found due together (late events, an outage): which of them page
     # (shared/policy_catch_up.py); older than max_catch_up, none does.
     catch_up: CatchUp = CatchUp.LATEST
@@ -341,6 +345,7 @@ class Policy(_Strict):
         yield from self._check_references()
         yield from self._check_targets()
         yield from self._check_routes()
+        yield from self._check_directory()
 
     def _check_aliases(self) -> Iterator[tuple[Path, str]]:
         seen: dict[str, str] = {}
@@ -446,6 +451,12 @@ class Policy(_Strict):
         for source, link in self.ticket_links.items():
             if "{ticket_id}" not in link:
                 yield ("ticket_links", source), "a ticket link needs {ticket_id} where the id goes"
+
+    def _check_directory(self) -> Iterator[tuple[Path, str]]:
+        """A directory names only channels the policy declares (their URLs: the environment)."""
+        for (book, name), channel in self.directory.references():
+            if channel not in self.channels:
+                yield ("directory", book, name), self._unknown("channel", channel, self.channels)
 
     @staticmethod
     def _unknown(kind: str, name: str, known: dict[str, Any]) -> str:

@@ -14,6 +14,10 @@ channels are told when nobody acknowledged the step before it within its ``ack_w
 the last step may repeat ``repeat_last`` times. A page's repeats and steps are one sequence,
 numbered from 0 (the first message) in the notification's ``repeat`` column: `RouteSpec`
 answers which channels each number tells and how long after it the next one comes.
+
+A route (or a step) may also name recipients from the ticket, ``to: [assignee, group]``: each
+is told on the channel the directory gives it (`shared.directory`), and one the directory does
+not know falls back to the route's (or the step's) ``channels``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ Kind = Literal["warning", "breach", "escalation", "reminder"]
 MetricName = Literal[
     "first_response", "update", "next_reply", "resolution", "escalation", "allowance"
 ]
+
+# Who of the ticket a route may tell, through the directory (`shared.directory`).
+Recipient = Literal["assignee", "group"]
+Recipients = Annotated[list[Recipient], Field(min_length=1, max_length=2)]
 
 _CHANNEL_NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
@@ -91,9 +99,11 @@ class Repeat(_Strict):
 class Step(_Strict):
     """One step of an escalation chain: who is told, and how long they have to acknowledge
     (wall clock) before the next step is told. On the last step, ``ack_within`` is the time
-    between its repeats (``repeat_last``)."""
+    between its repeats (``repeat_last``). ``to`` tells the ticket's assignee or group, with
+    ``channels`` their fallback."""
 
-    channels: Annotated[list[ChannelName], Field(min_length=1)]
+    channels: Annotated[list[ChannelName], Field(min_length=1)] | None = None
+    to: Recipients | None = None
     ack_within: Annotated[Duration, AfterValidator(_wall_clock_wait)] | None = None
 
 
@@ -112,6 +122,8 @@ class RouteSpec(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     when: Match = Match()
     channels: Annotated[list[ChannelName], Field(min_length=1)] | None = None
+    # the ticket's assignee or group, through the directory; ``channels`` is their fallback
+    to: Recipients | None = None
     repeat: Repeat | None = None
     steps: Annotated[list[Step], Field(min_length=1, max_length=MAX_STEPS)] | None = None
     repeat_last: Annotated[int, Field(ge=0, le=MAX_REPEAT_LAST)] = 0
@@ -122,17 +134,21 @@ class RouteSpec(_Strict):
     def problems(self) -> Iterator[tuple[RoutePath, str]]:
         """Combinations the schema lets through but that cannot mean anything."""
         if self.steps is None:
-            if self.channels is None:
+            if self.channels is None and self.to is None:  # `to` alone: its channels or nobody
                 yield ("channels",), "a route needs `channels` or `steps` (an escalation chain)"
             if self.repeat_last:
                 yield ("repeat_last",), "`repeat_last` repeats the last of `steps`: use `repeat`"
             return
         if self.channels is not None:
             yield ("steps",), "a route has either `channels` or `steps`, not both"
+        if self.to is not None:
+            yield ("to",), "a chain names `to` on its steps: steps: [{to: [assignee], …}]"
         if self.repeat is not None:
             yield ("repeat",), "a chain repeats its last step with `repeat_last`, not `repeat`"
         last = len(self.steps) - 1
         for i, step in enumerate(self.steps):
+            if step.channels is None and step.to is None:
+                yield ("steps", i, "channels"), "a step needs `channels` or `to`"
             if step.ack_within is None and i < last:
                 yield (
                     ("steps", i, "ack_within"),
@@ -150,7 +166,7 @@ class RouteSpec(_Strict):
         for c, channel in enumerate(self.channels or []):
             yield ("channels", c), channel
         for s, step in enumerate(self.steps or []):
-            for c, channel in enumerate(step.channels):
+            for c, channel in enumerate(step.channels or []):
                 yield ("steps", s, "channels", c), channel
         if self.fallback is not None:
             yield ("fallback",), self.fallback
@@ -178,12 +194,20 @@ class RouteSpec(_Strict):
         """The channels the checkpoint's first message goes to."""
         return self.channels_at(0)
 
+    def recipients_at(self, repeat: int) -> list[Recipient]:
+        """Who of the ticket message number ``repeat`` tells through the directory (``to``):
+        its step's, or the route's first message's (a repeat goes where the first went)."""
+        if self.steps is not None:
+            return list(self.steps[self.step_of(repeat)].to or [])
+        return list(self.to or []) if repeat == 0 else []
+
     def channels_at(self, repeat: int, *, channel: str | None = None) -> list[str]:
         """The channels message number ``repeat`` goes to: its step's, or for a route with
         ``channels`` all of them, or again the one (``channel``) whose page repeats (a page
-        that went to a fallback channel repeats there)."""
+        that went to a fallback channel repeats there). With recipients (`recipients_at`),
+        these are their fallback."""
         if self.steps is not None:
-            return list(self.steps[self.step_of(repeat)].channels)
+            return list(self.steps[self.step_of(repeat)].channels or [])
         if channel is not None and repeat > 0:
             return [channel]
         return list(self.channels or [])

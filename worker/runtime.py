@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.timer_index import TimerIndex
 from shared.config import Settings, settings
 from shared.db.engine import make_engine, session_factory
+from shared.directory import EMPTY, Directory
+from shared.directory_file import load_directory
 from shared.integrations import Integrations, load_integrations
 from shared.redis_keys import REPEATS
 from worker.policies.book import PolicyBook
@@ -29,6 +31,7 @@ class Runtime:
     timers: TimerIndex
     repeats: TimerIndex  # the next repeat of each unacknowledged page
     integrations: Integrations  # the portals' settings: the write-back channel signs in with them
+    directory: Directory = EMPTY  # the operator's file: a route's `to` finds channels in it
 
     @classmethod
     def build(cls, config: Settings) -> Runtime:
@@ -44,6 +47,7 @@ class Runtime:
             TimerIndex(redis, config.redis_prefix),
             TimerIndex(redis, config.redis_prefix, REPEATS),
             load_integrations(config.integrations),  # a broken file stops the process here
+            load_directory(config.directory),  # so does a broken directory
         )
 
 

@@ -80,7 +80,9 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     outcomes: dict[int, Outcome] = {}
     try:
         with rt.sessions.begin() as session:
-            result = fire_checkpoints(session, rt.policies, ids, now, store=False)
+            result = fire_checkpoints(
+                session, rt.policies, ids, now, store=False, directory=rt.directory
+            )
             if result.notes and not result.stored:
                 sent_at = datetime.now(UTC)
                 outcomes = deliverer.deliver_unwritten(session, result.notes, result.about, sent_at)
@@ -92,7 +94,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         # (what left before the failure leaves again, under the same dedupe keys).
         log.exception("delivery_failed_while_firing", checkpoints=len(ids))
         with rt.sessions.begin() as session:
-            result = fire_checkpoints(session, rt.policies, ids, now)
+            result = fire_checkpoints(session, rt.policies, ids, now, directory=rt.directory)
     if result.notes and result.stored:
         with rt.sessions.begin() as session:
             sent_at = datetime.now(UTC)
@@ -210,7 +212,7 @@ def repeat_pages_task(ids: list[int]) -> int:
     its dedupe key); those acknowledged or over stop, each with a ``chain_stopped`` line."""
     rt = runtime()
     with rt.sessions.begin() as session:
-        done = repeat_pages(session, rt.policies, ids, datetime.now(UTC))
+        done = repeat_pages(session, rt.policies, ids, datetime.now(UTC), directory=rt.directory)
     rt.repeats.arm(done.later)  # the lane was ahead of the database: back at its time
     rt.repeats.release(ids)
     deliver_soon(rt, done.to_deliver)

@@ -7,7 +7,9 @@ notification per route and channel, keyed by `worker.notify.outbox`; the key is 
 fire task that runs twice for the same checkpoint (a redelivery) writes nothing the second
 time. A batch's notifications are written together, in one statement (a burst of 100,000
 checkpoints is a hundred statements, not two hundred thousand round trips), and the task that
-fired them delivers them (`worker.tasks.fire_checkpoints_task`).
+fired them delivers them (`worker.tasks.fire_checkpoints_task`). A route that tells the ticket's
+assignee or group (``to``) finds their channels in the directory (`worker.notify.routing`); one
+it does not know goes to the route's ``channels``, and a log line says so.
 
 A checkpoint found due with a later one of its clock (events that arrived late), or older than
 the policy's ``max_catch_up``, fires without notifications: `worker.notify.catch_up` decides,
@@ -27,12 +29,14 @@ from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
 from shared.db.statements import among, is_postgresql, update_rows
+from shared.directory import EMPTY, Directory, Resolved
+from shared.policy_routes import RouteSpec
 from worker.notify.batch_rows import Note
 from worker.notify.catch_up import CatchUpRule, Due, Silence, silence
 from worker.notify.facts import ABOUT, checkpoints_about
 from worker.notify.outbox import Outgoing, planned_notes, write_notes
 from worker.notify.retry import UNFINISHED
-from worker.notify.routing import Fired, routes_for
+from worker.notify.routing import Fired, channels_of, log_missing, routes_for
 from worker.policies.book import PolicyBook
 
 
@@ -63,12 +67,14 @@ def fire_checkpoints(
     now: datetime,
     *,
     store: bool = True,
+    directory: Directory = EMPTY,
 ) -> FireResult:
     """Fire the checkpoints among ``ids`` that are still armed and due (the caller commits).
 
     Their notifications are written pending, or with ``store=False`` on PostgreSQL only planned
     (`FireResult.stored` is then False): the caller sends them in this transaction and stores
-    them as sent (`worker.notify.deliver.Deliverer.deliver_unwritten`).
+    them as sent (`worker.notify.deliver.Deliverer.deliver_unwritten`). ``directory``: the
+    operator's, for routes that tell the ticket's assignee or group (``to``).
 
     One ``UPDATE … WHERE state = 'armed' AND due_at <= now RETURNING`` checks and marks them,
     and returns, joined with their tickets, all their messages need: it locks each row, and a
@@ -112,12 +118,29 @@ def fire_checkpoints(
         result.undelivered = _never_tried(session, result.skipped)
     result.not_paged = _not_paged(session, policies, fired, now)
     outgoing: list[Outgoing] = []
-    routed: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+    routed: dict[tuple[Any, ...], list[RouteSpec]] = {}
+    told: dict[tuple[Any, ...], Resolved] = {}
     for row in (row for row in fired if int(row.id) not in result.not_paged):
         what = (row.policy, row.kind, row.metric, row.tier, row.priority or "", row.plan or "")
         if what not in routed:  # a storm is many checkpoints of few kinds: route each kind once
-            routed[what] = _routes(policies, row.policy, Fired(*what[1:]))
-        outgoing += [Outgoing(int(row.id), route, channel) for route, channel in routed[what]]
+            routed[what] = routes_for(policies.named(row.policy).policy, Fired(*what[1:]))
+        for route in routed[what]:
+            # the channels a route tells first (an escalation chain: its first step's), and for
+            # `to`, the ticket's: per (route, group, assignee), so a storm looks up each once
+            whom = (row.policy, route.name, row.group_name, row.assignee)
+            if whom not in told:
+                told[whom] = channels_of(
+                    policies.named(row.policy).policy,
+                    route,
+                    0,
+                    group=row.group_name,
+                    assignee=row.assignee,
+                    directory=directory,
+                )
+            resolved = told[whom]
+            outgoing += [Outgoing(int(row.id), route.name, c) for c in resolved.channels]
+            for missing in resolved.missing:
+                log_missing(row, route.name, 0, missing)
     outgoing = list(dict.fromkeys(outgoing))  # a route naming a channel twice: one notification
     if outgoing:
         planned = None if store else planned_notes(session, outgoing, now)
@@ -164,17 +187,6 @@ def _due_by(session: Session, asking: Sequence[Due], now: datetime) -> dict[int,
     for row in session.execute(query):
         by_ticket.setdefault(int(row.ticket_pk), []).append(Due(*row))
     return by_ticket
-
-
-def _routes(policies: PolicyBook, policy_name: str, fired: Fired) -> list[tuple[str, str]]:
-    """(route, channel): one notification per route that takes this checkpoint and per channel
-    the route tells first (an escalation chain: its first step's)."""
-    policy = policies.named(policy_name).policy
-    return [
-        (route.name, channel)
-        for route in routes_for(policy, fired)
-        for channel in route.first_channels()
-    ]
 
 
 def _never_tried(session: Session, checkpoint_ids: Sequence[int]) -> list[int]:

@@ -34,9 +34,11 @@ from shared.db.models import (
     Ticket,
 )
 from shared.db.statements import among, insert_ignore
+from shared.directory import EMPTY, Directory
 from shared.policy_routes import RouteSpec
 from worker.notify.outbox import Outgoing, dedupe_key, write_notifications
 from worker.notify.retry import UNFINISHED
+from worker.notify.routing import channels_of, log_missing
 from worker.policies.book import PolicyBook
 
 log = structlog.get_logger("escalera.paging")
@@ -92,11 +94,17 @@ class Repeated:
 
 
 def repeat_pages(
-    session: Session, policies: PolicyBook, ids: Sequence[int], now: datetime
+    session: Session,
+    policies: PolicyBook,
+    ids: Sequence[int],
+    now: datetime,
+    *,
+    directory: Directory = EMPTY,
 ) -> Repeated:
     """Write the next message of each page in ``ids`` whose time came, unless acknowledged or
     over (the caller commits): a repeat on the page's own channel, or the channels of its
-    chain's next step. Each page's ``repeat_at`` is cleared: it went on, or it stops.
+    chain's next step (a step's ``to``: the ticket's, through ``directory``, the operator's).
+    Each page's ``repeat_at`` is cleared: it went on, or it stops.
 
     At-least-once: a second run writes nothing again (dedupe keys) and hands back the next
     messages still unsent. A storm's pages fall due together: one query for the pages, one for
@@ -114,6 +122,8 @@ def repeat_pages(
             Ticket.policy,
             Ticket.source,
             Ticket.ticket_id,
+            Ticket.group_name,
+            Ticket.assignee,
         )
         .join(Checkpoint, Checkpoint.id == Notification.checkpoint_id)
         .join(Ticket, Ticket.id == Checkpoint.ticket_pk)
@@ -142,8 +152,20 @@ def repeat_pages(
             by, at = (None, None) if ack is None else ack
             stopped.setdefault(where, Stopped(*_about(page), number, reason, by, at))
             continue
-        channels = route.channels_at(number, channel=page.channel)
-        outgoing += [Outgoing(page.checkpoint_id, page.route, c, number) for c in channels]
+        # a step with `to` tells the ticket's assignee or group as it is now (reassigned: the
+        # new one), through the directory, else the step's channels
+        told = channels_of(
+            policies.named(page.policy).policy,
+            route,
+            number,
+            group=page.group_name,
+            assignee=page.assignee,
+            directory=directory,
+            channel=page.channel,
+        )
+        for missing in told.missing:
+            log_missing(page, page.route, number, missing, checkpoint_id=page.checkpoint_id)
+        outgoing += [Outgoing(page.checkpoint_id, page.route, c, number) for c in told.channels]
     outgoing = list(dict.fromkeys(outgoing))  # two channels of a step lead to the same next
     if outgoing:
         done.written = write_notifications(session, outgoing, now)
