@@ -193,7 +193,9 @@ class Desk:
     def _fire(self, ids: Sequence[int]) -> None:
         for _ in range(REDELIVERIES):
             with self.rt.sessions.begin() as session:
-                result = fire_checkpoints(session, self.rt.policies, ids, self.now)
+                result = fire_checkpoints(
+                    session, self.rt.policies, ids, self.now, directory=self.rt.directory
+                )
             self.rt.timers.arm(result.later)
             self.rt.timers.release(ids)
             self._deliver(result.notifications)
@@ -201,7 +203,9 @@ class Desk:
     def _repeat(self, ids: Sequence[int]) -> None:
         for _ in range(REDELIVERIES):
             with self.rt.sessions.begin() as session:
-                done = repeat_pages(session, self.rt.policies, ids, self.now)
+                done = repeat_pages(
+                    session, self.rt.policies, ids, self.now, directory=self.rt.directory
+                )
             self.rt.repeats.arm(done.later)
             self.rt.repeats.release(ids)
             self.stopped += done.stopped

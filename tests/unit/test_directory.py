@@ -12,7 +12,8 @@ from shared.directory import EMPTY, Directories, Directory, Missing, resolve
 from shared.directory_file import DirectoryError, load_directory, parse_directory
 from shared.errors import PolicyError
 from shared.policy_file import parse_policy
-from tests.support import ROOT
+from shared.policy_routes import RouteSpec
+from tests.support import ROOT, preset_text_without_notifications
 from worker.notify.routing import channels_of
 
 BASE = (ROOT / "tests" / "fixtures" / "contract-example.yaml").read_text()
@@ -185,3 +186,23 @@ def test_the_directory_file_is_refused_with_its_line_and_field(tmp_path: Path) -
     assert load_directory(None) == EMPTY
     path.write_text("groups: {Billing: billing_team}\n")
     assert load_directory(path).channel_for("group", "billing") == "billing_team"
+
+
+def test_the_example_of_the_docs_loads_and_tells_whom_it_says() -> None:
+    """docs/policy-format.md's example: Ana's Billing breach reaches Ana and billing; Bo's
+    reaches billing and the desk; the chain's first step Ana, its second nobody for Soporte."""
+    docs = (ROOT / "docs" / "policy-format.md").read_text()
+    section = docs.split("## Recipients from the ticket", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = parse_policy(preset_text_without_notifications("soporte-completo") + example)
+    owners, chain = policy.routes
+
+    def told(route: RouteSpec, n: int, group: str, assignee: str) -> list[str]:
+        found = channels_of(policy, route, n, group=group, assignee=assignee, directory=EMPTY)
+        return found.channels
+
+    assert told(owners, 0, "Billing", "ana@acme.example") == ["ana_mail", "billing_team"]
+    assert told(owners, 0, "billing", "bo@acme.example") == ["billing_team", "desk"]
+    assert told(chain, 0, "Soporte", "ana@acme.example") == ["ana_mail"]
+    assert told(chain, 1, "Soporte", "ana@acme.example") == []
+    assert told(chain, 2, "Soporte", "ana@acme.example") == ["oncall_phone"]

@@ -3,6 +3,11 @@
 The inputs are plain records (queries.py reads them from the database): the stored events, the
 ticket's checkpoint rows and their notifications with each delivery's result and, for a page a
 person acknowledged, who and when (one entry per acknowledged route, at its instant).
+
+A message of a route that tells the ticket's assignee or group (``to``) and went to the route's
+own channels instead says why ("assignee ana@acme.example not in the directory: sent to desk"),
+from the ticket's group and assignee when it was written and the policy's directory (over the
+operator's, ``directory``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from scheduler.target_changes import shows_targets, target_changes
 from scheduler.timeline import Phase, build_timeline
 from shared.db.models import NotificationState, NotPaged
+from shared.directory import EMPTY, Directories, Directory, resolve
 from shared.events import Event, EventType
 from shared.policy import Metric, Policy
 from shared.policy_routes import RouteSpec
@@ -74,6 +80,8 @@ def ticket_timeline(
     checkpoints: Sequence[StoredCheckpoint],
     notifications: Sequence[StoredNotification],
     at: datetime,
+    *,
+    directory: Directory = EMPTY,
 ) -> list[Entry]:
     entries = [*_events(policy, events, at), *_pauses(policy, events, at)]
     entries += _targets(policy, events, at)
@@ -84,6 +92,7 @@ def ticket_timeline(
         _notification(n, keys.get(n.checkpoint_id, "?"), chains.get(n.route)) for n in notifications
     ]
     entries += _acknowledgements(notifications, keys, at, chains)
+    _say_fallbacks(policy, events, notifications, entries, Directories(policy.directory, directory))
     return sorted(entries, key=lambda e: (e.at, _ORDER[e.kind]))
 
 
@@ -166,6 +175,46 @@ def _notification(n: StoredNotification, checkpoint: str, chain: RouteSpec | Non
     if chain is not None:  # a message of an escalation chain names its step, from 1
         detail["step"] = chain.step_of(n.repeat) + 1
     return Entry(n.created_at, "notification", f"{n.route} → {n.channel}", detail)
+
+
+def _say_fallbacks(
+    policy: Policy,
+    events: Sequence[Event],
+    notifications: Sequence[StoredNotification],
+    entries: list[Entry],
+    directory: Directories,
+) -> None:
+    """Add ``recipients`` to the entry of each message of a ``to`` route that went to the
+    route's channels because the directory did not know the ticket's assignee or group."""
+    routes = {route.name: route for route in policy.routes if route.to or route.chain}
+    told = iter(e for e in entries if e.kind == "notification")
+    for n, entry in zip(notifications, told, strict=False):
+        route = routes.get(n.route)
+        if route is None or not route.recipients_at(n.repeat):
+            continue
+        group, assignee = _ticket_as_of(events, n.created_at)
+        resolved = resolve(
+            route.recipients_at(n.repeat),
+            route.channels_at(n.repeat),
+            group=group,
+            assignee=assignee,
+            directory=directory,
+            declared=policy.channels,
+        )
+        fell_back = [m.say() for m in resolved.missing if n.channel in m.sent_to]
+        if fell_back:
+            entry.detail["recipients"] = "; ".join(fell_back)
+
+
+def _ticket_as_of(events: Sequence[Event], at: datetime) -> tuple[str | None, str | None]:
+    """The ticket's group and assignee as its events had set them by ``at``."""
+    group = assignee = None
+    for event in events:
+        if event.occurred_at > at:
+            break
+        group = event.group or group
+        assignee = event.assignee or assignee
+    return group, assignee
 
 
 def _acknowledgements(
