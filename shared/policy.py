@@ -448,6 +448,11 @@ class Policy(_Strict):
             for i, plan in enumerate(route.when.plans or []):
                 if plan not in self.plans:
                     yield (*here, "when", "plans", i), self._unknown("plan", plan, self.plans)
+            if route.quiet_outside is not None and route.quiet_outside not in self.calendars:
+                yield (
+                    (*here, "quiet_outside"),
+                    self._unknown("calendar", route.quiet_outside, self.calendars),
+                )
         for source, link in self.ticket_links.items():
             if "{ticket_id}" not in link:
                 yield ("ticket_links", source), "a ticket link needs {ticket_id} where the id goes"

@@ -15,6 +15,10 @@ the last step may repeat ``repeat_last`` times. A page's repeats and steps are o
 numbered from 0 (the first message) in the notification's ``repeat`` column: `RouteSpec`
 answers which channels each number tells and how long after it the next one comes.
 
+A route may keep quiet outside a calendar's open hours (``quiet_outside``): what it would send
+then is held and sent as one digest per channel at the calendar's next opening
+(`scheduler.quiet_hours`). A route marked ``always`` is never held, and says so.
+
 A route (or a step) may also name recipients from the ticket, ``to: [assignee, group]``: each
 is told on the channel the directory gives it (`shared.directory`), and one the directory does
 not know falls back to the route's (or the step's) ``channels``.
@@ -129,10 +133,18 @@ class RouteSpec(_Strict):
     repeat_last: Annotated[int, Field(ge=0, le=MAX_REPEAT_LAST)] = 0
     attempts: Annotated[int, Field(ge=1, le=20)] = 5
     fallback: ChannelName | None = None
+    # a calendar of the policy: outside its open hours, this route's messages wait for it
+    quiet_outside: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    always: bool = False  # never held (a P1 page): refuses ``quiet_outside``
 
     # -- what a policy check refuses: paths under ``routes[i]`` ---------------------------
     def problems(self) -> Iterator[tuple[RoutePath, str]]:
         """Combinations the schema lets through but that cannot mean anything."""
+        if self.always and self.quiet_outside is not None:
+            yield (
+                ("quiet_outside",),
+                "a route marked `always: true` is never held: remove `quiet_outside`",
+            )
         if self.steps is None:
             if self.channels is None and self.to is None:  # `to` alone: its channels or nobody
                 yield ("channels",), "a route needs `channels` or `steps` (an escalation chain)"

@@ -28,6 +28,7 @@ from worker.notify.fire import fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
 from worker.notify.outcome import Delivery, Outcome
 from worker.notify.paging import Stopped, repeat_pages
+from worker.notify.release import due_held, release_held
 from worker.notify.retry import BUSY_RECHECK_S, Retry
 from worker.notify.storm import StormSettings
 from worker.notify.transport import AppriseSender, warm_apprise
@@ -38,6 +39,7 @@ log = structlog.get_logger("escalera.worker")
 # A batch of notifications to deliver: many ids in one task (shared.celery_app names the rest).
 DELIVER_NOTIFICATIONS = "escalera.deliver_notifications"
 DELIVER_BATCH = 500
+RELEASE_HELD = "escalera.release_held"  # notifications held in quiet hours, now due
 
 
 # Database down or restarting: retry with backoff, for ever; at-least-once (acks_late), and each
@@ -194,16 +196,31 @@ def deliver_soon(rt: Runtime, ids: Sequence[int]) -> None:
 @app.task(name=RECONCILE_TIMERS, acks_late=True, expires=55)  # type: ignore[untyped-decorator]
 def reconcile_timers_task() -> int:
     """Beat's minute: every armed checkpoint and every coming page repeat (or chain step)
-    missing from Redis is armed again (idempotent)."""
+    missing from Redis is armed again (idempotent), and notifications held in their route's
+    quiet hours whose opening came are handed to `release_held_task`."""
     rt = runtime()
     with rt.sessions() as session:
         missing = reconcile_timers(session, rt.timers)
         repeats = reconcile_repeats(session, rt.repeats)
+        held = due_held(session, datetime.now(UTC))
+    if held:  # from the database: a Redis flush or a restart loses none
+        release_held_task.apply_async(args=[held], queue=rt.settings.fire_queue)
     if missing:
         log.warning("timers_rearmed", missing=missing)
     if repeats:
         log.warning("repeats_rearmed", missing=repeats)
     return missing + repeats
+
+
+@app.task(name=RELEASE_HELD, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
+def release_held_task(ids: list[int]) -> int:
+    """Held notifications whose quiet hours ended go out, one digest per channel (those whose
+    page is over or acknowledged are skipped); how many were sent. Queued twice, the second
+    finds them sent."""
+    rt = runtime()
+    with rt.sessions.begin() as session:
+        outcomes = release_held(session, _deliverer(rt), ids, datetime.now(UTC))
+    return _after_delivery(rt, outcomes, asked=len(ids))
 
 
 @app.task(name=REPEAT_PAGES, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]

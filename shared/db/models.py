@@ -83,6 +83,7 @@ class NotificationState(StrEnum):
     SENT = "sent"  # every target accepted it
     DEAD = "dead"  # out of attempts, or its channel is not configured: never tried again
     SKIPPED = "skipped"  # a repeat or a chain's step its page's acknowledgement made needless
+    HELD = "held"  # written in its route's quiet hours: sent at ``release_at`` (a digest)
 
 
 class Ticket(Base):
@@ -171,6 +172,13 @@ class Notification(Base):
             postgresql_where=text("repeat_at IS NOT NULL"),
             sqlite_where=text("repeat_at IS NOT NULL"),
         ),
+        # Held in quiet hours, of the few rows held now: what beat's minute releases.
+        Index(
+            "ix_notifications_release_at",
+            "release_at",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -193,6 +201,9 @@ class Notification(Base):
     # records it sent, cleared once that is written, acknowledged or over. Redis's repeats lane
     # is an index of these (`worker.events.reconcile` rebuilds it).
     repeat_at: Mapped[datetime | None]
+    # When a notification held in its route's quiet hours is sent: its calendar's next opening
+    # (`scheduler.quiet_hours`); kept once sent, to say how long it waited.
+    release_at: Mapped[datetime | None]
 
 
 class Acknowledgement(Base):

@@ -104,10 +104,17 @@ class Deliverer:
         return self.deliver_many(session, [notification_id], now, sweep=False)[notification_id]
 
     def deliver_many(
-        self, session: Session, ids: Sequence[int], now: datetime, *, sweep: bool = True
+        self,
+        session: Session,
+        ids: Sequence[int],
+        now: datetime,
+        *,
+        sweep: bool = True,
+        batch: bool = False,
     ) -> dict[int, Outcome]:
         """Try the pending targets of ``ids`` once (with ``sweep``, also other pending
-        notifications of a channel in a storm); each one's outcome (the caller commits)."""
+        notifications of a channel in a storm); each one's outcome (the caller commits).
+        A ``batch`` (held notifications released together) goes out as digests."""
         storm = self._storm
         # SKIP LOCKED: a row another batch holds is being sent by it; waiting for it would tie
         # up this worker for that batch's whole send, so it is handed back to look at later.
@@ -128,7 +135,7 @@ class Deliverer:
             for channel in sorted(c for c, n in per_channel.items() if n >= storm.threshold):
                 live += sweep_notes(session, channel, ids, SWEEP_WINDOW, SWEEP_MAX)
         about = checkpoints_about(session, (n.checkpoint_id for n in live)) if live else {}
-        outcomes.update(self._deliver(session, live, about, now))
+        outcomes.update(self._deliver(session, live, about, now, batch=batch))
         return outcomes
 
     def deliver_written(
@@ -175,6 +182,7 @@ class Deliverer:
         now: datetime,
         *,
         stored: bool = True,
+        batch: bool = False,
     ) -> dict[int, Outcome]:
         """Send ``live`` (locked by this transaction, or not ``stored`` yet), record each
         one's results, and write them back (or store them)."""
@@ -190,7 +198,7 @@ class Deliverer:
             outcomes[row.notification.id] = self._failed(
                 session, row, Failure.NOT_CONFIGURED, error, now, about_it
             )
-        outcomes.update(self._send_all(session, sendable, now))
+        outcomes.update(self._send_all(session, sendable, now, batch=batch))
         if stored:
             write_back(session, live)
         else:
@@ -198,7 +206,7 @@ class Deliverer:
         return outcomes
 
     def _send_all(
-        self, session: Session, rows: Sequence[_Row], now: datetime
+        self, session: Session, rows: Sequence[_Row], now: datetime, *, batch: bool = False
     ) -> dict[int, Outcome]:
         by_id = {row.notification.id: row for row in rows}
         pending = [
@@ -211,7 +219,7 @@ class Deliverer:
             )
             for row in rows
         ]
-        sends = plan_sends(pending, self._storm)
+        sends = plan_sends(pending, self._storm, batch=batch)
         jobs = [(send, target) for send in sends for target in send.targets]
         messages = {send: _message(send, [by_id[nid] for nid in send.ids], now) for send in sends}
 
@@ -372,4 +380,5 @@ def _message(send: Send, rows: Sequence[_Row], now: datetime) -> tuple[Message, 
     # rolled back has new ids, and the same digest must keep the same key
     members = hashlib.sha256("\n".join(r.notification.dedupe_key for r in rows).encode())
     key = f"digest:{send.channel}:{members.hexdigest()[:16]}:{len(send.ids)}"
-    return render_digest(send.language, [row.facts for row in rows], now), key
+    digest = render_digest(send.language, [row.facts for row in rows], now, held=send.batch)
+    return digest, key

@@ -15,6 +15,9 @@ A checkpoint found due with a later one of its clock (events that arrived late),
 the policy's ``max_catch_up``, fires without notifications: `worker.notify.catch_up` decides,
 from the checkpoints due in the database (one more query, only when a batch holds a warning or
 a reminder of a ``catch_up: latest`` policy), and the row keeps why (``not_paged``).
+
+A route in its quiet hours (``quiet_outside``) holds its notifications: they are written
+``held`` until its calendar's next opening (`worker.notify.quiet`), never delivered here.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from worker.notify.batch_rows import Note
 from worker.notify.catch_up import CatchUpRule, Due, Silence, silence
 from worker.notify.facts import ABOUT, checkpoints_about
 from worker.notify.outbox import Outgoing, planned_notes, write_notes
+from worker.notify.quiet import hold_quiet
 from worker.notify.retry import UNFINISHED
 from worker.notify.routing import Fired, channels_of, log_missing, routes_for
 from worker.policies.book import PolicyBook
@@ -46,6 +50,7 @@ class FireResult:
     # the fired checkpoints' `worker.notify.facts.ABOUT` rows, by id: what their messages say
     about: dict[int, Any] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)  # the notifications to deliver
+    held: list[int] = field(default_factory=list)  # written held: their route is quiet now
     # fired without notifications (caught up by a later checkpoint, or too old), by id
     not_paged: dict[int, Silence] = field(default_factory=dict)
     stored: bool = True  # False: `notes` are only planned (ids taken), to send and then store
@@ -142,6 +147,10 @@ def fire_checkpoints(
             for missing in resolved.missing:
                 log_missing(row, route.name, 0, missing)
     outgoing = list(dict.fromkeys(outgoing))  # a route naming a channel twice: one notification
+    policy_of = {int(row.id): row.policy for row in fired}
+    outgoing, held = hold_quiet(policies, outgoing, policy_of, now)
+    if held:
+        result.held = [note.id for note in write_notes(session, held, now)]
     if outgoing:
         planned = None if store else planned_notes(session, outgoing, now)
         result.stored = planned is None

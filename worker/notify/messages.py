@@ -147,6 +147,8 @@ _LINES = {
         "key": "Notification",
         "storm": "Storm: {n} SLA alerts at once ({counts})",
         "storm_intro": "{n} notifications fell due together; this one message lists them all.",
+        "held": "Quiet hours over: {n} SLA alerts held ({counts})",
+        "held_intro": "{n} notifications fell due in this route's quiet hours; here they all are.",
     },
     "es": {
         "ticket": "Ticket",
@@ -164,6 +166,8 @@ _LINES = {
         "key": "Notificación",
         "storm": "Tormenta: {n} alertas de SLA a la vez ({counts})",
         "storm_intro": "{n} notificaciones vencieron a la vez; este mensaje las reúne todas.",
+        "held": "Fin del horario de silencio: {n} alertas de SLA retenidas ({counts})",
+        "held_intro": "{n} notificaciones vencieron fuera del horario de esta ruta; aquí están.",
     },
 }
 
@@ -191,15 +195,19 @@ def render(language: str, facts: MessageFacts, now: datetime) -> Message:
     return Message(title=title[:250], body="\n".join(lines), facts=facts)
 
 
-def render_digest(language: str, items: Sequence[MessageFacts], now: datetime) -> Message:
-    """One message for many notifications to the same channel; every dedupe key is in it."""
+def render_digest(
+    language: str, items: Sequence[MessageFacts], now: datetime, *, held: bool = False
+) -> Message:
+    """One message for many notifications to the same channel; every dedupe key is in it.
+    ``held``: those a route kept in its quiet hours, released together."""
     items = [_one_line(facts) for facts in items]
     lang = _lang(language)
     words = _LINES[lang]
     by_priority = Counter(facts.priority or "—" for facts in items)
     counts = ", ".join(f"{p} ×{n}" for p, n in sorted(by_priority.items()))
-    title = words["storm"].format(n=len(items), counts=counts)
-    lines = [words["storm_intro"].format(n=len(items)), ""]
+    kind = "held" if held else "storm"
+    title = words[kind].format(n=len(items), counts=counts)
+    lines = [words[f"{kind}_intro"].format(n=len(items)), ""]
     # a storm is many notifications of few kinds and deadlines: word each once
     headlines: dict[tuple[str, str, int | None, int | None, timedelta | None], str] = {}
     deadlines: dict[tuple[datetime, ZoneInfo], str] = {}

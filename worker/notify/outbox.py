@@ -38,19 +38,22 @@ class Outgoing:
     channel: str
     repeat: int = 0
     fallback: bool = False
+    release_at: datetime | None = None  # its route is quiet now: held until then
 
 
 def _values(item: Outgoing, now: datetime) -> dict[str, Any]:
     repeat: int | str = FALLBACK if item.fallback else item.repeat
+    held = item.release_at is not None
     return {
         "checkpoint_id": item.checkpoint_id,
         "route": item.route,
         "channel": item.channel,
         "repeat": item.repeat,
         "dedupe_key": dedupe_key(item.checkpoint_id, item.route, item.channel, repeat),
-        "status": NotificationState.PENDING.value,
+        "status": (NotificationState.HELD if held else NotificationState.PENDING).value,
         "attempts": 0,
         "created_at": now,
+        "release_at": item.release_at,
     }
 
 
@@ -69,14 +72,16 @@ def write_notification(
     return insert_ignore(session, Notification.__table__, values, ["dedupe_key"])
 
 
-# PostgreSQL: the whole batch as five arrays, one short statement the driver parses once.
+# PostgreSQL: the whole batch as seven arrays, one short statement the driver parses once.
 _UNNEST = text(
     """
     INSERT INTO notifications
-        (checkpoint_id, route, channel, repeat, dedupe_key, status, attempts, created_at)
-    SELECT c, r, ch, rp, k, :pending, 0, :now
+        (checkpoint_id, route, channel, repeat, dedupe_key, status, attempts, created_at,
+         release_at)
+    SELECT c, r, ch, rp, k, s, 0, :now, ra
     FROM unnest(CAST(:c AS bigint[]), CAST(:r AS varchar[]), CAST(:ch AS varchar[]),
-                CAST(:rp AS integer[]), CAST(:k AS varchar[])) AS u(c, r, ch, rp, k)
+                CAST(:rp AS integer[]), CAST(:k AS varchar[]), CAST(:s AS varchar[]),
+                CAST(:ra AS timestamptz[])) AS u(c, r, ch, rp, k, s, ra)
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, dedupe_key
     """
@@ -89,8 +94,9 @@ def write_notifications(session: Session, items: Sequence[Outgoing], now: dateti
 
 
 def write_notes(session: Session, items: Sequence[Outgoing], now: datetime) -> list[Note]:
-    """Many pending notifications in one statement; those not written before, in id order,
-    as a delivery batch reads them (so the writer can deliver them without reading them back).
+    """Many pending (or held: `Outgoing.release_at`) notifications in one statement; those not
+    written before, in id order, as a delivery batch reads them (so the writer can deliver them
+    without reading them back).
 
     ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING``: a key that exists (a
     re-fired checkpoint) returns no row, exactly as `write_notification` returns None.
@@ -106,10 +112,11 @@ def write_notes(session: Session, items: Sequence[Outgoing], now: datetime) -> l
                 ("ch", "channel"),
                 ("rp", "repeat"),
                 ("k", "dedupe_key"),
+                ("s", "status"),
+                ("ra", "release_at"),
             )
         }
-        pending = NotificationState.PENDING.value
-        written = session.execute(_UNNEST, {**columns, "pending": pending, "now": now}).all()
+        written = session.execute(_UNNEST, {**columns, "now": now}).all()
     else:
         statement = (
             sqlite_insert(Notification)

@@ -37,6 +37,7 @@ from shared.db.statements import among, insert_ignore
 from shared.directory import EMPTY, Directory
 from shared.policy_routes import RouteSpec
 from worker.notify.outbox import Outgoing, dedupe_key, write_notifications
+from worker.notify.quiet import hold_quiet
 from worker.notify.retry import UNFINISHED
 from worker.notify.routing import channels_of, log_missing
 from worker.policies.book import PolicyBook
@@ -83,6 +84,7 @@ class Repeated:
     """What `repeat_pages` did with the pages that fell due."""
 
     written: list[int] = field(default_factory=list)  # their next messages, to deliver
+    held: list[int] = field(default_factory=list)  # next messages their quiet route holds
     # next messages written before and never sent (the task that wrote them died first)
     unsent: list[int] = field(default_factory=list)
     later: list[tuple[int, datetime]] = field(default_factory=list)  # not due yet: re-arm
@@ -147,7 +149,7 @@ def repeat_pages(
             continue  # gone from the policy, or it was the last message
         where, number = (page.checkpoint_id, page.route), page.repeat + 1
         ack = acks.get(where)
-        if ack is not None or not _still_stands(session, page.checkpoint_id):
+        if ack is not None or not still_stands(session, page.checkpoint_id):
             reason = StopReason.OVER if ack is None else StopReason.ACKNOWLEDGED
             by, at = (None, None) if ack is None else ack
             stopped.setdefault(where, Stopped(*_about(page), number, reason, by, at))
@@ -167,6 +169,11 @@ def repeat_pages(
             log_missing(page, page.route, number, missing, checkpoint_id=page.checkpoint_id)
         outgoing += [Outgoing(page.checkpoint_id, page.route, c, number) for c in told.channels]
     outgoing = list(dict.fromkeys(outgoing))  # two channels of a step lead to the same next
+    # a quiet route's repeats and steps wait for its opening too (`worker.notify.quiet`)
+    policy_of = {int(page.checkpoint_id): page.policy for page in pages}
+    outgoing, held = hold_quiet(policies, outgoing, policy_of, now)
+    if held:
+        done.held = write_notifications(session, held, now)
     if outgoing:
         done.written = write_notifications(session, outgoing, now)
         done.unsent = _unsent(session, outgoing, set(done.written))
@@ -396,7 +403,7 @@ def page_stands(
     return sla.get("metrics", {}).get(clock, {}).get("completed_at") is None
 
 
-def _still_stands(session: Session, checkpoint_id: int) -> bool:
+def still_stands(session: Session, checkpoint_id: int) -> bool:
     """A page stops when what it is about is over (met, escalated, resolved), not only on ack."""
     checkpoint = session.get_one(Checkpoint, checkpoint_id)
     ticket = session.get_one(Ticket, checkpoint.ticket_pk)

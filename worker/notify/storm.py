@@ -4,7 +4,9 @@ When a channel has ``threshold`` or more notifications in one delivery pass (a m
 breaching thousands of tickets at once), it gets one digest message per ``digest_max`` of them
 instead of one message each; every notification in a digest is recorded as delivered by it, and
 its dedupe key is in the digest's text. Nothing is ever held back to wait for a storm: a pass
-coalesces only what is already due, so a lone page goes out as fast as before.
+coalesces only what is already due, so a lone page goes out as fast as before. Notifications
+held in their route's quiet hours (`worker.notify.quiet`) are released as a ``batch``: digests
+whatever their number, even of one.
 ``docs/notifications-storms.md`` is the user's description of this.
 """
 
@@ -62,15 +64,19 @@ class Send:
     language: str
     targets: tuple[int, ...]
     ids: tuple[int, ...]
+    batch: bool = False  # held notifications released together: a digest even of one
 
     @property
     def digest(self) -> bool:
-        return len(self.ids) > 1
+        return self.batch or len(self.ids) > 1
 
 
-def plan_sends(pending: Sequence[Pending], storm: StormSettings) -> list[Send]:
+def plan_sends(
+    pending: Sequence[Pending], storm: StormSettings, *, batch: bool = False
+) -> list[Send]:
     """Each notification on its own, except on a channel in a storm: digests, in id order
-    (but never of one that must go ``alone``).
+    (but never of one that must go ``alone``). A ``batch`` (held notifications released
+    together) is digests on every channel, a storm or not.
 
     Within a storm, only notifications that still need the same targets (a retry may need
     fewer) and speak the same language share a digest.
@@ -80,7 +86,7 @@ def plan_sends(pending: Sequence[Pending], storm: StormSettings) -> list[Send]:
         by_channel[item.channel].append(item)
     sends: list[Send] = []
     for channel, items in by_channel.items():
-        if not storm.enabled or len(items) < storm.threshold:
+        if not batch and (not storm.enabled or len(items) < storm.threshold):
             sends += [Send(channel, p.language, p.targets, (p.id,)) for p in items]
             continue
         groups: dict[tuple[str, tuple[int, ...]], list[int]] = defaultdict(list)
@@ -92,6 +98,12 @@ def plan_sends(pending: Sequence[Pending], storm: StormSettings) -> list[Send]:
         for (language, targets), ids in groups.items():
             for start in range(0, len(ids), storm.digest_max):
                 sends.append(
-                    Send(channel, language, targets, tuple(ids[start : start + storm.digest_max]))
+                    Send(
+                        channel,
+                        language,
+                        targets,
+                        tuple(ids[start : start + storm.digest_max]),
+                        batch,
+                    )
                 )
     return sends
