@@ -33,6 +33,7 @@ from shared.durations import Duration, Unit
 from shared.events import Level, Status
 from shared.names import fold
 from shared.policy_catch_up import CatchUp, MaxCatchUp
+from shared.policy_problems import ProblemsSpec
 from shared.policy_routes import ChannelName, ChannelSpec, RouteSpec
 from shared.target_conditions import TargetWhen, TicketFacts, Vocabulary
 
@@ -335,6 +336,8 @@ class Policy(_Strict):
     # (shared/policy_catch_up.py); older than max_catch_up, none does.
     catch_up: CatchUp = CatchUp.LATEST
     max_catch_up: MaxCatchUp | None = None
+    # Recurring incidents told to problem management (shared/policy_problems.py).
+    problems: ProblemsSpec | None = None
     # Where a message links to, per source: "https://acme.zendesk.com/agent/tickets/{ticket_id}".
     ticket_links: dict[Name, str] = {}
 
@@ -453,6 +456,9 @@ class Policy(_Strict):
                     (*here, "quiet_outside"),
                     self._unknown("calendar", route.quiet_outside, self.calendars),
                 )
+        if self.problems is not None and self.problems.route not in names:
+            known = dict.fromkeys(names)
+            yield ("problems", "route"), self._unknown("route", self.problems.route, known)
         for source, link in self.ticket_links.items():
             if "{ticket_id}" not in link:
                 yield ("ticket_links", source), "a ticket link needs {ticket_id} where the id goes"

@@ -30,6 +30,7 @@ from shared.text import storable, storable_json
 from worker.events import replan
 from worker.events.allowance_check import check_allowance
 from worker.events.parsed_events import PARSED
+from worker.events.problem_check import check_problems
 from worker.events.replan import CheckpointChanges
 from worker.policies.book import LoadedPolicy, PolicyBook
 
@@ -157,6 +158,11 @@ class _Batch:
                     result.notifications = check_allowance(
                         self.session, ticket.loaded, events[i], self.now
                     )
+            last = results[ticket.new[-1]]  # a recurring incident, or its problem resolved
+            if last is not None and last.outcome is Outcome.APPLIED:
+                last.notifications += check_problems(
+                    self.session, ticket.loaded, ticket.pk, self.now
+                )
         return [r for r in results if r is not None]
 
     def settle(self, work: dict[int, _TicketWork]) -> None:

@@ -14,7 +14,7 @@ the deliverer and for an acknowledgement link's page alike (`page_facts`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from scheduler.time_left import left_in_key
 from shared.db.models import Checkpoint, StoredEvent, Ticket
 from shared.db.statements import among
 from worker.notify.messages import CheckpointFacts, MessageFacts, ticket_link
+from worker.notify.problem_listing import problem_listings
 from worker.policies.book import LoadedPolicy, PolicyBook
 
 # Plain columns, not ORM objects: a ticket's row also holds its whole SLA snapshot.
@@ -67,6 +68,8 @@ class TicketFacts:
 
     customers: dict[int, tuple[str | None, str | None]]  # ticket pk -> (customer, its time zone)
     breaches: dict[tuple[int, str], datetime]  # (ticket pk, clock) -> breach instant
+    # a recurring incident's checkpoint id -> its `CheckpointFacts` problem and listing
+    problems: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session, rows: Sequence[Any]) -> TicketFacts:
@@ -88,7 +91,8 @@ class TicketFacts:
             ).all():
                 customers.setdefault(ticket_pk, (customer, customer_tz))
         about_breach = sorted({row.ticket_pk for row in rows if row.kind in _ABOUT_THE_BREACH})
-        return cls(customers, _breaches(session, about_breach) if about_breach else {})
+        breaches = _breaches(session, about_breach) if about_breach else {}
+        return cls(customers, breaches, problem_listings(session, rows))
 
     def deadline(self, row: Any) -> datetime:
         """The instant the message is about: a warning or a reminder is about its clock's
@@ -140,6 +144,7 @@ def checkpoint_facts(
         subject=row.subject,
         group=row.group_name,
         assignee=row.assignee,
+        **tickets.problems.get(int(row.id), {}),
     )
 
 

@@ -48,6 +48,10 @@ class CheckpointFacts:
     subject: str | None = None
     group: str | None = None
     assignee: str | None = None
+    # a recurring incident (kind problem, problem_solved): its key, and its tickets or the
+    # customers who reported it (`worker.notify.problem_rule`)
+    problem: str | None = None
+    listing: tuple[str, ...] = ()
 
     def message(self, dedupe_key: str, ack_link: str | None = None) -> MessageFacts:
         """The facts of one of its messages: these, with that message's key and ack link."""
@@ -68,6 +72,8 @@ class CheckpointFacts:
             subject=self.subject,
             group=self.group,
             assignee=self.assignee,
+            problem=self.problem,
+            listing=self.listing,
             dedupe_key=dedupe_key,
             ack_link=ack_link,
         )
@@ -114,6 +120,8 @@ _HEADLINES = {
         "breach": "{metric} breached",
         "escalation": "escalate to tier {tier}",
         "reminder": "{metric} still overdue",
+        "problem": "recurring incident {problem}: {count} tickets",
+        "problem_solved": "problem {problem} solved: tell the {count} customers who reported it",
     },
     "es": {
         "warning": "{percent}% del tiempo de {metric} consumido",
@@ -122,6 +130,10 @@ _HEADLINES = {
         "breach": "{metric} incumplida",
         "escalation": "escalar a nivel {tier}",
         "reminder": "{metric} sigue vencida",
+        "problem": "incidente recurrente {problem}: {count} tickets",
+        "problem_solved": (
+            "problema {problem} resuelto: avisar a los {count} clientes que lo reportaron"
+        ),
     },
 }
 # a warning by time says its working time left in words: "1 hour and 30 minutes"
@@ -145,6 +157,8 @@ _LINES = {
         "open": "Open the ticket",
         "ack": "Acknowledge",
         "key": "Notification",
+        "problem": "Tickets",
+        "problem_solved": "Customers who reported it",
         "storm": "Storm: {n} SLA alerts at once ({counts})",
         "storm_intro": "{n} notifications fell due together; this one message lists them all.",
         "held": "Quiet hours over: {n} SLA alerts held ({counts})",
@@ -164,6 +178,8 @@ _LINES = {
         "open": "Abrir el ticket",
         "ack": "Confirmar recepción",
         "key": "Notificación",
+        "problem": "Tickets",
+        "problem_solved": "Clientes que lo reportaron",
         "storm": "Tormenta: {n} alertas de SLA a la vez ({counts})",
         "storm_intro": "{n} notificaciones vencieron a la vez; este mensaje las reúne todas.",
         "held": "Fin del horario de silencio: {n} alertas de SLA retenidas ({counts})",
@@ -187,6 +203,8 @@ def render(language: str, facts: MessageFacts, now: datetime) -> Message:
         f"{words['priority']}: {facts.priority}",
         f"{words['deadline']}: {_deadline(lang, facts, now)}",
     ]
+    if facts.kind in ("problem", "problem_solved"):
+        lines.append(f"{words[facts.kind]}: {', '.join(facts.listing) or '—'}")
     if facts.link:
         lines.append(f"{words['open']}: {facts.link}")
     if facts.ack_link:
@@ -253,7 +271,11 @@ def _headline(lang: str, facts: MessageFacts) -> str:
             left=left, metric=metric
         )
     return _HEADLINES[lang][facts.kind].format(
-        percent=facts.percent, metric=metric, tier=facts.tier
+        percent=facts.percent,
+        metric=metric,
+        tier=facts.tier,
+        problem=facts.problem,
+        count=len(facts.listing),
     )
 
 
@@ -296,7 +318,8 @@ def _one_line(facts: MessageFacts) -> MessageFacts:
     texts = (facts.ticket_id, facts.source, facts.customer, facts.priority, facts.plan)
     context = (facts.subject, facts.group, facts.assignee)
     links = (facts.link, facts.dedupe_key, facts.ack_link)
-    if "".join(text or "" for text in (*texts, *context, *links)).isprintable():
+    problem = (facts.problem, *facts.listing)
+    if "".join(text or "" for text in (*texts, *context, *links, *problem)).isprintable():
         return facts  # nearly always: a storm renders a digest line per page
     return replace(
         facts,
@@ -308,6 +331,8 @@ def _one_line(facts: MessageFacts) -> MessageFacts:
         subject=None if facts.subject is None else one_line(facts.subject),
         group=None if facts.group is None else one_line(facts.group),
         assignee=None if facts.assignee is None else one_line(facts.assignee),
+        problem=None if facts.problem is None else one_line(facts.problem),
+        listing=tuple(one_line(item) for item in facts.listing),
         link=None if facts.link is None else one_line(facts.link),
         dedupe_key=one_line(facts.dedupe_key),
         ack_link=None if facts.ack_link is None else one_line(facts.ack_link),
