@@ -121,7 +121,8 @@ def test_a_route_gone_from_its_policy_gets_no_retry_and_no_fallback() -> None:
 
 
 def test_each_decision_is_stored_as_the_state_the_database_has_always_held() -> None:
-    states = ["pending", "retrying", "sent", "dead", "skipped"]  # skipped: acknowledged first
+    # skipped: acknowledged first; held: written in its route's quiet hours
+    states = ["pending", "retrying", "sent", "dead", "skipped", "held"]
     assert [state.value for state in NotificationState] == states
     assert (Retry(2.0).state, Dead().state) == ("retrying", "dead")
     # what a fire task delivers again when it finds its checkpoint fired before
