@@ -120,3 +120,27 @@ def test_the_assignee_and_the_group_are_paged_on_their_own_channels_and_an_unkno
         ("owners → billing_team", None),
         ("owners → desk", "assignee bo@acme.example not in the directory: sent to desk"),
     ]
+
+
+def test_the_timeline_knows_the_operators_directory_file(
+    desk: Desk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ana is in the operator's file, the Soporte group in no directory: the breach goes to
+    ana_chat and, for the group, to desk, and the report and the API's timeline blame only the
+    group (a timeline blind to the file would name Ana too). A ticket of its own: the process
+    keeps parsed events by row id and event id, which R-1 of the test before would share."""
+    desk.ticket = Ticket("api", "R-2", "estandar", "acme", "P2", None)
+    desk.event("2026-03-02 10:00", "created", priority="P2", customer="acme",
+               group="Soporte", assignee="ana@acme.example")  # fmt: skip
+    desk.run_until(desk.local("2026-03-02 18:00"))
+    assert sorted(m.channel for m in desk.received if "breach" in m.title.lower()) == [
+        "ana_chat",
+        "desk",
+    ]
+    capsys.readouterr()
+    assert main(["report", "timeline", "api/R-2", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    notes = {
+        e["what"]: e.get("recipients") for e in report["timeline"] if e["kind"] == "notification"
+    }
+    assert notes["owners → desk"] == "group Soporte not in the directory: sent to desk"

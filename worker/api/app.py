@@ -101,7 +101,8 @@ def create_app(services: Services, *, clock: Callable[[], datetime] = now_utc) -
     # Ticket reads and reports evaluate tickets: they take turns, the same ones.
     turns = ReadSlots(config.ticket_reads_at_once, config.ticket_reads_waiting)
     app.include_router(
-        reports_router(config, services.policies, services.sessions, turns), dependencies=readers
+        reports_router(config, services.policies, services.sessions, turns, services.directory),
+        dependencies=readers,
     )
     framework_refusals(app)
     store_outages(app)

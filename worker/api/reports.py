@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
+from shared.directory import EMPTY, Directory
 from worker.adapters.base import RejectedRequest, Unmappable
 from worker.api.problems import problem
 from worker.api.read_slots import ReadSlots
@@ -39,6 +40,7 @@ def reports_router(
     policies: PolicyBook,
     sessions: sessionmaker[Session],
     turns: ReadSlots | None = None,
+    directory: Directory = EMPTY,
 ) -> APIRouter:
     """Reports evaluate tickets like a ticket read: they take the same turns (``turns``, by
     default from the settings), and their instants lie in the same window around now."""
@@ -106,7 +108,9 @@ def reports_router(
         def report() -> Response:
             with sessions() as session:
                 try:
-                    output = service.timeline_report(session, policies, source, ticket_id, instant)
+                    output = service.timeline_report(
+                        session, policies, source, ticket_id, instant, directory=directory
+                    )
                 except service.ReportNotFound as exc:
                     return problem(404, str(exc))
             return JSONResponse(output.document)

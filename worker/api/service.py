@@ -63,6 +63,7 @@ def services(rt: Runtime) -> Services:
         repeats=rt.repeats,
         timers=rt.timers,
         queue_depth=QueueDepth.from_settings(rt.settings),
+        directory=rt.directory,
     )
 
 

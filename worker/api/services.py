@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.timer_index import TimerIndex
 from shared.config import Settings
+from shared.directory import EMPTY, Directory
 from shared.metrics_export import QueueDepth
 from worker.adapters.base import Adapter
 from worker.api.publisher import Publisher
@@ -33,3 +34,4 @@ class Services:
     repeats: TimerIndex | None = None  # acknowledged pages stop repeating
     timers: TimerIndex | None = None  # armed checkpoints: the board's operations page counts them
     queue_depth: QueueDepth | None = None  # reported by /metrics
+    directory: Directory = EMPTY  # the operator's directory file: timelines name who it knows

@@ -48,7 +48,7 @@ def timeline_command(args: argparse.Namespace) -> int:
     source, _, ticket_id = args.ticket.rpartition("/")
     with rt.sessions() as session:
         output = service.timeline_report(
-            session, rt.policies, source or "api", ticket_id, _at(args)
+            session, rt.policies, source or "api", ticket_id, _at(args), directory=rt.directory
         )
     return _emit(args, output)
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from shared.directory import EMPTY, Directory
 from shared.errors import EscaleraError
 from worker.policies.book import LoadedPolicy, PolicyBook
 from worker.report import queries, views
@@ -57,8 +58,16 @@ def at_risk_report(
 
 
 def timeline_report(
-    session: Session, policies: PolicyBook, source: str, ticket_id: str, at: datetime
+    session: Session,
+    policies: PolicyBook,
+    source: str,
+    ticket_id: str,
+    at: datetime,
+    *,
+    directory: Directory = EMPTY,
 ) -> Output:
+    """One ticket's story; ``directory``: the operator's file, so a message that fell back
+    names only the recipients no directory knows."""
     row = queries.find_ticket(session, source, ticket_id)
     if row is None:
         raise ReportNotFound(f"no events for ticket {source}/{ticket_id}")
@@ -76,6 +85,7 @@ def timeline_report(
         queries.checkpoints_of(session, row),
         queries.notifications_of(session, row),
         at,
+        directory=directory,
     )
     return Output(views.timeline_sections(ticket, entries), views.timeline_json(ticket, entries))
 

@@ -296,7 +296,9 @@ def _ticket(board: _Board, source: str, ticket_id: str) -> dict[str, Any] | None
         checkpoints = queries.checkpoints_of(session, row)
         notes = queries.notifications_of(session, row)
     ticket = found[0]
-    entries = ticket_timeline(loaded.policy, events, checkpoints, notes, at)
+    entries = ticket_timeline(
+        loaded.policy, events, checkpoints, notes, at, directory=board.services.directory
+    )
     ids = {c.key: c.id for c in checkpoints}
     repeating = {r.name for r in loaded.policy.routes if r.repeat is not None}
     acked = {(n.checkpoint_id, n.route) for n in notes if n.acknowledged_at is not None}
