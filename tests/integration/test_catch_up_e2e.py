@@ -34,6 +34,7 @@ from tests.integration.services import apply_now
 from tests.support import event
 from worker import tasks
 from worker.cli import main
+from worker.notify.fire import fire_checkpoints
 from worker.runtime import runtime
 
 POLICY = """\
@@ -194,3 +195,27 @@ START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 def _checkpoint_ids() -> dict[str, int]:
     with runtime().sessions() as session:
         return {key: cid for key, cid in session.execute(select(Checkpoint.key, Checkpoint.id))}
+
+
+def test_a_warning_fired_apart_from_its_breach_still_pages_if_a_late_reply_meets_the_breach(
+    desk_of: DeskOf,
+) -> None:
+    """Found by the kill -9 chaos trial under a backlog: the 75 % warning is fired in a batch of
+    its own while the breach is due but not fired yet, and a reply that happened before the
+    breach is still waiting in the events queue. Once applied it meets the breach, which never
+    fires: had the breach caught the warning up, neither would page. Only a fired checkpoint
+    catches a warning up, so the warning pages."""
+    desk_of("")
+    apply_now(event("created", START, "L-1", priority="P1", customer="acme"))
+    ids = _checkpoint_ids()
+    late = datetime(2026, 3, 2, 15, 31, tzinfo=UTC)  # all three due
+    with runtime().sessions.begin() as session:
+        alone = fire_checkpoints(
+            session, runtime().policies, [ids["first_response:warning:75"]], late
+        )
+    assert alone.not_paged == {}
+    assert len(alone.notes) == 1  # the warning pages
+    apply_now(event("agent_replied", datetime(2026, 3, 2, 15, 25, tzinfo=UTC), "L-1"))
+    with runtime().sessions() as session:
+        left = set(session.scalars(select(Checkpoint.key)))
+    assert "first_response:breach" not in left  # met by the reply: it never pages

@@ -18,8 +18,11 @@ and ``max_catch_up`` (`shared.policy_catch_up`) say what pages instead:
 - ``max_catch_up``: a checkpoint due longer ago than that (wall clock, at firing time) pages
   nobody, whatever its kind. That is said first: so a checkpoint said caught up always names
   one that paged (the latest of its clock, not too old itself).
-- "Due at firing time" is read from the database, not from the fire batch: the answer does not
-  depend on how beat split its claims. A checkpoint not paged is still fired, and still counts
+- "Due at firing time" is read from the database, not from the fire batch, so the answer does
+  not depend on how beat split its claims; and only a checkpoint that has fired (in this batch
+  or before) catches a warning up. One still armed may yet be met by an event waiting in the
+  queue (a reply that arrived late, under a backlog): had it caught the warning up, neither
+  would page. A checkpoint not paged is still fired, and still counts
   in every report (a breach is a breach).
 """
 

@@ -183,14 +183,17 @@ def _not_paged(
 
 
 def _due_by(session: Session, asking: Sequence[Due], now: datetime) -> dict[int, list[Due]]:
-    """The checkpoints of ``asking``'s tickets due after the earliest of them and by ``now``,
-    any state, by ticket: one query on the (ticket, key) index."""
+    """The fired checkpoints of ``asking``'s tickets due after the earliest of them and by
+    ``now`` (this batch's included: marked fired above, in this transaction), by ticket: one
+    query on the (ticket, key) index. One still armed does not count: an event waiting in the
+    queue (a reply that arrived late) may yet meet it, and then nothing would page."""
     if not asking:
         return {}
     query = select(Checkpoint.ticket_pk, Checkpoint.key, Checkpoint.kind, Checkpoint.due_at).where(
         among(session, Checkpoint.ticket_pk, sorted({c.ticket_pk for c in asking})),
         Checkpoint.due_at > min(c.due_at for c in asking),
         Checkpoint.due_at <= now,
+        Checkpoint.state == CheckpointState.FIRED.value,
     )
     by_ticket: dict[int, list[Due]] = {}
     for row in session.execute(query):
