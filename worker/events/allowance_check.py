@@ -19,9 +19,9 @@ import structlog
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from shared.db.models import Checkpoint, CheckpointState, Ticket
+from shared.db.models import Checkpoint, Ticket
 from shared.events import Event, EventType
-from worker.notify.outbox import write_notification
+from worker.notify.outbox import tell_now
 from worker.notify.routing import Fired, routes_for
 from worker.policies.book import LoadedPolicy
 from worker.report.allowances import allowance_of, allowance_year, local_day, usage
@@ -96,28 +96,11 @@ def _warn(
         kind="warning",
         percent=level,
         due_at=due_at,
-        state=CheckpointState.FIRED.value,  # told now, never armed: nothing for beat to do
-        fired_at=now,
     )
-    session.add(checkpoint)
-    session.flush()
     # no priority: a route for, say, P1 pages must not take a contract warning
     plan = loaded.policy.plan_for(customer, None)
     fired = Fired(kind="warning", metric=METRIC, tier=None, priority="", plan=plan)
-    ids = []
-    for route in routes_for(loaded.policy, fired):
-        for channel in route.first_channels():
-            new_id = write_notification(
-                session,
-                checkpoint_id=checkpoint.id,
-                route=route.name,
-                channel=channel,
-                repeat=0,
-                now=now,
-            )
-            if new_id is not None:
-                ids.append(new_id)
-    return ids
+    return tell_now(session, checkpoint, routes_for(loaded.policy, fired), now)
 
 
 def _already_warned(session: Session, policy_name: str, key: str) -> bool:

@@ -21,9 +21,9 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from scheduler.context import TicketContext
-from shared.db.models import Checkpoint, CheckpointState, Ticket
+from shared.db.models import Checkpoint, Ticket
 from shared.policy_problems import ProblemsSpec
-from worker.notify.outbox import write_notification
+from worker.notify.outbox import tell_now
 from worker.notify.problem_rule import (
     NOTICE,
     PROBLEM_TYPE,
@@ -100,31 +100,9 @@ def _tell(
     due_at: datetime,
     now: datetime,
 ) -> list[int]:
-    checkpoint = Checkpoint(
-        ticket_pk=ticket.id,
-        key=key,
-        metric=kind,
-        kind=kind,
-        due_at=due_at,
-        state=CheckpointState.FIRED.value,  # told now, never armed: nothing for beat to do
-        fired_at=now,
-    )
-    session.add(checkpoint)
-    session.flush()
+    checkpoint = Checkpoint(ticket_pk=ticket.id, key=key, metric=kind, kind=kind, due_at=due_at)
     route = next(r for r in loaded.policy.routes if r.name == spec.route)  # policy check: exists
-    ids = []
-    for channel in route.first_channels():
-        new_id = write_notification(
-            session,
-            checkpoint_id=checkpoint.id,
-            route=route.name,
-            channel=channel,
-            repeat=0,
-            now=now,
-        )
-        if new_id is not None:
-            ids.append(new_id)
-    return ids
+    return tell_now(session, checkpoint, [route], now)
 
 
 def _ticket_of(session: Session, policy_name: str, name: str) -> Ticket | None:

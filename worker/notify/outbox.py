@@ -7,7 +7,7 @@ a redelivered repeat task or a second fallback write nothing the second time.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,8 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from shared.db.models import Notification, NotificationState
+from shared.db.models import Checkpoint, CheckpointState, Notification, NotificationState
 from shared.db.statements import insert_ignore, next_ids
+from shared.policy_routes import RouteSpec
 from worker.notify.batch_rows import Note
 
 FALLBACK = "fallback"
@@ -70,6 +71,34 @@ def write_notification(
     """A pending notification; its id, or None if that key was written before."""
     values = _values(Outgoing(checkpoint_id, route, channel, repeat, fallback), now)
     return insert_ignore(session, Notification.__table__, values, ["dedupe_key"])
+
+
+def tell_now(
+    session: Session,
+    checkpoint: Checkpoint,
+    routes: Iterable[RouteSpec],
+    now: datetime,
+) -> list[int]:
+    """Store ``checkpoint`` fired now (told at once, never armed: nothing for beat to do) and
+    one pending notification per channel of each route's first step; the new ones' ids (a key
+    written before, by a redelivered event, writes none)."""
+    checkpoint.state, checkpoint.fired_at = CheckpointState.FIRED.value, now
+    session.add(checkpoint)
+    session.flush()
+    ids = []
+    for route in routes:
+        for channel in route.first_channels():
+            new_id = write_notification(
+                session,
+                checkpoint_id=checkpoint.id,
+                route=route.name,
+                channel=channel,
+                repeat=0,
+                now=now,
+            )
+            if new_id is not None:
+                ids.append(new_id)
+    return ids
 
 
 # PostgreSQL: the whole batch as seven arrays, one short statement the driver parses once.
