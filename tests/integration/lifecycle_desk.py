@@ -21,13 +21,16 @@ from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.message import Message
 from itertools import count
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from scheduler.dispatch import Dispatcher
+from shared.config import settings
 from shared.db.models import Checkpoint, Notification
 from shared.events import Event
 from tests.integration.sinks import JsonSink, SmtpSink
@@ -48,6 +51,18 @@ PUBLIC_URL = "https://escalera.example"
 ACK_SECRET = "lifecycle-ack-secret"
 API_TOKEN = "lifecycle-ops-token"
 REDELIVERIES = 2  # each fire, deliver and repeat task runs this many times
+
+
+def serve_policy(policy_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> None:
+    """The policy ``name`` (``text``) in force as the default, with the desk's API token,
+    acknowledgement secret and public URL; the runtime rebuilt to read them."""
+    (policy_dir / f"{name}.yaml").write_text(text)
+    monkeypatch.setenv("ESCALERA_DEFAULT_POLICY", name)
+    monkeypatch.setenv("ESCALERA_API_TOKENS", f'["{API_TOKEN}"]')
+    monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
+    monkeypatch.setenv("ESCALERA_PUBLIC_URL", PUBLIC_URL)
+    settings.cache_clear()
+    runtime.cache_clear()
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,13 @@ import pytest
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from shared.config import settings
 from shared.db.models import Checkpoint
 from tests.integration.lifecycle_desk import (
-    ACK_SECRET,
-    API_TOKEN,
-    PUBLIC_URL,
     Desk,
     Sinks,
     Ticket,
     assert_messages,
+    serve_policy,
     table,
 )
 from tests.integration.services import apply_now
@@ -66,15 +63,9 @@ def desk_of(
 ) -> Iterator[DeskOf]:
     """The desk with ``extra`` appended to its policy (``catch_up: all``, ``max_catch_up: 1h``)."""
     sinks = Sinks(["guardia"])
-    monkeypatch.setenv("ESCALERA_DEFAULT_POLICY", "guardia")
-    monkeypatch.setenv("ESCALERA_API_TOKENS", f'["{API_TOKEN}"]')
-    monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
-    monkeypatch.setenv("ESCALERA_PUBLIC_URL", PUBLIC_URL)
 
     def make(extra: str) -> Desk:
-        (policy_dir / "guardia.yaml").write_text(POLICY + extra)
-        settings.cache_clear()
-        runtime.cache_clear()
+        serve_policy(policy_dir, monkeypatch, "guardia", POLICY + extra)
         return Desk(sinks, "America/Mexico_City", TICKET)
 
     yield make

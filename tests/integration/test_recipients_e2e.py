@@ -21,17 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import settings
 from tests.integration.lifecycle_desk import (
-    ACK_SECRET,
-    API_TOKEN,
-    PUBLIC_URL,
     Desk,
     Sinks,
     Ticket,
+    serve_policy,
 )
 from worker.cli import main
-from worker.runtime import runtime
 
 POLICY = """\
 name: mesa
@@ -69,15 +65,9 @@ TICKET = Ticket("api", "R-1", "estandar", "acme", "P2", None)
 def desk(
     policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[Desk]:
-    (policy_dir / "mesa.yaml").write_text(POLICY)
     (tmp_path / "directory.yaml").write_text(DIRECTORY)
     monkeypatch.setenv("ESCALERA_DIRECTORY", str(tmp_path / "directory.yaml"))
-    monkeypatch.setenv("ESCALERA_DEFAULT_POLICY", "mesa")
-    monkeypatch.setenv("ESCALERA_API_TOKENS", f'["{API_TOKEN}"]')
-    monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
-    monkeypatch.setenv("ESCALERA_PUBLIC_URL", PUBLIC_URL)
-    settings.cache_clear()
-    runtime.cache_clear()
+    serve_policy(policy_dir, monkeypatch, "mesa", POLICY)
     sinks = Sinks(["desk", "billing_team", "ana_chat"])
     yield Desk(sinks, "Europe/Madrid", TICKET)
     sinks.close()

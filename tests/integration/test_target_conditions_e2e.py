@@ -21,17 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import settings
 from tests.integration.lifecycle_desk import (
-    ACK_SECRET,
     API_TOKEN,
-    PUBLIC_URL,
     Desk,
     Sinks,
     Ticket,
+    serve_policy,
 )
 from worker.cli import main
-from worker.runtime import runtime
 
 POLICY = """\
 name: mesa
@@ -71,13 +68,7 @@ TICKET = Ticket("api", "V-1", "estandar", "acme", "P2", "https://mesa.example/ti
 
 @pytest.fixture
 def desk(policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
-    (policy_dir / "mesa.yaml").write_text(POLICY)
-    monkeypatch.setenv("ESCALERA_DEFAULT_POLICY", "mesa")
-    monkeypatch.setenv("ESCALERA_API_TOKENS", f'["{API_TOKEN}"]')
-    monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
-    monkeypatch.setenv("ESCALERA_PUBLIC_URL", PUBLIC_URL)
-    settings.cache_clear()
-    runtime.cache_clear()
+    serve_policy(policy_dir, monkeypatch, "mesa", POLICY)
     sinks = Sinks(["guardia"])
     yield Desk(sinks, "Europe/Madrid", TICKET)
     sinks.close()

@@ -22,19 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import settings
 from tests.integration.lifecycle_desk import (
-    ACK_SECRET,
-    API_TOKEN,
-    PUBLIC_URL,
     Desk,
     Sinks,
     Ticket,
     assert_messages,
+    serve_policy,
     table,
 )
 from worker.cli import main
-from worker.runtime import runtime
 
 POLICY = """\
 name: mesa
@@ -72,13 +68,7 @@ at               | checkpoint                 | route  | channel | # | headline 
 
 @pytest.fixture
 def desk(policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
-    (policy_dir / "mesa.yaml").write_text(POLICY)
-    monkeypatch.setenv("ESCALERA_DEFAULT_POLICY", "mesa")
-    monkeypatch.setenv("ESCALERA_API_TOKENS", f'["{API_TOKEN}"]')
-    monkeypatch.setenv("ESCALERA_ACK_SECRET", ACK_SECRET)
-    monkeypatch.setenv("ESCALERA_PUBLIC_URL", PUBLIC_URL)
-    settings.cache_clear()
-    runtime.cache_clear()
+    serve_policy(policy_dir, monkeypatch, "mesa", POLICY)
     sinks = Sinks(["guardia"])
     yield Desk(sinks, "Europe/Madrid", TICKET)
     sinks.close()
