@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     durability: Literal["local", "replica"] = "local"
     durability_replicas: int = Field(1, ge=1)
     durability_timeout_ms: int = Field(1000, ge=1, le=4000)
+    # Backpressure (docs/reliability.md, "When the events queue is full"): with this many events
+    # waiting on the events queue, a write is refused whole with 503 and Retry-After instead of
+    # filling Redis; 0: never. 100,000 queued messages take about 160 MB of Redis (1.6 KB each)
+    # and about two minutes of one worker's applying (bench/apply_bench.py: 820 events/s).
+    ingest_max_queue: int = Field(100_000, ge=0)
     # Storms (docs/notifications-storms.md): this many notifications for one channel in one
     # delivery pass make a storm (0: never), sent as digests listing this many at most. Read
     # with the others, so a bad value stops the process at start, not when a page fires.

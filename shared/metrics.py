@@ -95,9 +95,10 @@ def events_ingested(events: Iterable[Event]) -> None:
         EVENTS_INGESTED.labels(source_label(event.source)).inc()
 
 
-def request_refused(source: str, status: int) -> None:
-    """``source`` is bounded by the caller: ``api``, a portal with a webhook, or ``unknown``."""
-    REQUESTS_REFUSED.labels(source, _REASONS.get(status, str(status))).inc()
+def request_refused(source: str, status: int, reason: str | None = None) -> None:
+    """``source`` is bounded by the caller: ``api``, a portal with a webhook, or ``unknown``;
+    ``reason`` (a fixed word, e.g. ``queue_full``) when the status alone says too little."""
+    REQUESTS_REFUSED.labels(source, reason or _REASONS.get(status, str(status))).inc()
 
 
 def event_applied(source: str, outcome: str, armed: Iterable[_Planned]) -> None:

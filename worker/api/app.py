@@ -65,7 +65,7 @@ def _refusals(services: Services) -> Any:
 
     async def refused(request: Request, exc: RejectedRequest) -> JSONResponse:
         if source := _ingest_source(request, services.webhooks):
-            metrics.request_refused(source, exc.status)
+            metrics.request_refused(source, exc.status, getattr(exc, "metric_reason", None))
         log.info(
             "request_refused",
             source=request.path_params.get("source", "api"),

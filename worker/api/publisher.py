@@ -9,6 +9,9 @@ timeout`` right behind the LPUSH, on the same connection (WAIT counts the replic
 connection's writes), and answers only once n replicas confirmed them, else `NotReplicated` (503,
 Retry-After). The events of a 503 may still be applied: they are on the primary. The portal's
 retry carries the same event ids, which the worker stores once per ``(source, event_id)``.
+
+Before anything is pushed, `Backlog` (``ESCALERA_INGEST_MAX_QUEUE``) refuses the whole request
+with `QueueFull` (503, Retry-After) while the queue is at its limit: nothing of it is queued.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from shared.config import Settings, settings
 from shared.events import Event
 from shared.redis_keys import queue_list
 from worker.adapters.base import RejectedRequest
+from worker.api.backlog import Backlog, QueueFull
 from worker.events.message import encode
 
 log = structlog.get_logger("escalera.ingest")
@@ -74,21 +78,30 @@ class QueuePublisher:
     """``apply_event`` task messages LPUSHed onto the events queue, one round trip a request."""
 
     def __init__(
-        self, app: Celery, redis: Redis, queue: str, durability: Durability | None = None
+        self,
+        app: Celery,
+        redis: Redis,
+        queue: str,
+        durability: Durability | None = None,
+        backlog: Backlog | None = None,
     ) -> None:
-        """``durability``: the process's settings' (``ESCALERA_DURABILITY``) when not given."""
+        """``durability`` and ``backlog``: the process's settings' (``ESCALERA_DURABILITY``,
+        ``ESCALERA_INGEST_MAX_QUEUE``) when not given."""
         self._app, self._redis, self._queue = app, redis, queue
         prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
         self._key = queue_list(prefix, queue)
         self.durability = durability or Durability.from_settings(settings())
+        self.backlog = backlog or Backlog.from_settings(settings())
 
     async def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
+        await self._admit(events)
         if not self.durability.replicas:
-            await self._redis.lpush(self._key, *self.messages(events))
+            self.backlog.saw(await self._redis.lpush(self._key, *self.messages(events)))
             return
-        confirmed = await self._push_and_wait(self.messages(events))
+        depth, confirmed = await self._push_and_wait(self.messages(events))
+        self.backlog.saw(depth)
         if confirmed < self.durability.replicas:
             log.warning(
                 "events_not_replicated",
@@ -101,13 +114,35 @@ class QueuePublisher:
             )
             raise NotReplicated(confirmed, self.durability)
 
-    async def _push_and_wait(self, messages: list[str]) -> int:
-        """LPUSH, then WAIT on the same connection: how many replicas hold the push."""
+    async def _admit(self, events: Sequence[Event]) -> None:
+        """Refuse the request (`QueueFull`) while the queue is at its limit; read its depth
+        (LLEN) only when this process has not seen it lately."""
+        if not self.backlog.limit:
+            return
+        if self.backlog.stale():
+            self.backlog.saw(await self._redis.llen(self._key))
+        try:
+            self.backlog.check()
+        except QueueFull as full:
+            log.warning(
+                "events_queue_full",
+                source=events[0].source,
+                ticket_id=events[0].ticket_id,
+                count=len(events),
+                depth=full.depth,
+                limit=full.limit,
+                retry_after=full.retry_after,
+            )
+            raise
+
+    async def _push_and_wait(self, messages: list[str]) -> tuple[int, int]:
+        """LPUSH, then WAIT on the same connection: the queue's new depth, and how many
+        replicas hold the push."""
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.lpush(self._key, *messages)
             pipe.wait(self.durability.replicas, self.durability.timeout_ms)
-            _, confirmed = await pipe.execute()
-        return int(confirmed)
+            depth, confirmed = await pipe.execute()
+        return int(depth), int(confirmed)
 
     def messages(self, events: Sequence[Event]) -> list[str]:
         return [self._message(event) for event in events]

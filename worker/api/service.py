@@ -18,6 +18,7 @@ from worker.adapters.freshdesk import FreshdeskAdapter
 from worker.adapters.jira import JiraAdapter
 from worker.adapters.zendesk import ZendeskAdapter
 from worker.api.app import create_app
+from worker.api.backlog import Backlog
 from worker.api.publisher import Durability, QueuePublisher
 from worker.api.services import Services, Webhook
 from worker.runtime import Runtime, runtime
@@ -55,7 +56,11 @@ def services(rt: Runtime) -> Services:
         settings=rt.settings,
         policies=rt.policies,
         publisher=QueuePublisher(
-            celery_app, queue, rt.settings.events_queue, Durability.from_settings(rt.settings)
+            celery_app,
+            queue,
+            rt.settings.events_queue,
+            Durability.from_settings(rt.settings),
+            Backlog.from_settings(rt.settings),
         ),
         sessions=rt.sessions,
         webhooks=webhooks(rt.settings),
