@@ -14,6 +14,7 @@ from shared.events import Event
 from tests.chaos.expected import CHAIN_KEY, channels_for, must_fire
 from tests.chaos.lives import LIVES, chaos_policy, generate
 from tests.chaos.verify import (
+    ACK_RACE,
     Stored,
     applied_times,
     excuse_resends,
@@ -371,7 +372,10 @@ def test_a_chain_step_skipped_or_sent_after_the_acknowledgement_fails_the_run() 
     phone_1 = _message(lead + timedelta(seconds=6.5), f"{cid}:chain:phone:1", ticket)
     phone_2 = _message(lead + timedelta(seconds=13), f"{cid}:chain:phone:2", ticket)
     stored.acks[(cid, "chain")] = phone_1["at"] + timedelta(seconds=0.5)  # the acker pressed
-    acknowledged = _judged(events, stored, [*messages, phone_1])
+    notice = _message(
+        phone_1["at"] + timedelta(seconds=1), f"{cid}:chain:lead:acknowledged", ticket
+    )
+    acknowledged = _judged(events, stored, [*messages, phone_1, notice])
     assert acknowledged.ok and acknowledged.chain_acknowledged == 1, acknowledged.explain()
 
     after_ack = _judged(events, stored, [*messages, phone_1, phone_2])
@@ -381,6 +385,37 @@ def test_a_chain_step_skipped_or_sent_after_the_acknowledgement_fails_the_run() 
     skipped = _judged(events, stored, [*messages, phone_2])
     assert [item[3:] for item in skipped.chain_skipped] == [("phone", "2")]
     assert not skipped.ok
+
+
+def test_an_acknowledgement_that_stops_a_chain_owes_each_told_channel_one_notice() -> None:
+    """The acker presses after the phone's first ring: the lead and the phone are each owed
+    one notice of who acknowledged; a missing one fails the run, and so does a notice for a
+    chain nobody acknowledged."""
+    events, stored, messages, cid, lead = _chain("chain_acked")
+    ticket = stored.checkpoints[cid]["ticket"]
+    phone_1 = _message(lead + timedelta(seconds=6.5), f"{cid}:chain:phone:1", ticket)
+    pressed = phone_1["at"] + ACK_RACE + timedelta(seconds=1)
+    stored.acks[(cid, "chain")] = pressed
+    notices = [
+        _message(pressed + timedelta(seconds=0.5), f"{cid}:chain:{channel}:acknowledged", ticket)
+        for channel in ("lead", "phone")
+    ]
+    told = _judged(events, stored, [*messages, phone_1, *notices])
+    assert told.ok and told.chain_notices == 2, told.explain()
+
+    one_missing = _judged(events, stored, [*messages, phone_1, notices[0]])
+    assert [item[3:] for item in one_missing.chain_notices_missing] == [("phone", "acknowledged")]
+    assert not one_missing.ok
+
+    del stored.acks[(cid, "chain")]
+    walked = [
+        *messages,
+        phone_1,
+        _message(lead + timedelta(seconds=13), f"{cid}:chain:phone:2", ticket),
+    ]
+    unowed = _judged(events, stored, [*walked, *notices])
+    assert len(unowed.chain_notices_unowed) == 2
+    assert not unowed.ok
 
 
 def test_a_missing_chain_step_is_excused_only_by_a_kill_while_it_was_due() -> None:

@@ -194,6 +194,11 @@ class Verdict:
     # (message, its predecessor's arrival, when it was due at the latest): owed, never arrived
     chain_missing: list[tuple[Owed, datetime, datetime]] = field(default_factory=list)
     chain_stalled_by_kill: int = 0  # of `chain_missing`: a kill explains it (`excuse_stalls`)
+    # who acknowledged, told to the chain's channels that had a message: seen, owed and not
+    # seen, seen without an acknowledgement
+    chain_notices: int = 0
+    chain_notices_missing: list[Owed] = field(default_factory=list)
+    chain_notices_unowed: list[Owed] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -207,6 +212,8 @@ class Verdict:
             or self.chain_skipped
             or self.chain_after_ack
             or len(self.chain_missing) > self.chain_stalled_by_kill
+            or self.chain_notices_missing
+            or self.chain_notices_unowed
         )
 
     def summary(self) -> dict[str, Any]:
@@ -239,6 +246,9 @@ class Verdict:
             "chain_after_ack": len(self.chain_after_ack),
             "chain_missing": len(self.chain_missing),
             "chain_stalled_by_kill": self.chain_stalled_by_kill,
+            "chain_notices": self.chain_notices,
+            "chain_notices_missing": len(self.chain_notices_missing),
+            "chain_notices_unowed": len(self.chain_notices_unowed),
         }
 
     def explain(self) -> str:
@@ -250,7 +260,9 @@ class Verdict:
             f"repeats (notification, first arrival, later ones): {self.duplicates[:10]}\n"
             f"chain steps skipped: {self.chain_skipped[:10]}\n"
             f"chain steps after an acknowledgement: {self.chain_after_ack[:10]}\n"
-            f"chain steps missing (message, previous arrival, due by): {self.chain_missing[:10]}"
+            f"chain steps missing (message, previous arrival, due by): {self.chain_missing[:10]}\n"
+            f"acknowledgement notices missing: {self.chain_notices_missing[:10]}\n"
+            f"acknowledgement notices without an acknowledgement: {self.chain_notices_unowed[:10]}"
         )
 
 
@@ -373,6 +385,8 @@ def _caught_up(
     return out
 
 
+# The last part of an acknowledgement notice's dedupe key (`worker.notify.outbox.ACKNOWLEDGED`).
+ACK_NOTICE_KEY = "acknowledged"
 # A step whose delivery read its page unacknowledged just before the acknowledgement committed
 # goes out after it: it may reach the sink this much after the acknowledgement's instant.
 ACK_RACE = timedelta(seconds=2)
@@ -421,6 +435,7 @@ def judge_chains(
             if number > 0 and ack is not None and at > ack + ACK_RACE:
                 verdict.chain_after_ack.append(item)
         last = max(first, default=None)
+        _judge_notices(verdict, (ticket, key), first, ack, arrivals)
         wait = None if last is None else CHAIN[last][1]
         if last is None or wait is None:  # a lost first message is a lost notification
             continue
@@ -429,6 +444,33 @@ def judge_chains(
         if due_by <= stood:
             nxt = (ticket, key, CHAIN_ROUTE, CHAIN[last + 1][0], str(last + 1))
             verdict.chain_missing.append((nxt, first[last], due_by))
+
+
+def _judge_notices(
+    verdict: Verdict,
+    page: TicketKey,
+    first: dict[int, datetime],
+    ack: datetime | None,
+    arrivals: dict[Owed, list[datetime]],
+) -> None:
+    """An acknowledgement that stopped the chain before its end owes each channel whose message
+    had arrived (`ACK_RACE` before it) one notice of who acknowledged; none is owed without
+    an acknowledgement. Notices sent twice are counted with every other duplicate."""
+    channels = dict.fromkeys(channel for channel, _wait in CHAIN)
+    seen = {
+        (*page, CHAIN_ROUTE, channel, ACK_NOTICE_KEY)
+        for channel in channels
+        if (*page, CHAIN_ROUTE, channel, ACK_NOTICE_KEY) in arrivals
+    }
+    verdict.chain_notices += len(seen)
+    if ack is None:
+        verdict.chain_notices_unowed += sorted(seen)
+        return
+    if max(first, default=len(CHAIN)) >= len(CHAIN) - 1:
+        return  # told to its end before the acknowledgement: nothing stopped
+    told = {CHAIN[n][0] for n, at in first.items() if at < ack - ACK_RACE}
+    owed = {(*page, CHAIN_ROUTE, channel, ACK_NOTICE_KEY) for channel in told}
+    verdict.chain_notices_missing += sorted(owed - seen)
 
 
 def excuse_stalls(verdict: Verdict, kills: list[datetime], before_s: float = 2.0) -> None:

@@ -155,6 +155,10 @@ class Desk:
         """``2026-03-02 10:45[:30]`` on the desk's wall clock, as an aware instant."""
         return datetime.fromisoformat(text).replace(tzinfo=self.zone)
 
+    def zone_time(self, message: Received) -> str:
+        """When ``message`` was delivered, on the desk's wall clock: ``10:27``."""
+        return message.at.astimezone(self.zone).strftime("%H:%M")
+
     # -- the ticket's events ----------------------------------------------------------------
     def event(self, at: str, kind: str, *, arrives: str | None = None, **fields: Any) -> Event:
         """Run the clock to ``at``, apply one event of the ticket then, and fire what it made

@@ -93,15 +93,33 @@ def test_a_chain_walks_its_steps_until_someone_acknowledges(
     desk: Desk, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Nobody answers the team or the lead: the on-call phone rings at 10:25; Marta acknowledges
-    from its link at 10:27, so it never rings again. The timeline shows each step and who
+    from its link at 10:27, so it never rings again, and the team, the lead and the phone each
+    hear once that Marta has it. The timeline shows each step, the notices and who
     acknowledged when; a log line says the chain stopped, and for whom."""
     desk.run_until(desk.local("2026-03-02 10:26"))
     page = desk.message("first_response:breach", "cadena", "guardia", repeat=2)
     with capture_logs() as logs:
         desk.acknowledge_by_link("2026-03-02 10:27", page, name="Marta Ruiz")
     desk.run_until(desk.local("2026-03-02 12:00"))
+    notices = [m for m in desk.received if m.key.endswith(":acknowledged")]
+    desk.received = [m for m in desk.received if m not in notices]
     assert_messages(desk, table(walked(3)))
     assert desk.armed() == (0, 0)
+    cid = desk.checkpoint_ids()["first_response:breach"]
+    title = "[P1] api/C-1: confirmado por Marta Ruiz: primera respuesta incumplida"
+    said = (
+        "Confirmado por Marta Ruiz el 2026-03-02 10:27 CET: el escalado se detiene, no se avisa "
+        "a nadie más."
+    )
+    assert [(desk.zone_time(m), m.channel, m.title, m.key) for m in notices] == [
+        ("10:27", channel, title, f"{cid}:cadena:{channel}:acknowledged")
+        for channel in ("equipo", "jefa_email", "guardia")
+    ]
+    for notice in notices:  # who and what, and nothing left to acknowledge
+        lines = notice.body.splitlines()
+        assert lines[0] == said, notice.body
+        assert "Ticket: api/C-1 (estandar)" in lines
+        assert not any(line.startswith("Confirmar recepción") for line in lines), notice.body
     (stopped,) = (line for line in logs if line["event"] == "chain_stopped")
     assert {k: stopped[k] for k in ("ticket_id", "checkpoint", "route", "by", "repeat")} == {
         "ticket_id": "C-1",
@@ -113,8 +131,16 @@ def test_a_chain_walks_its_steps_until_someone_acknowledges(
 
     assert main(["report", "timeline", "api/C-1", "--format", "json"]) == 0
     timeline = json.loads(capsys.readouterr().out)["timeline"]
-    steps = [(e["what"], e["step"]) for e in timeline if e["kind"] == "notification"]
-    assert steps == [("cadena → equipo", 1), ("cadena → jefa_email", 2), ("cadena → guardia", 3)]
+    told = [e for e in timeline if e["kind"] == "notification"]
+    steps = [(e["what"], e.get("step"), e.get("notice")) for e in told]
+    assert steps == [
+        ("cadena → equipo", 1, None),
+        ("cadena → jefa_email", 2, None),
+        ("cadena → guardia", 3, None),
+        ("cadena → equipo", None, "acknowledged"),
+        ("cadena → jefa_email", None, "acknowledged"),
+        ("cadena → guardia", None, "acknowledged"),
+    ]
     (ack,) = (e for e in timeline if e["kind"] == "acknowledgement")
     assert (ack["at"][:16], ack["what"], ack["by"]) == (
         "2026-03-02T10:27",
@@ -122,6 +148,21 @@ def test_a_chain_walks_its_steps_until_someone_acknowledges(
         "Marta Ruiz",
     )
     assert ack["stopped_before_step"] == 3  # the on-call phone's next ring
+
+
+def test_acknowledging_again_tells_nobody_again(desk: Desk) -> None:
+    """Marta acknowledges the lead's e-mail at 10:12, and Luis the team's message at 10:13
+    (a second click): the team and the lead hear once, that Marta has it."""
+    desk.run_until(desk.local("2026-03-02 10:11"))
+    lead = desk.message("first_response:breach", "cadena", "jefa_email", repeat=1)
+    team = desk.message("first_response:breach", "cadena", "equipo")
+    desk.acknowledge_by_link("2026-03-02 10:12", lead, name="Marta Ruiz")
+    desk.acknowledge_by_link("2026-03-02 10:13", team, name="Luis")
+    desk.run_until(desk.local("2026-03-02 12:00"))
+    notices = [(m.channel, m.title) for m in desk.received if m.key.endswith(":acknowledged")]
+    title = "[P1] api/C-1: confirmado por Marta Ruiz: primera respuesta incumplida"
+    assert notices == [("equipo", title), ("jefa_email", title)]
+    assert not [m for m in desk.received if m.channel == "guardia"]
 
 
 def test_a_chain_stops_when_the_ticket_is_answered(desk: Desk) -> None:

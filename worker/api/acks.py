@@ -49,6 +49,7 @@ from worker.notify.paging import (
     ack_signature_valid,
     acknowledge_page,
     acknowledgement,
+    arm_after_ack,
 )
 from worker.notify.safe_text import one_line
 
@@ -137,11 +138,17 @@ class _Desk:
                 return _expired(request, found[0], target.expires)
             page = target.page
             done = acknowledge_page(
-                session, page.checkpoint_id, page.route, key=target.key, now=now, by=by, via=via
+                session,
+                page.checkpoint_id,
+                page.route,
+                key=target.key,
+                now=now,
+                by=by,
+                via=via,
+                policies=self.services.policies,
             )
         assert done is not None  # its checkpoint was just read
-        if self.services.repeats is not None and done.notifications:
-            self.services.repeats.disarm(done.notifications)
+        arm_after_ack(self.services.repeats, done, now)
         language, facts = found
         log.info(
             "page_acknowledged",

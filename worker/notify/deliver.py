@@ -15,7 +15,7 @@ import hashlib
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -36,9 +36,9 @@ from worker.notify.batch_rows import (
 from worker.notify.channels import Targets, channel_targets, not_configured
 from worker.notify.facts import TicketFacts, checkpoint_facts, checkpoints_about
 from worker.notify.messages import CheckpointFacts, Message, MessageFacts, render, render_digest
-from worker.notify.outbox import store_tried, write_notification
+from worker.notify.outbox import ACK_NOTICE, store_tried, write_notification
 from worker.notify.outcome import About, Delivery, Outcome
-from worker.notify.paging import acknowledged, next_repeat
+from worker.notify.paging import ANONYMOUS, acknowledged, next_repeat
 from worker.notify.retry import Failure, Retry, retry_decision
 from worker.notify.storm import Pending, Send, StormSettings, plan_sends
 from worker.notify.transport import Sender, send_all, send_one
@@ -215,7 +215,9 @@ class Deliverer:
                 row.notification.channel,
                 row.language,
                 row.todo(),
-                alone=any(is_writeback(url) for url in row.urls),
+                # a note on its own ticket, or who acknowledged a page: never in a digest
+                alone=row.notification.repeat == ACK_NOTICE
+                or any(is_writeback(url) for url in row.urls),
             )
             for row in rows
         ]
@@ -339,8 +341,11 @@ class Deliverer:
             urls = channels[channel].urls
             # a note on the ticket is no page: it gets no acknowledgement link
             to_people = not urls or not all(is_writeback(url) for url in urls)
-            link = signer.url(dedupe, now) if signer and to_people else None
+            notice = notification.repeat == ACK_NOTICE  # says who acknowledged: nothing to ack
+            link = signer.url(dedupe, now) if signer and to_people and not notice else None
             facts = said[row.id].message(dedupe, link)
+            if notice:
+                facts = _acknowledged_by(session, facts, notification)
             rows.append(
                 _Row(notification, routes[key], loaded.policy.language, *channels[channel], facts)
             )
@@ -352,6 +357,13 @@ class Deliverer:
             return self.ack_links
         base, secret = self.ack_links
         return LinkSigner.from_environ(base, secret, self.environ)
+
+
+def _acknowledged_by(session: Session, facts: MessageFacts, notice: Note) -> MessageFacts:
+    """An acknowledgement notice's facts: who acknowledged its page, and when."""
+    acks = acknowledged(session, [notice.checkpoint_id])
+    by, at = acks.get((notice.checkpoint_id, notice.route), (ANONYMOUS, notice.acknowledged_at))
+    return replace(facts, acknowledged_by=by, acknowledged_at=at)
 
 
 def _skip_acknowledged(session: Session, notes: Sequence[Note]) -> dict[int, Outcome]:

@@ -85,6 +85,10 @@ class MessageFacts(CheckpointFacts):
 
     dedupe_key: str
     ack_link: str | None = None
+    # an acknowledgement notice (`worker.notify.outbox.ACK_NOTICE`): who acknowledged the
+    # page, and when; the chain's channels it told hear that nobody else will be
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,8 @@ _LINES = {
         "storm_intro": "{n} notifications fell due together; this one message lists them all.",
         "held": "Quiet hours over: {n} SLA alerts held ({counts})",
         "held_intro": "{n} notifications fell due in this route's quiet hours; here they all are.",
+        "acked": "acknowledged by {by}",
+        "acked_line": "Acknowledged by {by} at {at}: the escalation stops, nobody else is told.",
     },
     "es": {
         "ticket": "Ticket",
@@ -184,6 +190,10 @@ _LINES = {
         "storm_intro": "{n} notificaciones vencieron a la vez; este mensaje las reúne todas.",
         "held": "Fin del horario de silencio: {n} alertas de SLA retenidas ({counts})",
         "held_intro": "{n} notificaciones vencieron fuera del horario de esta ruta; aquí están.",
+        "acked": "confirmado por {by}",
+        "acked_line": (
+            "Confirmado por {by} el {at}: el escalado se detiene, no se avisa a nadie más."
+        ),
     },
 }
 
@@ -192,9 +202,17 @@ def render(language: str, facts: MessageFacts, now: datetime) -> Message:
     facts = _one_line(facts)
     lang = _lang(language)
     words = _LINES[lang]
-    title = f"[{facts.priority}] {facts.source}/{facts.ticket_id}: {_headline(lang, facts)}"
+    headline = _headline(lang, facts)
+    acked: list[str] = []
+    if facts.acknowledged_by is not None:  # an acknowledgement notice: who, before what
+        headline = f"{words['acked'].format(by=facts.acknowledged_by)}: {headline}"
+        at = facts.acknowledged_at or now
+        when = f"{at.astimezone(facts.tz):%Y-%m-%d %H:%M %Z}"
+        acked = [words["acked_line"].format(by=facts.acknowledged_by, at=when)]
+    title = f"[{facts.priority}] {facts.source}/{facts.ticket_id}: {headline}"
     title += _quoted_subject(lang, facts)
     lines = [
+        *acked,
         f"{words['ticket']}: {facts.source}/{facts.ticket_id} ({facts.plan})",
         *_known(words, "subject", facts.subject),
         f"{words['customer']}: {facts.customer or '—'}",
@@ -318,7 +336,7 @@ def _one_line(facts: MessageFacts) -> MessageFacts:
     texts = (facts.ticket_id, facts.source, facts.customer, facts.priority, facts.plan)
     context = (facts.subject, facts.group, facts.assignee)
     links = (facts.link, facts.dedupe_key, facts.ack_link)
-    problem = (facts.problem, *facts.listing)
+    problem = (facts.problem, *facts.listing, facts.acknowledged_by)
     if "".join(text or "" for text in (*texts, *context, *links, *problem)).isprintable():
         return facts  # nearly always: a storm renders a digest line per page
     return replace(
@@ -336,4 +354,5 @@ def _one_line(facts: MessageFacts) -> MessageFacts:
         link=None if facts.link is None else one_line(facts.link),
         dedupe_key=one_line(facts.dedupe_key),
         ack_link=None if facts.ack_link is None else one_line(facts.ack_link),
+        acknowledged_by=None if facts.acknowledged_by is None else one_line(facts.acknowledged_by),
     )

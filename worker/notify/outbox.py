@@ -22,6 +22,11 @@ from shared.policy_routes import RouteSpec
 from worker.notify.batch_rows import Note
 
 FALLBACK = "fallback"
+# The message number of an acknowledgement notice: the channels a chain had already told hear
+# who acknowledged it, and that nobody else will be (`worker.notify.paging.acknowledge_page`).
+# Its dedupe key ends in ``ACKNOWLEDGED`` instead of a number: one notice per channel, ever.
+ACK_NOTICE = -1
+ACKNOWLEDGED = "acknowledged"
 # SQLite: rows per INSERT statement (a 100-checkpoint fire batch is one or two).
 INSERT_CHUNK = 500
 
@@ -44,6 +49,8 @@ class Outgoing:
 
 def _values(item: Outgoing, now: datetime) -> dict[str, Any]:
     repeat: int | str = FALLBACK if item.fallback else item.repeat
+    if item.repeat == ACK_NOTICE:
+        repeat = ACKNOWLEDGED
     held = item.release_at is not None
     return {
         "checkpoint_id": item.checkpoint_id,

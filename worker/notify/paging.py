@@ -26,6 +26,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from scheduler.timer_index import TimerIndex
 from shared.db.models import (
     Acknowledgement,
     Checkpoint,
@@ -36,7 +37,7 @@ from shared.db.models import (
 from shared.db.statements import among, insert_ignore
 from shared.directory import EMPTY, Directory
 from shared.policy_routes import RouteSpec
-from worker.notify.outbox import Outgoing, dedupe_key, write_notifications
+from worker.notify.outbox import ACK_NOTICE, Outgoing, dedupe_key, write_notifications
 from worker.notify.quiet import hold_quiet
 from worker.notify.retry import UNFINISHED
 from worker.notify.routing import channels_of, log_missing
@@ -120,6 +121,7 @@ def repeat_pages(
             Notification.channel,
             Notification.repeat,
             Notification.repeat_at,
+            Notification.status,
             Checkpoint.key,
             Ticket.policy,
             Ticket.source,
@@ -144,6 +146,10 @@ def repeat_pages(
             done.later.append((int(page.id), page.repeat_at))
             continue
         handled.append(int(page.id))
+        if page.repeat == ACK_NOTICE:  # who acknowledged: told once, whatever comes after
+            if page.status in {state.value for state in UNFINISHED}:
+                done.unsent.append(int(page.id))
+            continue
         route = _route(policies, page.policy, page.route)
         if route is None or route.wait_after(page.repeat) is None:
             continue  # gone from the policy, or it was the last message
@@ -244,6 +250,8 @@ class Acknowledged:
     first: bool  # False: it was acknowledged before, and this is who and when
     notifications: list[int]  # the route's notification rows now: their repeats are disarmed
     stopped: int | None = None  # the message number that was to come next and never will
+    # notices to the channels a chain had told: who acknowledged it (`arm_after_ack` sends them)
+    notices: list[int] = field(default_factory=list)
 
 
 def acknowledge_page(
@@ -255,6 +263,7 @@ def acknowledge_page(
     now: datetime,
     by: str,
     via: str,
+    policies: PolicyBook | None = None,
 ) -> Acknowledged | None:
     """Acknowledge the page of ``checkpoint_id`` on ``route`` (None: no such checkpoint).
 
@@ -262,6 +271,11 @@ def acknowledge_page(
     clicks at once store one). The route's notification rows stored now, but for those being
     sent, get its instant too; their next repeat or step is cancelled, and one written but not
     sent yet is skipped (``chain_stopped`` is logged if one was to come).
+
+    When this first acknowledgement stops an escalation chain (of ``policies``' route) before
+    its end, every channel the chain had told gets a notice, written here: who acknowledged it,
+    and that nobody else will be told. Its ``repeat_at`` is now: the repeats lane sends it
+    (`arm_after_ack`), and reconcile finds it in the database if that is lost.
     """
     checkpoint = session.get(Checkpoint, checkpoint_id)
     if checkpoint is None:
@@ -315,15 +329,72 @@ def acknowledge_page(
             by=stands.acknowledged_by,
             acknowledged_at=stands.acknowledged_at.isoformat(),
         )
+    notices = []
+    if (
+        first is not None
+        and stopped is not None
+        and _is_chain(session, policies, checkpoint, route)
+    ):
+        notices = _write_notices(session, checkpoint_id, route, now)
     ids = list(session.scalars(select(Notification.id).where(*of_route).order_by(Notification.id)))
     return Acknowledged(
         stands.acknowledged_at,
         stands.acknowledged_by,
         stands.via,
         first is not None,
-        ids,
+        [i for i in ids if i not in notices],
         stopped,
+        notices,
     )
+
+
+def _is_chain(
+    session: Session, policies: PolicyBook | None, checkpoint: Checkpoint, name: str
+) -> bool:
+    """Whether ``name`` is an escalation chain in the policy of the checkpoint's ticket."""
+    if policies is None:
+        return False
+    route = _route(policies, session.get_one(Ticket, checkpoint.ticket_pk).policy, name)
+    return route is not None and route.chain
+
+
+def _write_notices(session: Session, checkpoint_id: int, route: str, now: datetime) -> list[int]:
+    """One acknowledgement notice per channel the chain's messages reached (sent, not held
+    or skipped), due now; their ids."""
+    told = session.scalars(
+        select(Notification.channel)
+        .where(
+            Notification.checkpoint_id == checkpoint_id,
+            Notification.route == route,
+            Notification.repeat >= 0,
+            Notification.status == NotificationState.SENT.value,
+        )
+        .order_by(Notification.id)
+    )
+    channels = list(dict.fromkeys(told))
+    if not channels:
+        return []
+    outgoing = [Outgoing(checkpoint_id, route, channel, ACK_NOTICE) for channel in channels]
+    ids = write_notifications(session, outgoing, now)
+    if ids:  # acknowledged already (no repeat after it is sent), due now (the lane sends it)
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids))
+            .values(acknowledged_at=now, repeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def arm_after_ack(lane: TimerIndex | None, done: Acknowledged, now: datetime) -> None:
+    """After the acknowledgement committed: its page's repeats leave the repeats lane, and its
+    notices join it, due now."""
+    if lane is None:
+        return
+    if done.notifications:
+        lane.disarm(done.notifications)
+    if done.notices:
+        lane.arm([(nid, now) for nid in done.notices])
 
 
 def _waiting(rows: Sequence[Any]) -> list[int]:

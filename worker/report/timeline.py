@@ -24,6 +24,7 @@ from shared.directory import EMPTY, Directories, Directory, resolve
 from shared.events import Event, EventType
 from shared.policy import Metric, Policy
 from shared.policy_routes import RouteSpec
+from worker.notify.outbox import ACK_NOTICE, ACKNOWLEDGED
 from worker.report.allowances import authorized
 
 # Within one instant: what happened, then what it paused, then what Escalera did about it.
@@ -172,7 +173,9 @@ def _notification(n: StoredNotification, checkpoint: str, chain: RouteSpec | Non
         "acknowledged_by": n.acknowledged_by,
         "error": n.last_error,
     }
-    if chain is not None:  # a message of an escalation chain names its step, from 1
+    if n.repeat == ACK_NOTICE:  # told the chain's channels who acknowledged it
+        detail["notice"] = ACKNOWLEDGED
+    elif chain is not None:  # a message of an escalation chain names its step, from 1
         detail["step"] = chain.step_of(n.repeat) + 1
     return Entry(n.created_at, "notification", f"{n.route} → {n.channel}", detail)
 
@@ -190,7 +193,7 @@ def _say_fallbacks(
     told = iter(e for e in entries if e.kind == "notification")
     for n, entry in zip(notifications, told, strict=False):
         route = routes.get(n.route)
-        if route is None or not route.recipients_at(n.repeat):
+        if route is None or n.repeat == ACK_NOTICE or not route.recipients_at(n.repeat):
             continue
         group, assignee = _ticket_as_of(events, n.created_at)
         resolved = resolve(
@@ -250,7 +253,9 @@ def _stopped(
     told = [
         n.repeat
         for n in notifications
-        if (n.checkpoint_id, n.route) == page and n.status != NotificationState.SKIPPED
+        if (n.checkpoint_id, n.route) == page
+        and n.status != NotificationState.SKIPPED
+        and n.repeat != ACK_NOTICE
     ]
     last = max(told, default=0)
     return None if chain.wait_after(last) is None else chain.step_of(last + 1) + 1

@@ -37,7 +37,7 @@ from worker.api.body import read_body
 from worker.api.keys import Key, Scope, keys
 from worker.api.read_slots import ReadSlots
 from worker.api.services import Services
-from worker.notify.paging import acknowledge_page
+from worker.notify.paging import acknowledge_page, arm_after_ack
 from worker.policies.book import LoadedPolicy
 from worker.report import queries, service
 from worker.report.render import span, to_csv
@@ -366,9 +366,10 @@ def _acknowledge(board: _Board, key: Key, form: Mapping[str, str]) -> tuple[str,
             now=board.now(),
             by=key.name,
             via="board",
+            policies=board.services.policies,
         )
-    if done is not None and board.services.repeats is not None and done.notifications:
-        board.services.repeats.disarm(done.notifications)
+    if done is not None:
+        arm_after_ack(board.services.repeats, done, done.at)
     log.info(
         "page_acknowledged",
         source=where[0],
