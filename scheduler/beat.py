@@ -2,6 +2,7 @@
 
 Beat's own entries (reconcile every minute) run as usual; on top, each ``tick`` runs one
 `Dispatcher` pass and sleeps no longer than until the next due checkpoint (at most a second).
+The pass reads the fire queue's depth first: a full queue holds claims back (backpressure).
 Claiming in beat's own process, not in a task beat sends, keeps firing independent of any
 backlog on the queues (ARCHITECTURE.md). A second beat is harmless: claims are atomic.
 """
@@ -22,7 +23,8 @@ from scheduler.timer_index import TimerIndex
 from shared.celery_app import FIRE_CHECKPOINTS, RECONCILE_TIMERS, REPEAT_PAGES
 from shared.config import settings
 from shared.logging import log
-from shared.redis_keys import REPEATS
+from shared.metrics_export import QueueDepth
+from shared.redis_keys import REPEATS, celery_prefix
 
 
 class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
@@ -32,10 +34,13 @@ class EscaleraScheduler(Scheduler):  # type: ignore[misc]  # celery is untyped
         redis = Redis.from_url(config.redis_url, socket_timeout=5)
         checkpoints = TimerIndex(redis, config.redis_prefix)
         repeats = TimerIndex(redis, config.redis_prefix, REPEATS)
+        # both lanes' tasks go to the fire queue (its depth holds their claims back)
+        fire = QueueDepth(redis, celery_prefix(config.redis_prefix), [config.fire_queue])
         return Dispatcher(
             checkpoints,
             self._sender(FIRE_CHECKPOINTS),
             also=[(repeats, self._sender(REPEAT_PAGES))],
+            queue_depth=lambda: fire.depths()[config.fire_queue],
         )
 
     def _sender(self, task: str) -> Callable[[Sequence[int]], None]:

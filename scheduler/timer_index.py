@@ -3,8 +3,12 @@
 The database is the source of truth; this index only makes "what is due now?" cheap. Members
 are checkpoint ids (short digit strings: ~100 bytes of Redis per timer). Claiming is one Lua
 script, atomic in Redis, so several claimers never take the same checkpoint twice; a claim is a
-lease, returned to the due set by `reap` if its fire task never releases it. `reconcile`
-re-arms from the database whatever Redis lost (a restart without persistence, a FLUSHALL).
+lease, returned to the due set by `reap` if its fire task never releases it. Its deadline moves
+with the batch (`extend`): short until beat has sent the task, long while the task waits in the
+queue, short again from when the task starts (``shared.redis_keys``: LEASE_SECONDS,
+QUEUED_LEASE_SECONDS), so a backlog in the fire queue does not hand a checkpoint out twice.
+`reconcile` re-arms from the database whatever Redis lost (a restart without persistence, a
+FLUSHALL).
 
 At-least-once: a checkpoint may be claimed again after a lost lease; the fire task re-checks
 the database and fires each checkpoint once.
@@ -99,6 +103,16 @@ class TimerIndex:
             keys=[self.keys.due, self.keys.inflight], args=[at, limit, at + lease_s]
         )
         return [int(member) for member in claimed]
+
+    def extend(self, ids: Sequence[int], until: datetime) -> None:
+        """Move the lease of those ``ids`` still leased to end at ``until``, earlier or later.
+
+        ``ZADD XX``: an id released meanwhile (fired) or reaped (handed out again) is not leased
+        again. Beat calls it once a batch is on the fire queue, the fire task when it starts.
+        """
+        if ids:
+            at = until.timestamp()
+            self._redis.zadd(self.keys.inflight, {str(cid): at for cid in ids}, xx=True)
 
     def release(self, ids: Sequence[int]) -> None:
         """The fire task committed: the leases are done."""

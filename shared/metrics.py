@@ -48,6 +48,15 @@ TIMERS_CLAIMED = Counter("escalera_timers_claimed", "Due timers beat handed to t
 LEASES_REAPED = Counter(
     "escalera_timer_leases_reaped", "Claims whose fire task never finished, handed out again"
 )
+CHECKPOINT_CLAIMS = Counter(
+    "escalera_checkpoint_claims",
+    "Checkpoints beat claimed for the fire task, a re-claim after a reaped lease again (over "
+    "escalera_checkpoints_fired_total: claims per checkpoint)",
+)
+BEAT_HELD = Counter(
+    "escalera_beat_held_ticks",
+    "Beat passes that claimed and reaped nothing: the fire queue was full (backpressure)",
+)
 BEAT_TICK = Gauge(
     "escalera_beat_last_tick_timestamp_seconds",
     "When beat last claimed due timers (alert if it stops moving)",
@@ -125,9 +134,13 @@ def notification_delivered(scheme: str, delivery: str, count: int = 1) -> None:
     NOTIFICATIONS.labels(scheme, "failed" if delivery == "retry" else delivery).inc(count)
 
 
-def beat_ticked(claimed: int, reaped: int, now: datetime) -> None:
+def beat_ticked(claimed: int, reaped: int, now: datetime, *, checkpoints: int, held: bool) -> None:
+    """One beat pass: ``claimed`` in every lane, ``checkpoints`` of them for the fire task."""
     TIMERS_CLAIMED.inc(claimed)
     LEASES_REAPED.inc(reaped)
+    CHECKPOINT_CLAIMS.inc(checkpoints)
+    if held:
+        BEAT_HELD.inc()
     BEAT_TICK.set(now.astimezone(UTC).timestamp())
 
 

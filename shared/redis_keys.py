@@ -15,10 +15,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# A claimed checkpoint stays leased this long. A fire task normally finishes in well under a
-# second; a worker killed mid-fire has its claims returned to the due set once this passes, so
-# a lost worker delays a checkpoint by at most this much, and never loses it.
+# A claim is a lease, and its deadline moves with the batch (docs/reliability.md, "Leases"):
+#
+# - claimed, not yet sent: LEASE_SECONDS from the claim (beat killed before sending: back then);
+# - sent, waiting in the fire queue or a worker's prefetch: QUEUED_LEASE_SECONDS from the claim,
+#   set by beat once the task is on the queue, so a backlog does not hand the batch out again;
+# - running: LEASE_SECONDS from when the fire task started (set again by each start, a retry's
+#   too). A fire task normally finishes in well under a second; a worker killed mid-fire has its
+#   claims returned to the due set once this passes, so it delays a checkpoint by at most this.
 LEASE_SECONDS = 60
+# Longer than a task waits under backpressure: beat claims nothing while the fire queue holds
+# `scheduler.dispatch.FIRE_QUEUE_HOLD` tasks, so a task waits behind at most that many plus each
+# worker's prefetch (8 a process). Also the longest a sent task that never starts (its message
+# lost, or its worker killed holding it; kombu's visibility timeout may bring it back sooner)
+# keeps its checkpoints away.
+QUEUED_LEASE_SECONDS = 300
 
 # Checkpoints claimed per Lua call and sent per fire task. ARCHITECTURE.md said up to 100; a
 # fire task's own cost (two transactions, a message per channel, Celery's hand-off) made a burst

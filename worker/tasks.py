@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -21,6 +21,7 @@ from shared.celery_app import (
     app,
 )
 from shared.events import Event
+from shared.redis_keys import LEASE_SECONDS
 from worker.events.applier import make_applier
 from worker.events.reconcile import reconcile_repeats, reconcile_timers
 from worker.notify.deliver import Deliverer
@@ -40,6 +41,7 @@ log = structlog.get_logger("escalera.worker")
 DELIVER_NOTIFICATIONS = "escalera.deliver_notifications"
 DELIVER_BATCH = 500
 RELEASE_HELD = "escalera.release_held"  # notifications held in quiet hours, now due
+_LEASE = timedelta(seconds=LEASE_SECONDS)  # a started batch's lease (shared.redis_keys)
 
 
 # Database down or restarting: retry with backoff, for ever; at-least-once (acks_late), and each
@@ -76,8 +78,13 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     first, then locked and sent; a worker killed in between leaves them pending, and the next
     fire task of those ids, finding them so, delivers them. PostgreSQL falls back to that way
     too when sending inside the transaction fails for any reason but the database.
+
+    The leases count from here: the batch's wait in the queue was covered by the longer lease
+    beat gave it, and from this start (each retry's too) a worker killed mid-fire has it handed
+    out again `LEASE_SECONDS` later.
     """
     rt, now = runtime(), datetime.now(UTC)
+    rt.timers.extend(ids, now + _LEASE)
     deliverer = _deliverer(rt)
     outcomes: dict[int, Outcome] = {}
     try:
@@ -227,9 +234,10 @@ def release_held_task(ids: list[int]) -> int:
 def repeat_pages_task(ids: list[int]) -> int:
     """Pages nobody acknowledged go on: a repeat, or their chain's next step (each once, by
     its dedupe key); those acknowledged or over stop, each with a ``chain_stopped`` line."""
-    rt = runtime()
+    rt, now = runtime(), datetime.now(UTC)
+    rt.repeats.extend(ids, now + _LEASE)  # leased from this start, as the fire task's
     with rt.sessions.begin() as session:
-        done = repeat_pages(session, rt.policies, ids, datetime.now(UTC), directory=rt.directory)
+        done = repeat_pages(session, rt.policies, ids, now, directory=rt.directory)
     rt.repeats.arm(done.later)  # the lane was ahead of the database: back at its time
     rt.repeats.release(ids)
     deliver_soon(rt, done.to_deliver)

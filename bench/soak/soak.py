@@ -18,7 +18,10 @@ and then for the measured ``--minutes``. It reports:
 - the load accepted in the measured window (events/s, refusals) and what was stored by the end;
 - lateness of firing (``fired_at - due_at``) and of delivery (``delivered_at - due_at``);
 - queue depth (events and fire queues) and memory (RSS, each process with its children) every
-  ``--sample`` seconds, and memory at the window's start and end.
+  ``--sample`` seconds, and memory at the window's start and end;
+- claims per checkpoint: how many times beat handed each fired checkpoint to the fire queue
+  (beat's ``escalera_checkpoint_claims_total`` over the checkpoints fired, both read once the
+  queues drained; bar: 1.05), the leases reaped and the passes a full fire queue held back.
 
 The default rate is half the measured ingest capacity (~2,100 events/s, README "Measured").
 Everything it creates is named escalera_bench_<run> / escalera-bench-<run> and removed.
@@ -43,7 +46,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -262,7 +267,14 @@ def counts(database: str) -> dict[str, int]:
 
 
 def start_system(
-    url: str, prefix: str, folder: Path, port: int, sink: CountingSink, *, policy: Path
+    url: str,
+    prefix: str,
+    folder: Path,
+    port: int,
+    sink: CountingSink,
+    *,
+    policy: Path,
+    beat_metrics: int,
 ) -> dict[str, Any]:
     document = yaml.safe_load(policy.read_text())
     channels = {
@@ -285,7 +297,9 @@ def start_system(
             [*cli, "ingest", "--port", str(port), "--workers", "2"], env, folder / "ingest.log"
         ),
         "worker": start([*cli, "worker", "--concurrency", "2"], env, folder / "worker.log"),
-        "beat": start([*cli, "beat"], env, folder / "beat.log"),
+        "beat": start(
+            [*cli, "beat", "--metrics-port", str(beat_metrics)], env, folder / "beat.log"
+        ),
     }
 
 
@@ -354,6 +368,40 @@ def soak(
                 return samples
 
 
+# beat's counters behind the claims figure (shared/metrics.py)
+BEAT_COUNTERS = {
+    "claims": "escalera_checkpoint_claims_total",
+    "reaped": "escalera_timer_leases_reaped_total",
+    "held": "escalera_beat_held_ticks_total",
+}
+
+
+@dataclass
+class Claims:
+    claims: int  # checkpoints beat handed to the fire queue, each re-claim again
+    fired: int  # distinct checkpoints fired (the database)
+    reaped: int  # leases that expired and were handed out again (both lanes)
+    held: int  # beat passes a full fire queue held back
+
+    @property
+    def per_checkpoint(self) -> float:
+        return self.claims / self.fired if self.fired else 0.0
+
+
+def claims(beat_metrics: int, database: str) -> Claims:
+    """Beat's claim counters and the checkpoints fired, read at the same moment."""
+    text = httpx.get(f"http://127.0.0.1:{beat_metrics}/metrics", timeout=10).text
+    values = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    with pg_connect(database) as conn:
+        row = conn.execute("SELECT count(*) FROM checkpoints WHERE state = 'fired'").fetchone()
+    figures = {key: int(values.get(name, 0)) for key, name in BEAT_COUNTERS.items()}
+    return Claims(fired=int(row[0]) if row else 0, **figures)
+
+
 def at_or_after(samples: list[Sample], at: float) -> Sample:
     return next((s for s in samples if s.at >= at), samples[-1])
 
@@ -362,7 +410,9 @@ def at_or_before(samples: list[Sample], at: float) -> Sample:
     return next((s for s in reversed(samples) if s.at <= at), samples[0])
 
 
-def report(load: Load, samples: list[Sample], database: str, sink: CountingSink) -> None:
+def report(
+    load: Load, samples: list[Sample], database: str, sink: CountingSink, firing: Claims
+) -> None:
     first = at_or_after(samples, load.warmup)
     last = at_or_before(samples, load.warmup + load.seconds)
     if last.at <= first.at:
@@ -401,6 +451,15 @@ def report(load: Load, samples: list[Sample], database: str, sink: CountingSink)
     print(table([*headers, *names], rows))
     print("\nlateness (seconds)")
     print(table(["", "n", "p50", "p90", "p99", "max"], lateness(database)))
+    print("\nclaims (whole run, read once the queues drained)")
+    rows = [
+        ("claims per checkpoint (bar: 1.05)", f"{firing.per_checkpoint:.3f}"),
+        ("checkpoints claimed (each re-claim again)", f"{firing.claims:,}"),
+        ("checkpoints fired", f"{firing.fired:,}"),
+        ("leases reaped (handed out again)", f"{firing.reaped:,}"),
+        ("beat passes held (fire queue full)", f"{firing.held:,}"),
+    ]
+    print(table(["", "value"], rows))
     print(
         f"\nmemory over the measured window (RSS, MiB, with children; at {first.at:.0f} s and"
         f" {last.at:.0f} s, and the most seen in the whole run)"
@@ -459,10 +518,12 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="escalera-soak-"))
     (folder / "policies").mkdir()
     shutil.copy(policy, folder / "policies" / f"{args.policy}.yaml")  # its name: the file's
-    sink, port = CountingSink(), free_port()
+    sink, port, beat_metrics = CountingSink(), free_port(), free_port()
     with fresh_database(f"escalera_bench_{run}") as url:
         database = url.rsplit("/", 1)[1]
-        procs = start_system(url, prefix, folder, port, sink, policy=policy)
+        procs = start_system(
+            url, prefix, folder, port, sink, policy=policy, beat_metrics=beat_metrics
+        )
         try:
             if not answers_within(f"http://127.0.0.1:{port}/readyz", procs["ingest"], 60):
                 raise SystemExit("ingest did not become ready:\n" + tail(folder / "ingest.log"))
@@ -471,10 +532,11 @@ def main() -> int:
             load = Load(port, lives, args.rate, window, run, batch=args.batch)
             groups = cpu_groups(procs, database)
             samples = soak(args, load, prefix, sink, procs, groups=groups)
+            firing = claims(beat_metrics, database)
         finally:
             stop_all(procs.values())
             delete_prefix(prefix)
-        report(load, samples, database, sink)
+        report(load, samples, database, sink, firing)
     shutil.rmtree(folder, ignore_errors=True)
     return 0
 

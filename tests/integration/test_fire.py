@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
 from shared.config import settings
 from shared.db.models import Checkpoint, Notification, Ticket
+from shared.redis_keys import LEASE_SECONDS
 from tests.integration.breach import START, add_routes
 from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
@@ -197,6 +198,30 @@ def test_a_fire_task_cut_off_after_sending_sends_again_and_never_loses_one(
     assert _received(sink) == sorted(first * 2)
     with runtime().sessions() as s:
         assert sorted(s.scalars(select(Notification.status))) == ["sent"] * 4
+
+
+def test_a_fire_task_holds_its_batch_from_its_start_however_long_it_waited(
+    sink: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claimed at 15:30 on 2 March, its task starts only now (a backlog, months by the claim's
+    clock) and is cut off mid-fire: the reaper does not hand the batch out while the task could
+    still be running, and hands it out 60 s after the task started."""
+    _queued_deliveries(monkeypatch)
+    _created()
+    timers = runtime().timers
+    ids = timers.claim(START + timedelta(minutes=30))
+
+    def cut(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("INSERT …", {}, Exception("connection to the database lost"))
+
+    monkeypatch.setattr(deliver, "store_tried", cut)
+    monkeypatch.setattr(deliver, "write_back", cut)
+    before = datetime.now(UTC)
+    with pytest.raises(OperationalError):
+        tasks.fire_checkpoints_task.run(ids)
+    after = datetime.now(UTC)
+    assert timers.reap(before + timedelta(seconds=LEASE_SECONDS - 1)) == 0
+    assert timers.reap(after + timedelta(seconds=LEASE_SECONDS)) == len(ids) == 3
 
 
 def test_firing_again_hands_back_notifications_never_tried(routed: None) -> None:

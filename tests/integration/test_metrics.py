@@ -18,7 +18,7 @@ from redis.asyncio import Redis as AsyncRedis
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from scheduler.dispatch import Dispatcher
+from scheduler.dispatch import FIRE_QUEUE_HOLD, Dispatcher
 from shared import metrics
 from shared.celery_app import make_celery
 from shared.config import ApiKey, Settings
@@ -325,9 +325,23 @@ def test_beat_counts_claims_and_marks_each_tick(configured: None) -> None:
     rt.timers.arm(
         [(9001, now - timedelta(seconds=5)), (9002, now), (9003, now + timedelta(hours=1))]
     )
+    rt.repeats.arm([(9004, now)])  # a page's repeat: claimed, not a checkpoint's claim
     sent: list[Sequence[int]] = []
     before = scrape()
-    Dispatcher(rt.timers, sent.append).tick(now)
+    Dispatcher(rt.timers, sent.append, also=[(rt.repeats, sent.append)]).tick(now)
     after = scrape()
-    assert after("escalera_timers_claimed_total") - before("escalera_timers_claimed_total") == 2
+    assert after("escalera_timers_claimed_total") - before("escalera_timers_claimed_total") == 3
+    claims = "escalera_checkpoint_claims_total"
+    assert after(claims) - before(claims) == 2
     assert after("escalera_beat_last_tick_timestamp_seconds") == now.timestamp()
+
+
+def test_beat_counts_the_passes_a_full_fire_queue_held(configured: None) -> None:
+    """Backpressure shows: a pass that claimed nothing because the fire queue was full counts."""
+    rt = runtime()
+    now = datetime.now(UTC)
+    rt.timers.arm([(9001, now)])
+    held = "escalera_beat_held_ticks_total"
+    before = scrape()
+    Dispatcher(rt.timers, lambda _: None, queue_depth=lambda: FIRE_QUEUE_HOLD).tick(now)
+    assert scrape()(held) - before(held) == 1
