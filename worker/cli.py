@@ -170,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
         help="without REDIS_URL: a private redis-server if installed (auto), or fakeredis",
     )
     up.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+    up.add_argument(
+        "--policy",
+        metavar="NAME_OR_FILE",
+        help="the policy in force: one of the policy folder by name (multi-team) or a policy "
+        "file's path (default: ESCALERA_DEFAULT_POLICY, else soporte-completo)",
+    )
     up.set_defaults(run=_lazy("up", "up_command"))
 
     db = commands.add_parser("db", help="the database")

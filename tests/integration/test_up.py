@@ -29,6 +29,9 @@ from tests.integration.services import REDIS_URL
 
 # MX-1002 arrives with its 75 % and 90 % warnings overdue: only the 90 % prints (catch_up: latest)
 FIRST_PAGE = re.compile(r">> support_email: \[P1\] api/MX-1002\S*: 90% del tiempo de primera")
+# Under multi-team, MX-1002 is an unassigned Technical incident worked round the clock: it arrives
+# breached at any hour, and its breach chain starts on the desk's channel
+CHAIN_STARTS = re.compile(r">> desk: \[P1\] api/MX-1002\S*: first response breached")
 NOTIFICATION_WITHIN_S = 60
 EXIT_WITHIN_S = 25  # the worker's warm shutdown lets a running task finish
 
@@ -208,20 +211,49 @@ def test_up_uses_the_redis_and_database_it_is_given(tmp_path: Path) -> None:
     assert not (tmp_path / ".escalera" / "demo").exists()
 
 
+def test_up_demo_runs_the_policy_it_is_given(tmp_path: Path) -> None:
+    """``--policy multi-team``: the banner names it and its channels, and its pages follow it."""
+    with escalera_up(tmp_path, environment(), "--policy", "multi-team") as terminal:
+        terminal.wait_for(CHAIN_STARTS, NOTIFICATION_WITHIN_S, tmp_path / ".escalera" / "up.log")
+        text = terminal.text()
+        assert re.search(
+            r"^  policy +multi-team  \(\S+/deploy/policies/multi-team\.yaml\)$", text, re.MULTILINE
+        ), text
+        assert re.search(r"^  #marco_chat +this terminal$", text, re.MULTILINE), text
+        assert "Group: Technical" in text
+        assert re.search(r"Notification: \d+:breach-chain:desk:0", text)
+        ctrl_c_stops_everything(terminal)
+
+
+def up_at_once(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``escalera up`` meant to stop before anything starts: its exit status and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", "up", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_policy_that_does_not_exist_is_named_before_anything_starts(tmp_path: Path) -> None:
+    done = up_at_once(
+        tmp_path, environment(), "--demo", "--policy", "nosuch", "--port", str(free_port())
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("escalera: --policy nosuch: no policy named 'nosuch' in ")
+    assert "(found: athento, multi-team, " in done.stderr
+    assert not (tmp_path / ".escalera").exists()
+
+
 def test_a_taken_port_is_named_before_anything_starts(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [sys.executable, "-m", "worker.cli", "up", "--port", str(port)],
-            cwd=tmp_path,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = up_at_once(tmp_path, environment(), "--port", str(port))
     assert done.returncode == 2
     assert (
         done.stderr
@@ -231,23 +263,13 @@ def test_a_taken_port_is_named_before_anything_starts(tmp_path: Path) -> None:
 
 
 def test_asking_for_a_redis_server_that_is_not_installed_says_so(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "worker.cli",
-            "up",
-            "--redis",
-            "redis-server",
-            "--port",
-            str(free_port()),
-        ],
-        cwd=tmp_path,
-        env=environment(PATH=str(tmp_path)),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    done = up_at_once(
+        tmp_path,
+        environment(PATH=str(tmp_path)),
+        "--redis",
+        "redis-server",
+        "--port",
+        str(free_port()),
     )
     assert done.returncode == 2
     assert done.stderr == "escalera: --redis redis-server: no redis-server on the PATH\n"

@@ -4,7 +4,9 @@ What is not configured is filled in: the database (``DATABASE_URL``, default a S
 Redis (``REDIS_URL``, default a private redis-server or fakeredis, `embedded_redis`), an API
 token, and every policy channel without a URL prints to this terminal (``console://``), so
 notifications are seen exactly as a channel receives them. ``--demo`` posts a morning of tickets
-(`worker.demo.morning`) into a fresh database of its own. Ctrl-C stops everything, in order.
+(`worker.demo.morning`) into a fresh database of its own. ``--policy`` chooses the policy in
+force, a preset by name or a file (`worker.commands.policy_choice`). Ctrl-C stops everything,
+in order.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from shared.integrations import BUNDLED, load_integrations
 from shared.policy_routes import channel_env
 from worker.commands import children
 from worker.commands.embedded_redis import EmbeddedRedis, start_redis
+from worker.commands.policy_choice import PolicyChoice, choose_policy, link_folder
 from worker.demo.feed import run_feed
 from worker.notify.console import CONSOLE_FD_ENV, SCHEME
 from worker.notify.transport import scheme
@@ -96,7 +99,10 @@ class _Signals:
 
 def up_command(args: argparse.Namespace) -> int:
     _port_is_free(args.port)
+    choice = _chosen_policy(args.policy)
     HOME.mkdir(exist_ok=True)
+    if choice is not None:
+        _put_in_force(choice)
     demo_dir = _demo_dir() if args.demo and not _env("DATABASE_URL") else None
     if demo_dir is not None:
         os.environ["DATABASE_URL"] = f"sqlite:///{(demo_dir / 'escalera.db').resolve()}"
@@ -209,6 +215,23 @@ def _redis_answers(url: str) -> None:
         client.close()
 
 
+def _chosen_policy(policy: str | None) -> PolicyChoice | None:
+    """``--policy``, validated before anything starts (a bad one stops ``up``, naming it)."""
+    if policy is None:
+        return None
+    settings.cache_clear()
+    return choose_policy(policy, settings().policy_dir)
+
+
+def _put_in_force(choice: PolicyChoice) -> None:
+    """The settings every process reads: the chosen policy is the default one, and a file from
+    elsewhere is in a policy folder of ``up``'s own, beside the configured folder's policies."""
+    if not choice.in_folder:
+        folder = link_folder(choice, settings().policy_dir, HOME / "policies")
+        os.environ["ESCALERA_POLICY_DIR"] = str(folder.resolve())
+    os.environ["ESCALERA_DEFAULT_POLICY"] = choice.name
+
+
 def _demo_dir() -> Path:
     """A fresh database for each demo, so its tickets start from nothing every time."""
     folder = HOME / "demo"
@@ -299,10 +322,11 @@ def _banner(
     if demo_dir is not None:
         database += " (a fresh one for each --demo)"
     queue = embedded.description if embedded else _shown(config.redis_url)
+    policy_file = (config.policy_dir / f"{config.default_policy}.yaml").resolve()  # not up's link
     rows = [
         ("API", f"{api}  (docs: {api}/docs)"),
         ("token", token if token else "the first of ESCALERA_API_TOKENS"),
-        ("policy", f"{config.default_policy}  ({config.policy_dir / config.default_policy}.yaml)"),
+        ("policy", f"{config.default_policy}  ({policy_file})"),
         ("integrations", str(config.integrations or "none: every portal maps by default")),
         ("database", database),
         ("redis", queue),

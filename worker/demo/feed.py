@@ -15,12 +15,17 @@ POST_TIMEOUT_S = 10
 
 
 def feed_line(event: Event, step: Step) -> str:
-    """The terminal's line for one posted event: when, which ticket, what, why it matters."""
+    """The terminal's line for one posted event: when, which ticket, what, for whom, why it
+    matters."""
     details = [event.type.value]
     if event.priority:
         details.append(event.priority)
     if event.customer:
         details.append(event.customer)
+    team = " ".join(part for part in (event.group, event.ticket_type) if part)
+    who = ": ".join(part for part in (team, event.assignee) if part)
+    if who:
+        details.append(who)  # "Technical incident: marco@desk.example"
     if event.tier:
         details.append(f"tier {event.tier}")
     if step.ago >= timedelta(minutes=1):

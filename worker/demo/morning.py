@@ -7,6 +7,13 @@ P2: 2 h; P3: 4 h) warnings, a breach and an escalation fall due within the first
 more keep coming for a quarter of an hour: the first warnings on arrival (MX-1002's 90 % alone:
 its 75 % is overdue too, and caught up), an escalation to tier 2 at about a minute, a breach at
 two, replies that beat two breaches at six and twelve.
+
+Each ticket also says its team and, once someone has it, its assignee (`TEAMS`), which the
+``soporte-completo`` preset does not look at. Under the ``multi-team`` preset (``escalera up
+--demo --policy multi-team``) they choose its targets and who is told: MX-1002, an unassigned
+Technical incident worked round the clock, breaches on arrival at any hour and its escalation
+chain starts on the desk's channel; in New York office hours MX-1003's breach also reaches its
+assignee Marco's own channel, and the team leads ten minutes later.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ def _m(minutes: float) -> timedelta:
 
 def _new(at: timedelta, ticket: str, ago: timedelta, priority: str, customer: str) -> Step:
     fields = {"priority": priority, "customer": customer, "subject": SUBJECTS[ticket]}
-    return Step(at, ticket, "created", ago, {**fields, "channel": "email"})
+    return Step(at, ticket, "created", ago, {**fields, **TEAMS[ticket], "channel": "email"})
 
 
 # What each ticket is about: the end of every page's title.
@@ -51,6 +58,17 @@ SUBJECTS = {
     "MX-1005": "Duda sobre la factura de noviembre",
     "MX-1006": "Alta de usuario para la nueva gerente",
     "MX-1007": "Segunda sucursal sin punto de venta",
+}
+
+# Each ticket's team, type and assignee, as the portal sends them at creation.
+TEAMS: dict[str, dict[str, str]] = {
+    "MX-1001": {"group": "Technical", "assignee": "marco@desk.example"},
+    "MX-1002": {"group": "Technical", "ticket_type": "incident"},
+    "MX-1003": {"group": "Technical", "ticket_type": "incident", "assignee": "marco@desk.example"},
+    "MX-1004": {"group": "Technical"},
+    "MX-1005": {"group": "Billing", "ticket_type": "question", "assignee": "ana@desk.example"},
+    "MX-1006": {"group": "Technical"},
+    "MX-1007": {"group": "Technical", "assignee": "marco@desk.example"},
 }
 
 
