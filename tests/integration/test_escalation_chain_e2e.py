@@ -22,6 +22,7 @@ import pytest
 import redis
 from structlog.testing import capture_logs
 
+from shared.db.models import Acknowledgement
 from tests.integration.lifecycle_desk import (
     Desk,
     Sinks,
@@ -163,6 +164,32 @@ def test_acknowledging_again_tells_nobody_again(desk: Desk) -> None:
     title = "[P1] api/C-1: confirmado por Marta Ruiz: primera respuesta incumplida"
     assert notices == [("equipo", title), ("jefa_email", title)]
     assert not [m for m in desk.received if m.channel == "guardia"]
+
+
+def test_a_step_sent_as_it_was_acknowledged_still_hears_who_has_it(desk: Desk) -> None:
+    """The team's message was still being stored when Pilar's acknowledgement committed at
+    10:05 (her click found no message of the chain, so it told nobody): when the lead's step
+    falls due at 10:10, the chain stops and the team hears then that Pilar has it."""
+    desk.run_until(desk.local("2026-03-02 10:05"))
+    cid = desk.checkpoint_ids()["first_response:breach"]
+    with desk.rt.sessions.begin() as session:  # as the click stored it, seeing no message
+        session.add(
+            Acknowledgement(
+                checkpoint_id=cid,
+                route="cadena",
+                dedupe_key=f"{cid}:cadena:equipo:0",
+                acknowledged_at=desk.local("2026-03-02 10:05"),
+                acknowledged_by="Pilar",
+                via="link",
+            )
+        )
+    desk.run_until(desk.local("2026-03-02 12:00"))
+    told = [(desk.zone_time(m), m.channel, m.key) for m in desk.received]
+    assert told == [
+        ("10:00", "equipo", f"{cid}:cadena:equipo:0"),
+        ("10:10", "equipo", f"{cid}:cadena:equipo:acknowledged"),
+    ]
+    assert desk.received[-1].title.startswith("[P1] api/C-1: confirmado por Pilar: ")
 
 
 def test_a_chain_stops_when_the_ticket_is_answered(desk: Desk) -> None:

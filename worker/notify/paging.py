@@ -90,10 +90,12 @@ class Repeated:
     unsent: list[int] = field(default_factory=list)
     later: list[tuple[int, datetime]] = field(default_factory=list)  # not due yet: re-arm
     stopped: list[Stopped] = field(default_factory=list)
+    # who acknowledged, to a channel a step reached as the acknowledgement committed
+    notices: list[int] = field(default_factory=list)
 
     @property
     def to_deliver(self) -> list[int]:
-        return [*self.written, *self.unsent]
+        return [*self.written, *self.unsent, *self.notices]
 
 
 def repeat_pages(
@@ -158,6 +160,9 @@ def repeat_pages(
         if ack is not None or not still_stands(session, page.checkpoint_id):
             reason = StopReason.OVER if ack is None else StopReason.ACKNOWLEDGED
             by, at = (None, None) if ack is None else ack
+            if ack is not None and route.chain and where not in stopped:
+                # a step sent as it was acknowledged: the channel it reached hears who has it
+                done.notices += write_notices(session, page.checkpoint_id, page.route, now)
             stopped.setdefault(where, Stopped(*_about(page), number, reason, by, at))
             continue
         # a step with `to` tells the ticket's assignee or group as it is now (reassigned: the
@@ -330,12 +335,9 @@ def acknowledge_page(
             acknowledged_at=stands.acknowledged_at.isoformat(),
         )
     notices = []
-    if (
-        first is not None
-        and stopped is not None
-        and _is_chain(session, policies, checkpoint, route)
-    ):
-        notices = _write_notices(session, checkpoint_id, route, now)
+    chain = _chain(session, policies, checkpoint, route)
+    if first is not None and chain is not None and _unfinished(session, chain, *of_route):
+        notices = write_notices(session, checkpoint_id, route, now, due=True)
     ids = list(session.scalars(select(Notification.id).where(*of_route).order_by(Notification.id)))
     return Acknowledged(
         stands.acknowledged_at,
@@ -348,26 +350,45 @@ def acknowledge_page(
     )
 
 
-def _is_chain(
+def _chain(
     session: Session, policies: PolicyBook | None, checkpoint: Checkpoint, name: str
-) -> bool:
-    """Whether ``name`` is an escalation chain in the policy of the checkpoint's ticket."""
+) -> RouteSpec | None:
+    """The route ``name`` if it is an escalation chain in the policy of the checkpoint's ticket."""
     if policies is None:
-        return False
+        return None
     route = _route(policies, session.get_one(Ticket, checkpoint.ticket_pk).policy, name)
-    return route is not None and route.chain
+    return route if route is not None and route.chain else None
 
 
-def _write_notices(session: Session, checkpoint_id: int, route: str, now: datetime) -> list[int]:
-    """One acknowledgement notice per channel the chain's messages reached (sent, not held
-    or skipped), due now; their ids."""
+def _unfinished(session: Session, chain: RouteSpec, *of_route: Any) -> bool:
+    """Whether a chain's messages so far (those a delivery is sending now too) stop short of
+    its last one: an acknowledgement now keeps someone from being told."""
+    numbers = session.scalars(select(Notification.repeat).where(*of_route))
+    return max(numbers, default=0) < chain.last_repeat
+
+
+def write_notices(
+    session: Session, checkpoint_id: int, route: str, now: datetime, *, due: bool = False
+) -> list[int]:
+    """One acknowledgement notice per channel the chain's messages reached or are reaching,
+    due now; their ids. Sent, and also pending or retrying (read after the steps the
+    acknowledgement skips): a message a delivery is sending as it commits is told all the same,
+    so whoever it reached hears who has it. Not those held in quiet hours, given up, or skipped.
+
+    A channel told before (the dedupe key) gets none again. ``due``: written for the repeats
+    lane to send (``repeat_at`` now); else the caller delivers them."""
+    reached = [
+        NotificationState.SENT.value,
+        NotificationState.PENDING.value,
+        NotificationState.RETRYING.value,
+    ]
     told = session.scalars(
         select(Notification.channel)
         .where(
             Notification.checkpoint_id == checkpoint_id,
             Notification.route == route,
             Notification.repeat >= 0,
-            Notification.status == NotificationState.SENT.value,
+            Notification.status.in_(reached),
         )
         .order_by(Notification.id)
     )
@@ -376,11 +397,11 @@ def _write_notices(session: Session, checkpoint_id: int, route: str, now: dateti
         return []
     outgoing = [Outgoing(checkpoint_id, route, channel, ACK_NOTICE) for channel in channels]
     ids = write_notifications(session, outgoing, now)
-    if ids:  # acknowledged already (no repeat after it is sent), due now (the lane sends it)
+    if ids:  # acknowledged already: no repeat after it is sent
         session.execute(
             update(Notification)
             .where(Notification.id.in_(ids))
-            .values(acknowledged_at=now, repeat_at=now)
+            .values(acknowledged_at=now, repeat_at=now if due else None)
             .execution_options(synchronize_session=False)
         )
     return ids
