@@ -267,6 +267,30 @@ def test_a_firing_right_after_an_unlogged_created_event_is_justified() -> None:
     assert verdict.fired_unjustified == [] and verdict.fired_early_justified == 1
 
 
+def test_a_firing_between_a_reopening_and_the_reply_after_it_is_justified() -> None:
+    """Found by a full kill -9 trial a couple of minutes behind: the reopening's batch had
+    committed (its log line came just after the firing), the reply after it had not. Neither
+    the events certainly committed (the ticket still resolved) nor all those received (the
+    update answered) make the reopened update's breach due; the set between them does."""
+    schedule = generate(3, 1, START, 0, prefix="t", kinds=("reopened",))
+    events = [s.event for s in schedule]
+    ticket = events[0]["ticket_id"]
+    assert [e["type"] for e in events][3:5] == ["reopened", "agent_replied"]
+    fired_at = START + timedelta(seconds=34)  # the update owed since the reopening, breached
+    logged = {s.event["event_id"]: s.at + timedelta(seconds=0.1) for s in schedule}
+    logged[events[3]["event_id"]] = fired_at + timedelta(seconds=0.2)
+    logged[events[4]["event_id"]] = logged[events[5]["event_id"]] = fired_at + timedelta(seconds=9)
+    row = {**_fired_warning(ticket, fired_at, fired_at), "key": "update#2:breach", "kind": "breach"}
+    stored = Stored(
+        {ticket: [(s.at, Event.model_validate(s.event)) for s in schedule]}, {1: row}, [], logged
+    )
+    verdict = judge(chaos_policy(), events, LATER, stored, [])
+    assert verdict.fired_unjustified == [] and verdict.fired_early_justified == 1
+    logged[events[4]["event_id"]] = fired_at - timedelta(seconds=5)  # the reply had committed
+    verdict = judge(chaos_policy(), events, LATER, stored, [])
+    assert verdict.fired_unjustified == [(ticket, "update#2:breach")]
+
+
 def test_a_repeat_is_excused_if_the_worker_died_before_the_send_was_committed() -> None:
     """A digest batch sends for seconds and commits at the end: a worker killed 5 s after the
     first copy, before the worker logged the send, explains the repeat; one killed after the

@@ -55,17 +55,15 @@ class Stored:
     dead_letters: set[str] = field(default_factory=set)  # event ids kept aside: accounted for
     acks: dict[tuple[int, str], datetime] = field(default_factory=dict)  # (checkpoint, route)
 
-    def known_by(self, ticket: str, at: datetime) -> tuple[list[Event], list[Event]]:
-        """What a firing at ``at`` could have seen of the ticket's events, at least and at most.
-
-        At least: those certainly committed (logged, see COMMIT_RACE). At most: those whose
-        batch had begun (``received_at``). What was committed lies between the two.
-        """
+    def known_by(self, ticket: str, at: datetime) -> list[list[Event]]:
+        """What a firing at ``at`` could have seen of the ticket's events: at least those
+        certainly committed (logged, see COMMIT_RACE), at most those whose batch had begun
+        (``received_at``), and each set between, the undecided ones taken in the order they
+        were received (a ticket's events are applied in that order, batch after batch)."""
         events = self.events.get(ticket, [])
-        return (
-            [e for r, e in events if self.applied_at.get(e.event_id, r + COMMIT_RACE) <= at],
-            [e for r, e in events if r <= at],
-        )
+        least = [e for r, e in events if self.applied_at.get(e.event_id, r + COMMIT_RACE) <= at]
+        undecided = [e for r, e in events if r <= at and e not in least]
+        return [least + undecided[:n] for n in range(len(undecided) + 1)]
 
 
 def applied_times(logs: Path) -> dict[str, datetime]:
@@ -306,9 +304,10 @@ def judge(
     verdict.checkpoints_lost = sorted(set(due) - set(fired))
     for ticket_key in sorted(set(fired) - set(due)):
         row = fired[ticket_key]
-        # Justified if due as of either bound: the smaller may lack the created event of a
-        # batch whose worker was killed before its log line; the larger may hold a reply whose
-        # batch committed only after the firing.
+        # Justified if due as of any set the worker may have committed by then: the smallest
+        # may lack the created event of a batch whose worker was killed before its log line;
+        # the largest may hold a reply whose batch committed only after the firing; between
+        # them, the reopening was committed and the reply after it not yet.
         if any(
             justified(policy, known, row["key"], row["fired_at"])
             for known in stored.known_by(row["ticket"], row["fired_at"])
