@@ -6,12 +6,14 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from scheduler import timer_index
 from scheduler.dispatch import MAX_SLEEP_S, Dispatcher
 from shared.config import settings
 from shared.db.models import Checkpoint, Notification, Ticket
@@ -21,7 +23,7 @@ from tests.integration.services import apply_now
 from tests.integration.sinks import JsonSink
 from tests.support import event
 from worker import tasks
-from worker.events import replan
+from worker.events import reconcile, replan
 from worker.notify import deliver
 from worker.notify.fire import fire_checkpoints
 from worker.runtime import runtime
@@ -222,6 +224,35 @@ def test_a_fire_task_holds_its_batch_from_its_start_however_long_it_waited(
     after = datetime.now(UTC)
     assert timers.reap(before + timedelta(seconds=LEASE_SECONDS - 1)) == 0
     assert timers.reap(after + timedelta(seconds=LEASE_SECONDS)) == len(ids) == 3
+
+
+def test_a_checkpoint_fired_while_reconcile_reads_is_not_armed_again(
+    routed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beat's minute re-arms what Redis lost, a page at a time: the breach, fired (and its
+    lease ended) while the first page was being re-armed, is not armed again from a stale
+    read, so it is never claimed a second time."""
+    _created()
+    timers = runtime().timers
+    with runtime().sessions() as s:
+        due = [cid for (cid,) in s.execute(select(Checkpoint.id).order_by(Checkpoint.due_at))]
+    breach = _checkpoints()["first_response:breach"]
+    assert due[-1] == breach and len(due) == 3
+    timers.disarm(due)  # Redis lost them
+    monkeypatch.setattr(reconcile, "_PAGE", 1)
+    monkeypatch.setattr(timer_index, "_CHUNK", 1)  # one script call a checkpoint
+    script = timers._reconcile
+
+    def fire_after_the_first(**call: Any) -> Any:
+        missing = script(**call)
+        if timers.count() == (1, 0):
+            assert _fire([breach], START + timedelta(minutes=30)).fired == [breach]
+        return missing
+
+    monkeypatch.setattr(timers, "_reconcile", fire_after_the_first)
+    with runtime().sessions() as session:
+        assert reconcile.reconcile_timers(session, timers) == 2
+    assert timers.claim(START + timedelta(hours=1)) == due[:2]
 
 
 def test_firing_again_hands_back_notifications_never_tried(routed: None) -> None:
