@@ -71,13 +71,12 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     """Fire a claimed batch (at-least-once; each checkpoint fires once) and deliver its
     notifications right here (no second task, no second read), then end the leases.
 
-    On PostgreSQL the notifications are sent inside the transaction that fires their
-    checkpoints and stored as they were sent, in one statement: a worker killed before the
-    commit leaves the checkpoints armed, to be claimed and sent again once the leases expire.
-    On SQLite (one writer at a time: no sending while holding it) they are stored pending
-    first, then locked and sent; a worker killed in between leaves them pending, and the next
-    fire task of those ids, finding them so, delivers them. PostgreSQL falls back to that way
-    too when sending inside the transaction fails for any reason but the database.
+    Two transactions: the first fires the checkpoints and stores their notifications pending,
+    and commits at once; the second locks those notifications alone, sends them and records
+    how each went. Nothing is sent while a checkpoint or a ticket is held: a channel that
+    hangs until its time-out delays no event of those tickets (the applier waits on no
+    lock of ours). A worker killed in between leaves them pending, and the next fire task of
+    those ids (the claim comes back once its lease expires), finding them so, delivers them.
 
     The leases count from here: the batch's wait in the queue was covered by the longer lease
     beat gave it, and from this start (each retry's too) a worker killed mid-fire has it handed
@@ -85,29 +84,13 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     """
     rt, now = runtime(), datetime.now(UTC)
     rt.timers.extend(ids, now + _LEASE)
-    deliverer = _deliverer(rt)
     outcomes: dict[int, Outcome] = {}
-    try:
-        with rt.sessions.begin() as session:
-            result = fire_checkpoints(
-                session, rt.policies, ids, now, store=False, directory=rt.directory
-            )
-            if result.notes and not result.stored:
-                sent_at = datetime.now(UTC)
-                outcomes = deliverer.deliver_unwritten(session, result.notes, result.about, sent_at)
-    except (OperationalError, DBAPIError):
-        raise  # the database: Celery retries the task, with backoff
-    except Exception:
-        # A bug, or a policy that no longer fits its tickets, while sending: fire and store the
-        # batch first, then deliver it apart, so one bad notification holds none of the others
-        # (what left before the failure leaves again, under the same dedupe keys).
-        log.exception("delivery_failed_while_firing", checkpoints=len(ids))
-        with rt.sessions.begin() as session:
-            result = fire_checkpoints(session, rt.policies, ids, now, directory=rt.directory)
-    if result.notes and result.stored:
+    with rt.sessions.begin() as session:
+        result = fire_checkpoints(session, rt.policies, ids, now, directory=rt.directory)
+    if result.notes:
         with rt.sessions.begin() as session:
             sent_at = datetime.now(UTC)
-            outcomes = deliverer.deliver_written(session, result.notes, result.about, sent_at)
+            outcomes = _deliverer(rt).deliver_written(session, result.notes, result.about, sent_at)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     report_fired([result.about[cid] for cid in result.fired], now, _storm(rt), result.not_paged)
     if result.notes:

@@ -69,3 +69,44 @@ class SmtpSink:
 
     def close(self) -> None:
         self._controller.stop()
+
+
+class HangingSink:
+    """A webhook that takes each request and never answers until `release` (a channel that
+    hangs: the connection accepted, the reply never coming); `arrived` is set by the first."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+        self.requests = 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                sink.requests += 1
+                sink.arrived.set()
+                sink.released.wait()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, path: str = "hook") -> str:
+        """Apprise waits up to a minute for the answer (its read time-out, ``rto``)."""
+        return f"json://127.0.0.1:{self.port}/{path}?rto=60"
+
+    def release(self) -> None:
+        self.released.set()
+
+    def close(self) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()

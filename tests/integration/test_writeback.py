@@ -146,14 +146,13 @@ def test_a_fire_task_cut_off_after_writing_writes_no_second_note(
         raise OperationalError("INSERT …", {}, Exception("connection to the database lost"))
 
     with monkeypatch.context() as during:
-        during.setattr(deliver, "store_tried", cut)  # PostgreSQL: sent in the fire transaction
-        during.setattr(deliver, "write_back", cut)  # SQLite: sent after storing them pending
+        during.setattr(deliver, "write_back", cut)  # sent after storing them pending
         with pytest.raises(OperationalError):
             tasks.fire_checkpoints_task.run(ids)
     (put,) = zendesk.asked_for(TICKET)
     zendesk.answer("GET", COMMENTS, _with_our_note(put))
     tasks.fire_checkpoints_task.run(ids)
-    for batch in queued:  # SQLite: the pending one goes to a delivery task
+    for batch in queued:  # the pending one goes to a delivery task
         tasks.deliver_notifications_task.run(batch)
     assert len(zendesk.asked_for(TICKET)) == 1
     assert _statuses() == ["sent"]

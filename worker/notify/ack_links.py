@@ -2,7 +2,7 @@
 
 A link names its page by the notification's dedupe key (`worker.notify.outbox.dedupe_key`:
 checkpoint, route, channel, repeat), which exists before the page is sent, whatever becomes of
-its row: a click while the fire transaction is still sending, or after it rolled back, finds
+its row: a click while a delivery is still sending it, or after its transaction rolled back, finds
 the checkpoint and the route it acknowledges. It carries when it expires (``exp``, Unix
 seconds), and an HMAC-SHA256 of both under ``ESCALERA_ACK_SECRET``::
 

@@ -36,7 +36,7 @@ from worker.notify.batch_rows import (
 from worker.notify.channels import Targets, channel_targets, not_configured
 from worker.notify.facts import TicketFacts, checkpoint_facts, checkpoints_about
 from worker.notify.messages import CheckpointFacts, Message, MessageFacts, render, render_digest
-from worker.notify.outbox import ACK_NOTICE, store_tried, write_notification
+from worker.notify.outbox import ACK_NOTICE, write_notification
 from worker.notify.outcome import About, Delivery, Outcome
 from worker.notify.paging import ANONYMOUS, acknowledged, next_repeat
 from worker.notify.retry import Failure, Retry, retry_decision
@@ -162,18 +162,6 @@ class Deliverer:
         outcomes.update(self._deliver(session, live, about, now))
         return outcomes
 
-    def deliver_unwritten(
-        self, session: Session, notes: Sequence[Note], about: Mapping[int, Any], now: datetime
-    ) -> dict[int, Outcome]:
-        """Deliver notifications not stored yet (`worker.notify.outbox.planned_notes`), in the
-        transaction that fired their checkpoints, then store each as its try left it.
-
-        No other transaction can see them, so none is locked, and each row is written once.
-        If this transaction does not commit, the checkpoints stay armed and fire again: what
-        was sent is sent again (its dedupe key lets the receiving end drop it).
-        """
-        return self._deliver(session, notes, about, now, stored=False)
-
     def _deliver(
         self,
         session: Session,
@@ -181,11 +169,10 @@ class Deliverer:
         about: Mapping[int, Any],
         now: datetime,
         *,
-        stored: bool = True,
         batch: bool = False,
     ) -> dict[int, Outcome]:
-        """Send ``live`` (locked by this transaction, or not ``stored`` yet), record each
-        one's results, and write them back (or store them)."""
+        """Send ``live`` (locked by this transaction), record each one's results, and write
+        them back."""
         outcomes = _skip_acknowledged(session, live)
         rows = self._rows(session, [n for n in live if n.id not in outcomes], about, now)
         sendable = []
@@ -199,10 +186,7 @@ class Deliverer:
                 session, row, Failure.NOT_CONFIGURED, error, now, about_it
             )
         outcomes.update(self._send_all(session, sendable, now, batch=batch))
-        if stored:
-            write_back(session, live)
-        else:
-            store_tried(session, live, now)
+        write_back(session, live)
         return outcomes
 
     def _send_all(

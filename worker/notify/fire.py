@@ -37,7 +37,7 @@ from shared.policy_routes import RouteSpec
 from worker.notify.batch_rows import Note
 from worker.notify.catch_up import CatchUpRule, Due, Silence, silence
 from worker.notify.facts import ABOUT, checkpoints_about
-from worker.notify.outbox import Outgoing, planned_notes, write_notes
+from worker.notify.outbox import Outgoing, write_notes
 from worker.notify.quiet import hold_quiet
 from worker.notify.retry import UNFINISHED
 from worker.notify.routing import Fired, channels_of, log_missing, routes_for
@@ -49,11 +49,10 @@ class FireResult:
     fired: list[int] = field(default_factory=list)
     # the fired checkpoints' `worker.notify.facts.ABOUT` rows, by id: what their messages say
     about: dict[int, Any] = field(default_factory=dict)
-    notes: list[Note] = field(default_factory=list)  # the notifications to deliver
+    notes: list[Note] = field(default_factory=list)  # the notifications to deliver, stored
     held: list[int] = field(default_factory=list)  # written held: their route is quiet now
     # fired without notifications (caught up by a later checkpoint, or too old), by id
     not_paged: dict[int, Silence] = field(default_factory=dict)
-    stored: bool = True  # False: `notes` are only planned (ids taken), to send and then store
     later: list[tuple[int, datetime]] = field(default_factory=list)  # moved later: re-arm
     skipped: list[int] = field(default_factory=list)  # met, cancelled or already fired
     # notifications of an already fired checkpoint still never tried: the task that fired it
@@ -71,15 +70,14 @@ def fire_checkpoints(
     ids: Sequence[int],
     now: datetime,
     *,
-    store: bool = True,
     directory: Directory = EMPTY,
 ) -> FireResult:
     """Fire the checkpoints among ``ids`` that are still armed and due (the caller commits).
 
-    Their notifications are written pending, or with ``store=False`` on PostgreSQL only planned
-    (`FireResult.stored` is then False): the caller sends them in this transaction and stores
-    them as sent (`worker.notify.deliver.Deliverer.deliver_unwritten`). ``directory``: the
-    operator's, for routes that tell the ticket's assignee or group (``to``).
+    Their notifications are written pending, for the caller to send once this transaction
+    committed (`worker.notify.deliver.Deliverer.deliver_written`): nothing is sent while the
+    checkpoints are locked. ``directory``: the operator's, for routes that tell the ticket's
+    assignee or group (``to``).
 
     One ``UPDATE … WHERE state = 'armed' AND due_at <= now RETURNING`` checks and marks them,
     and returns, joined with their tickets, all their messages need: it locks each row, and a
@@ -152,9 +150,7 @@ def fire_checkpoints(
     if held:
         result.held = [note.id for note in write_notes(session, held, now)]
     if outgoing:
-        planned = None if store else planned_notes(session, outgoing, now)
-        result.stored = planned is None
-        result.notes = write_notes(session, outgoing, now) if planned is None else planned
+        result.notes = write_notes(session, outgoing, now)
     return result
 
 

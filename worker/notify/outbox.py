@@ -6,7 +6,6 @@ a redelivered repeat task or a second fallback write nothing the second time.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, CheckpointState, Notification, NotificationState
-from shared.db.statements import insert_ignore, next_ids
+from shared.db.statements import insert_ignore
 from shared.policy_routes import RouteSpec
 from worker.notify.batch_rows import Note
 
@@ -164,64 +163,6 @@ def write_notes(session: Session, items: Sequence[Outgoing], now: datetime) -> l
             # a list of parameters: "insertmanyvalues", multi-row VALUES from one statement
             written += session.execute(statement, rows[start : start + INSERT_CHUNK]).all()
     return sorted((_note(int(nid), by_key[key]) for nid, key in written), key=lambda n: n.id)
-
-
-def planned_notes(session: Session, items: Sequence[Outgoing], now: datetime) -> list[Note] | None:
-    """PostgreSQL: notifications to send before they are stored, their ids taken from the
-    sequence now (a page's acknowledgement link names its id); None elsewhere.
-
-    `store_tried` writes them once they were tried, in the same transaction.
-    """
-    ids = next_ids(session, Notification.__table__, len(items))
-    if ids is None:
-        return None
-    return [_note(nid, _values(item, now)) for nid, item in zip(ids, items, strict=True)]
-
-
-_STORE_TRIED = text(
-    """
-    INSERT INTO notifications (id, checkpoint_id, route, channel, repeat, dedupe_key, status,
-                               attempts, results, last_error, created_at, delivered_at,
-                               repeat_at)
-    SELECT i, c, r, ch, rp, k, s, a, CAST(res AS jsonb), e, :now, d, ra
-    FROM unnest(CAST(:i AS bigint[]), CAST(:c AS bigint[]), CAST(:r AS varchar[]),
-                CAST(:ch AS varchar[]), CAST(:rp AS integer[]), CAST(:k AS varchar[]),
-                CAST(:s AS varchar[]), CAST(:a AS integer[]), CAST(:res AS text[]),
-                CAST(:e AS text[]), CAST(:d AS timestamptz[]), CAST(:ra AS timestamptz[]))
-         AS u(i, c, r, ch, rp, k, s, a, res, e, d, ra)
-    ON CONFLICT (dedupe_key) DO NOTHING
-    """
-)
-
-
-def store_tried(session: Session, notes: Sequence[Note], now: datetime) -> None:
-    """Store `planned_notes` as their first try left them (sent, retrying or dead, and when
-    a sent page repeats): one statement, instead of writing each twice (pending, then its
-    outcome)."""
-    if not notes:
-        return
-    texts: dict[int, str | None] = {}  # a send's notifications share one results dict
-    for note in notes:
-        if id(note.results) not in texts:
-            texts[id(note.results)] = None if note.results is None else json.dumps(note.results)
-    session.execute(
-        _STORE_TRIED,
-        {
-            "i": [note.id for note in notes],
-            "c": [note.checkpoint_id for note in notes],
-            "r": [note.route for note in notes],
-            "ch": [note.channel for note in notes],
-            "rp": [note.repeat for note in notes],
-            "k": [note.dedupe_key for note in notes],
-            "s": [note.status for note in notes],
-            "a": [note.attempts for note in notes],
-            "res": [texts[id(note.results)] for note in notes],
-            "e": [note.last_error for note in notes],
-            "d": [note.delivered_at for note in notes],
-            "ra": [note.repeat_at for note in notes],
-            "now": now,
-        },
-    )
 
 
 def _note(nid: int, row: dict[str, Any]) -> Note:
