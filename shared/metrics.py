@@ -53,6 +53,12 @@ CHECKPOINT_CLAIMS = Counter(
     "Checkpoints beat claimed for the fire task, a re-claim after a reaped lease again (over "
     "escalera_checkpoints_fired_total: claims per checkpoint)",
 )
+CHECKPOINTS_SKIPPED = Counter(
+    "escalera_checkpoints_skipped",
+    "Claimed checkpoints the fire task did not fire: gone (met or cancelled after the claim), "
+    "fired (already: a repeated claim), later (moved later: claimed again when due)",
+    ["reason"],
+)
 BEAT_HELD = Counter(
     "escalera_beat_held_ticks",
     "Beat passes that claimed and reaped nothing: the fire queue was full (backpressure)",
@@ -127,6 +133,13 @@ def checkpoints_fired(fired: Iterable[tuple[str, datetime]], fired_at: datetime)
         lateness = FIRING_LATENESS.labels(kind)
         for due_at in dues:
             lateness.observe(max(0.0, (fired_at - due_at).total_seconds()))
+
+
+def checkpoints_skipped(*, gone: int, fired: int, later: int) -> None:
+    """A fire task's claimed checkpoints that it did not fire, by why."""
+    for reason, count in (("gone", gone), ("fired", fired), ("later", later)):
+        if count:
+            CHECKPOINTS_SKIPPED.labels(reason).inc(count)
 
 
 def notification_delivered(scheme: str, delivery: str, count: int = 1) -> None:

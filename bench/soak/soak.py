@@ -19,9 +19,12 @@ and then for the measured ``--minutes``. It reports:
 - lateness of firing (``fired_at - due_at``) and of delivery (``delivered_at - due_at``);
 - queue depth (events and fire queues) and memory (RSS, each process with its children) every
   ``--sample`` seconds, and memory at the window's start and end;
-- claims per checkpoint: how many times beat handed each fired checkpoint to the fire queue
-  (beat's ``escalera_checkpoint_claims_total`` over the checkpoints fired, both read once the
-  queues drained; bar: 1.05), the leases reaped and the passes a full fire queue held back.
+- claims per checkpoint: how many times beat handed each checkpoint to the fire queue (beat's
+  ``escalera_checkpoint_claims_total`` over the checkpoints claimed: those fired, and those met
+  or cancelled after their claim, the worker's ``escalera_checkpoints_skipped_total{reason=
+  "gone"}``; read from both processes' /metrics once the queues drained; bar: 1.05), and where
+  repeated claims came from (found fired already, moved later, leases reaped), and the passes
+  a full fire queue held back.
 
 The default rate is half the measured ingest capacity (~2,100 events/s, README "Measured").
 Everything it creates is named escalera_bench_<run> / escalera-bench-<run> and removed.
@@ -274,8 +277,9 @@ def start_system(
     sink: CountingSink,
     *,
     policy: Path,
-    beat_metrics: int,
+    metrics: dict[str, int],
 ) -> dict[str, Any]:
+    """Ingest, the worker and beat; ``metrics``: the port the worker and beat serve /metrics on."""
     document = yaml.safe_load(policy.read_text())
     channels = {
         f"ESCALERA_CHANNEL_{name.upper()}": f"json://127.0.0.1:{sink.port}/{name}"
@@ -296,9 +300,13 @@ def start_system(
         "ingest": start(
             [*cli, "ingest", "--port", str(port), "--workers", "2"], env, folder / "ingest.log"
         ),
-        "worker": start([*cli, "worker", "--concurrency", "2"], env, folder / "worker.log"),
+        "worker": start(
+            [*cli, "worker", "--concurrency", "2", "--metrics-port", str(metrics["worker"])],
+            env,
+            folder / "worker.log",
+        ),
         "beat": start(
-            [*cli, "beat", "--metrics-port", str(beat_metrics)], env, folder / "beat.log"
+            [*cli, "beat", "--metrics-port", str(metrics["beat"])], env, folder / "beat.log"
         ),
     }
 
@@ -368,37 +376,51 @@ def soak(
                 return samples
 
 
-# beat's counters behind the claims figure (shared/metrics.py)
-BEAT_COUNTERS = {
-    "claims": "escalera_checkpoint_claims_total",
-    "reaped": "escalera_timer_leases_reaped_total",
-    "held": "escalera_beat_held_ticks_total",
+# the counters behind the claims figure (shared/metrics.py), by the process that counts them
+COUNTERS = {
+    "claims": ("beat", "escalera_checkpoint_claims_total", {}),
+    "reaped": ("beat", "escalera_timer_leases_reaped_total", {}),
+    "held": ("beat", "escalera_beat_held_ticks_total", {}),
+    "gone": ("worker", "escalera_checkpoints_skipped_total", {"reason": "gone"}),
+    "again": ("worker", "escalera_checkpoints_skipped_total", {"reason": "fired"}),
+    "later": ("worker", "escalera_checkpoints_skipped_total", {"reason": "later"}),
 }
 
 
 @dataclass
 class Claims:
-    claims: int  # checkpoints beat handed to the fire queue, each re-claim again
+    claims: int  # checkpoints beat handed to the fire queue, each repeated claim again
     fired: int  # distinct checkpoints fired (the database)
+    gone: int  # claimed, then met or cancelled before their task ran: claimed, never fired
+    again: int  # found fired already by their task: repeated claims
+    later: int  # found moved later by their task: claimed again when due
     reaped: int  # leases that expired and were handed out again (both lanes)
     held: int  # beat passes a full fire queue held back
 
     @property
     def per_checkpoint(self) -> float:
-        return self.claims / self.fired if self.fired else 0.0
+        claimed = self.fired + self.gone
+        return self.claims / claimed if claimed else 0.0
 
 
-def claims(beat_metrics: int, database: str) -> Claims:
-    """Beat's claim counters and the checkpoints fired, read at the same moment."""
-    text = httpx.get(f"http://127.0.0.1:{beat_metrics}/metrics", timeout=10).text
-    values = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
+def claims(metrics: dict[str, int], database: str) -> Claims:
+    """The claim counters of beat and the worker, and the checkpoints fired, read together."""
+    samples = {}
+    for process, port in metrics.items():
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        samples[process] = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    figures = {
+        key: int(
+            sum(
+                sample.value
+                for sample in samples[process]
+                if sample.name == name and labels.items() <= sample.labels.items()
+            )
+        )
+        for key, (process, name, labels) in COUNTERS.items()
     }
     with pg_connect(database) as conn:
         row = conn.execute("SELECT count(*) FROM checkpoints WHERE state = 'fired'").fetchone()
-    figures = {key: int(values.get(name, 0)) for key, name in BEAT_COUNTERS.items()}
     return Claims(fired=int(row[0]) if row else 0, **figures)
 
 
@@ -454,8 +476,11 @@ def report(
     print("\nclaims (whole run, read once the queues drained)")
     rows = [
         ("claims per checkpoint (bar: 1.05)", f"{firing.per_checkpoint:.3f}"),
-        ("checkpoints claimed (each re-claim again)", f"{firing.claims:,}"),
+        ("claims (each repeated claim again)", f"{firing.claims:,}"),
         ("checkpoints fired", f"{firing.fired:,}"),
+        ("claimed, then met or cancelled (not fired)", f"{firing.gone:,}"),
+        ("repeated: found fired already", f"{firing.again:,}"),
+        ("repeated: found moved later", f"{firing.later:,}"),
         ("leases reaped (handed out again)", f"{firing.reaped:,}"),
         ("beat passes held (fire queue full)", f"{firing.held:,}"),
     ]
@@ -518,12 +543,11 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="escalera-soak-"))
     (folder / "policies").mkdir()
     shutil.copy(policy, folder / "policies" / f"{args.policy}.yaml")  # its name: the file's
-    sink, port, beat_metrics = CountingSink(), free_port(), free_port()
+    sink, port = CountingSink(), free_port()
+    metrics = {"worker": free_port(), "beat": free_port()}
     with fresh_database(f"escalera_bench_{run}") as url:
         database = url.rsplit("/", 1)[1]
-        procs = start_system(
-            url, prefix, folder, port, sink, policy=policy, beat_metrics=beat_metrics
-        )
+        procs = start_system(url, prefix, folder, port, sink, policy=policy, metrics=metrics)
         try:
             if not answers_within(f"http://127.0.0.1:{port}/readyz", procs["ingest"], 60):
                 raise SystemExit("ingest did not become ready:\n" + tail(folder / "ingest.log"))
@@ -532,7 +556,7 @@ def main() -> int:
             load = Load(port, lives, args.rate, window, run, batch=args.batch)
             groups = cpu_groups(procs, database)
             samples = soak(args, load, prefix, sink, procs, groups=groups)
-            firing = claims(beat_metrics, database)
+            firing = claims(metrics, database)
         finally:
             stop_all(procs.values())
             delete_prefix(prefix)

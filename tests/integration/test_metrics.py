@@ -228,6 +228,31 @@ def test_an_overdue_ticket_moves_applied_armed_fired_lateness_and_sent(
     assert "127.0.0.1" not in after.text  # a channel's URL is never a label
 
 
+def test_the_fire_task_counts_claims_it_did_not_fire_repeated_or_gone(
+    routed: JsonSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch handed out a second time counts its checkpoints as fired already (repeated
+    claims); a breach met between its claim and its task counts as gone (claimed once)."""
+    monkeypatch.setattr(tasks, "deliver_soon", lambda *_: None)
+    source, now = f"desk-{uuid.uuid4().hex[:8]}", datetime.now(UTC)
+    assert tasks.apply_event_task.run(_created(source, "M-2", now - timedelta(minutes=40)))
+    ids = runtime().timers.claim(now)
+    assert tasks.fire_checkpoints_task.run(ids) == 3
+    before = scrape()
+    assert tasks.fire_checkpoints_task.run(ids) == 0  # the same batch again
+    late = _created(source, "M-3", now - timedelta(minutes=25))  # its 75 % warning is due
+    assert tasks.apply_event_task.run(late)
+    claimed = runtime().timers.claim(now)
+    answered = now - timedelta(minutes=3)  # before the warning fell due; it arrives late
+    reply = {**event("agent_replied", answered, "M-3").model_dump(mode="json"), "source": source}
+    assert tasks.apply_event_task.run(reply) == "applied"  # met: the warning is deleted
+    assert tasks.fire_checkpoints_task.run(claimed) == 0
+    after = scrape()
+    skipped = "escalera_checkpoints_skipped_total"
+    assert after(skipped, reason="fired") - before(skipped, reason="fired") == 3
+    assert after(skipped, reason="gone") - before(skipped, reason="gone") == len(claimed) == 1
+
+
 def test_a_failing_channel_counts_each_failed_attempt_by_scheme(
     routed: JsonSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
