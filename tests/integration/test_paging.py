@@ -9,6 +9,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shared.db.models import Notification, NotificationState
 from tests.integration.breach import START, add_routes, fire_breach
@@ -19,6 +20,7 @@ from worker.api.app import create_app
 from worker.api.service import services
 from worker.cli import main
 from worker.notify.deliver import Deliverer
+from worker.notify.outbox import ACK_NOTICE, Outgoing, write_notifications
 from worker.notify.outcome import Delivery
 from worker.notify.paging import ack_signature, acknowledge, repeat_pages
 from worker.notify.transport import AppriseSender
@@ -202,3 +204,24 @@ def test_a_repeat_held_by_a_delivery_while_acknowledged_is_skipped_when_its_turn
         deliver(second, sink, first.repeat_at + timedelta(seconds=6)).delivery is Delivery.SKIPPED
     )
     assert len(sink.received) == 1
+
+
+def test_a_notice_due_with_a_repeat_in_the_same_task_is_handed_to_delivery(
+    page: int, sink: JsonSink
+) -> None:
+    """An acknowledgement notice falling due in the same repeat task as another page's next
+    message is delivered too (found by the full kill -9 trial: 152 notices left pending)."""
+    sent = START + timedelta(minutes=31)
+    first = deliver(page, sink, sent)
+    with runtime().sessions.begin() as session:
+        checkpoint = session.get_one(Notification, page).checkpoint_id
+        (notice,) = write_notices_for(session, checkpoint, first.repeat_at)
+    with runtime().sessions.begin() as session:
+        done = repeat_pages(session, runtime().policies, [page, notice], first.repeat_at)
+    assert len(done.written) == 1
+    assert notice in done.to_deliver
+
+
+def write_notices_for(session: Session, checkpoint: int, now: datetime) -> list[int]:
+    """A pending notice of who acknowledged, to ``oncall``, as an acknowledgement writes it."""
+    return write_notifications(session, [Outgoing(checkpoint, "other", "oncall", ACK_NOTICE)], now)

@@ -187,7 +187,7 @@ def repeat_pages(
         done.held = write_notifications(session, held, now)
     if outgoing:
         done.written = write_notifications(session, outgoing, now)
-        done.unsent = _unsent(session, outgoing, set(done.written))
+        done.unsent += _unsent(session, outgoing, set(done.written))
     if handled:
         session.execute(
             update(Notification)
