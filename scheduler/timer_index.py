@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from itertools import islice
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from redis import Redis
 
@@ -113,6 +113,18 @@ class TimerIndex:
         if ids:
             at = until.timestamp()
             self._redis.zadd(self.keys.inflight, {str(cid): at for cid in ids}, xx=True)
+
+    def end_leases(self, now: datetime) -> int:
+        """End every lease now (how many): a worker starting after a kill held batches in its
+        prefetch that will never run, and their queued lease would keep them away for minutes.
+        A batch another worker is firing meanwhile is handed out again, and its second fire
+        finds it fired (the cost of a worker's start, never a second page)."""
+        at = now.timestamp()
+        leased = cast(list[bytes], self._redis.zrangebyscore(self.keys.inflight, f"({at}", "+inf"))
+        for start in range(0, len(leased), _CHUNK):
+            ended = {member: at for member in leased[start : start + _CHUNK]}
+            self._redis.zadd(self.keys.inflight, ended, xx=True)
+        return len(leased)
 
     def release(self, ids: Sequence[int]) -> None:
         """The fire task committed: the leases are done."""

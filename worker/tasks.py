@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -273,6 +273,21 @@ def _chain_stopped(stop: Stopped) -> None:
 @worker_init.connect  # type: ignore[untyped-decorator]  # celery is untyped
 def _load_apprise_before_fork(**_: Any) -> None:
     warm_apprise()
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]  # celery is untyped
+def _end_leases_of_the_dead(**_: Any) -> None:
+    end_leases_at_start(runtime(), datetime.now(UTC))
+
+
+def end_leases_at_start(rt: Runtime, now: datetime) -> None:
+    """A worker starting (after a kill, most often) ends every lease: the batches a killed
+    worker held in its prefetch go back to the due set at beat's next tick, not minutes later
+    (`shared.redis_keys.QUEUED_LEASE_SECONDS`). Kombu would bring their messages back only
+    after its visibility timeout; the fire task they carry then finds them fired."""
+    timers, repeats = rt.timers.end_leases(now), rt.repeats.end_leases(now)
+    if timers or repeats:
+        log.info("leases_ended_at_start", checkpoints=timers, repeats=repeats)
 
 
 def _ack_links(rt: Runtime) -> tuple[str, str] | None:

@@ -27,6 +27,8 @@ from shared.redis_keys import (
     queue_list,
 )
 from tests.integration.services import REDIS_URL
+from worker.runtime import runtime
+from worker.tasks import end_leases_at_start
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -203,3 +205,22 @@ def test_beat_holds_while_celerys_fire_list_is_full(
     client.delete(fire)
     assert beat.dispatcher.tick(T0).claimed == 1
     assert sent == [(FIRE_CHECKPOINTS, [[1]])]
+
+
+def test_a_worker_starting_after_a_kill_hands_out_what_the_dead_one_held_at_once(
+    index: TimerIndex, queue: Queue, beat: Dispatcher, configured: None
+) -> None:
+    """The killed worker held the batch in its prefetch (queued lease: 5 minutes). The new
+    worker's start ends every lease, and beat's next pass hands the batch out again at once,
+    not 5 minutes after its claim."""
+    rt = runtime()
+    lane = rt.timers
+    dispatcher = Dispatcher(lane, queue.send, queue_depth=lambda: queue.depth)
+    lane.arm([(1, T0), (2, T0)])
+    dispatcher.tick(T0)
+    lane.extend([1, 2], at(QUEUED_LEASE_SECONDS))  # on the queue: beat's queued lease
+    assert dispatcher.tick(at(5)).reaped == 0
+    end_leases_at_start(rt, at(6))  # the worker restarted 6 s after the claim
+    back = dispatcher.tick(at(6))
+    assert (back.reaped, back.claimed) == (2, 2)
+    assert queue.sent == [[1, 2], [1, 2]]
