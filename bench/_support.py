@@ -23,9 +23,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -418,8 +418,36 @@ class Tree:
     root: int
 
 
-def cpu_seconds(group: Iterable[int] | Tree) -> float:
-    """CPU seconds used so far by a list of processes, or by a whole tree (reaped ones too)."""
+@dataclass(frozen=True)
+class Backends:
+    """The PostgreSQL backends serving one database (their process title names it), on a server
+    other work shares. Each backend's CPU is kept as last seen, so one that exits between two
+    samples keeps what it had used then (a pool's backends live as long as the pool)."""
+
+    database: str
+    seen: dict[int, float] = field(default_factory=dict, compare=False)
+
+    def cpu_seconds(self) -> float:
+        marker = f" {self.database} ".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and marker in title:
+                stat = _stat(int(entry.name))
+                if stat is not None:
+                    self.seen[int(entry.name)] = stat[1]
+        return sum(self.seen.values())
+
+
+def cpu_seconds(group: Iterable[int] | Tree | Backends) -> float:
+    """CPU seconds used so far by a list of processes, by a whole tree (reaped ones too), or by
+    the backends of a database."""
+    if isinstance(group, Backends):
+        return group.cpu_seconds()
     if isinstance(group, Tree):
         stats = [s for s in (_stat(p) for p in tree(group.root)) if s is not None]
         return sum(own + reaped for _, own, reaped in stats)
@@ -444,7 +472,7 @@ class CpuSample:
     seconds: dict[str, float]
 
     @classmethod
-    def take(cls, groups: dict[str, list[int] | Tree]) -> CpuSample:
+    def take(cls, groups: Mapping[str, list[int] | Tree | Backends]) -> CpuSample:
         """The groups' CPU seconds, and the whole machine's under the name ``MACHINE``."""
         seconds = {name: cpu_seconds(p) for name, p in groups.items()}
         return cls(time.monotonic(), {**seconds, MACHINE: machine_cpu_seconds()})
@@ -467,6 +495,7 @@ def postgres_tree(database: str) -> Tree | None:
 
 # -- HTTP load ----------------------------------------------------------------------------------
 _CONTENT_LENGTH = re.compile(rb"content-length:\s*(\d+)")
+_RETRY_AFTER = re.compile(rb"\r\nretry-after:\s*(\d+)")
 
 
 class RawHttp:
@@ -480,6 +509,7 @@ class RawHttp:
             "content-type: application/json\r\ncontent-length: %d\r\n\r\n"
         )
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.head = b""  # the last answer's status line and headers, lower case
 
     async def request(
         self, line: bytes, body: bytes = b"", timeout: float = 30.0
@@ -505,7 +535,7 @@ class RawHttp:
             self._streams = await asyncio.open_connection("127.0.0.1", self.port)
         reader, writer = self._streams
         writer.write(line + (self._head % len(body)).encode() + body)
-        answer = (await reader.readuntil(b"\r\n\r\n")).lower()
+        answer = self.head = (await reader.readuntil(b"\r\n\r\n")).lower()
         match = _CONTENT_LENGTH.search(answer)
         if match is None:
             raise ConnectionError(f"no content-length in {answer!r}")
@@ -513,6 +543,11 @@ class RawHttp:
         if b"\r\nconnection: close" in answer:
             self.close()
         return int(answer[9:12]), payload
+
+    def retry_after(self, default: float) -> float:
+        """The last answer's ``Retry-After`` in seconds, or ``default`` if it had none."""
+        match = _RETRY_AFTER.search(self.head)
+        return float(match.group(1)) if match else default
 
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""

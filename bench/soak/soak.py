@@ -15,16 +15,30 @@ sink for the notifications. The policy (``--policy``):
 Tickets are started for a warm-up (the longest life, so the event rate has reached ``--rate``)
 and then for the measured ``--minutes``. It reports:
 
-- the load accepted in the measured window (events/s, refusals) and what was stored by the end;
-- lateness of firing (``fired_at - due_at``) and of delivery (``delivered_at - due_at``);
-- queue depth (events and fire queues) and memory (RSS, each process with its children) every
-  ``--sample`` seconds, and memory at the window's start and end;
+- the load accepted in the measured window (events/s, answers 503 "deferred" and sent again
+  after ``Retry-After``, refusals), the events applied (events/s), what was stored by the end,
+  and the events still deferred when the load gave up on them (not lost: a portal still holds
+  them);
+- lateness of firing (``fired_at - due_at``) and of delivery (``delivered_at - due_at``), the
+  delivery also by channel and route, and the notifications' states by channel;
+- queue depth (events and fire queues), events applied and memory (RSS, each process with its
+  children) every ``--sample`` seconds, and memory at the window's start and end;
 - claims per checkpoint: how many times beat handed each checkpoint to the fire queue (beat's
   ``escalera_checkpoint_claims_total`` over the checkpoints claimed: those fired, and those met
   or cancelled after their claim, the worker's ``escalera_checkpoints_skipped_total{reason=
   "gone"}``; read from both processes' /metrics once the queues drained; bar: 1.05), and where
   repeated claims came from (found fired already, moved later, leases reaped), and the passes
-  a full fire queue held back.
+  a full fire queue held back;
+- CPU over the measured window per process (the worker's main process, where the appliers
+  run, apart from its pool, where firing and delivery run), as % of one core and as CPU ms per
+  applied event, the figure that does not depend on the day's load; and PostgreSQL's work per
+  applied event (transactions, rows written and read: ``pg_stat_database``).
+
+``--hang-channel [CHANNEL]`` (alone: ``pager``, the desk policy's P1 pages, a few of every
+16 tickets) sends that channel to a sink that accepts each request and never answers; Apprise
+gives up at its read time-out (4 s, or ``--hang-rto``), retries, and after the route's attempts
+tells the fallback channel. The lateness of the other channels and the apply rate then show
+whether a hanging channel holds anything else up.
 
 The default rate is half the measured ingest capacity (~2,100 events/s, README "Measured").
 Everything it creates is named escalera_bench_<run> / escalera-bench-<run> and removed.
@@ -43,9 +57,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +70,10 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench._support import (
+    MACHINE,
     ROOT,
     TOKEN,
+    Backends,
     CpuSample,
     RawHttp,
     Tree,
@@ -82,6 +98,8 @@ from bench._support import (
     table,
     tail,
 )
+from bench.soak.sinks import CountingSink, HangingSink
+from worker.api.backlog import RETRY_AFTER_S
 
 # A ticket's life: its priority, then (seconds after creation, event type, fields) of each event.
 Life = tuple[str, list[tuple[float, str, dict[str, Any]]]]
@@ -131,31 +149,16 @@ def events_per_ticket(lives: list[Life]) -> float:
     return sum(1 + len(steps) for _, steps in lives) / len(lives)
 
 
-class CountingSink:
-    def __init__(self) -> None:
-        self.count = 0
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                sink.count += 1
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 class Load:
     """Tickets started at ``rate / events-per-ticket`` a second; each event sent at its instant.
 
     Tickets are started for ``warmup + seconds``: after ``warmup`` (the longest life) every
     life is under way and the events arrive at ``rate``, which the measured window then holds.
+
+    A 503 (the events queue is full) is honoured as a portal does: the same events (same ids:
+    stored once however often sent) go back on the schedule ``Retry-After`` seconds later.
+    They are deferred, not refused; those never accepted by ``patience`` seconds after the
+    lives' last event are "still deferred" at the end.
     """
 
     def __init__(
@@ -167,12 +170,27 @@ class Load:
         run: str,
         *,
         batch: int = 1,
+        patience: float = 60.0,
     ) -> None:
         self.port, self.lives, self.rate, self.run = port, lives, rate, run
         self.warmup, self.seconds = window
         self.batch = batch  # events a request carries at most (1: one webhook per event)
-        self.sent = self.accepted = self.refused = 0
+        self.patience = patience
+        self.sent = self.accepted = self.refused = 0  # sent: each event once, resends not
+        self.deferred = 0  # events answered 503, each answer again
+        self.waiting: set[str] = set()  # ids answered 503 and not accepted since
+        # (when due, order, the event, whether it is a resend)
+        self._heap: list[tuple[float, int, dict[str, Any], bool]] = []
+        self._seq = 0
         self.first_error: str | None = None  # of a request that failed without an answer
+
+    @property
+    def still_deferred(self) -> int:
+        return len(self.waiting)
+
+    def _push(self, at: float, event: dict[str, Any], *, again: bool = False) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (at, self._seq, event, again))
 
     async def main(self, connections: int = 32) -> None:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=connections * 4)
@@ -180,33 +198,39 @@ class Load:
             asyncio.create_task(self._sender(RawHttp(self.port), queue)) for _ in range(connections)
         ]
         await self._schedule(queue)
-        await queue.join()
         for task in senders:
             task.cancel()
 
     async def _schedule(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         rng = random.Random(7)
-        heap: list[tuple[float, int, dict[str, Any]]] = []
+        heap = self._heap
         ticket_rate = self.rate / events_per_ticket(self.lives)
         starting = self.warmup + self.seconds
         began = time.monotonic()
-        n = seq = 0
+        give_up: float | None = None  # the lives' last event, then ``patience`` for resends
+        n = 0
         while True:
             elapsed = time.monotonic() - began
             while elapsed < starting and n < ticket_rate * elapsed:
                 priority, steps = self.lives[n % len(self.lives)]
                 ticket, created = f"soak-{self.run}-{n}", time.time()
-                first = _event(ticket, 0, created, "created", {"priority": priority})
-                heapq.heappush(heap, (created, seq := seq + 1, first))
+                self._push(created, _event(ticket, 0, created, "created", {"priority": priority}))
                 for i, (offset, kind, fields) in enumerate(steps, start=1):
                     at = created + offset + rng.uniform(0, 0.5)
-                    heapq.heappush(heap, (at, seq := seq + 1, _event(ticket, i, at, kind, fields)))
+                    self._push(at, _event(ticket, i, at, kind, fields))
                 n += 1
             while heap and heap[0][0] <= time.time():
-                await queue.put(heapq.heappop(heap)[2])
-                self.sent += 1
-            if elapsed >= starting and not heap:
-                return
+                _, _, event, again = heapq.heappop(heap)
+                await queue.put(event)
+                self.sent += not again
+            if elapsed >= starting:
+                give_up = give_up or time.time() + self.warmup + self.patience
+                if not heap:
+                    await queue.join()  # every answer in: a 503 put its events back
+                    if not heap:
+                        return
+                if time.time() > give_up:
+                    return
             await asyncio.sleep(0.005)
 
     async def _sender(self, http: RawHttp, queue: asyncio.Queue[dict[str, Any]]) -> None:
@@ -219,6 +243,14 @@ class Load:
                 status, _ = await http.request(b"POST /v1/events", json.dumps(body).encode())
                 if status == 202:
                     self.accepted += len(events)
+                    if self.waiting:
+                        self.waiting.difference_update(e["event_id"] for e in events)
+                elif status == 503:  # the queue is full: the same events again, when told
+                    self.deferred += len(events)
+                    self.waiting.update(e["event_id"] for e in events)
+                    at = time.time() + http.retry_after(RETRY_AFTER_S)
+                    for event in events:
+                        self._push(at, event, again=True)
                 else:
                     self.refused += len(events)
             except Exception as exc:  # counted and shown; the sender goes on
@@ -251,14 +283,43 @@ LATENESS = {
 }
 
 
-def lateness(database: str) -> list[tuple[str, int, str, str, str, str]]:
+# delivery by channel and route: a fallback (a dead page told to the desk) apart from the desk's own
+BY_CHANNEL = (
+    "SELECT n.channel || ' via ' || n.route, EXTRACT(EPOCH FROM n.delivered_at - c.due_at)"
+    " FROM notifications n JOIN checkpoints c ON c.id = n.checkpoint_id"
+    " WHERE n.delivered_at IS NOT NULL"
+)
+OVERDUE = (
+    "SELECT count(*), EXTRACT(EPOCH FROM now() - min(due_at)) FROM checkpoints"
+    " WHERE state = 'armed' AND due_at <= now()"
+)
+STATES = (
+    "SELECT channel || ' via ' || route, status, count(*) FROM notifications GROUP BY 1, 2"
+    " ORDER BY 1, 2"
+)
+
+
+def _figures(name: str, values: list[float]) -> tuple[str, ...]:
+    values.sort()
+    figures = [percentile(values, p) for p in (50, 90, 99)] + [max(values, default=0.0)]
+    return (name, str(len(values)), *(f"{v:.3f}" for v in figures))
+
+
+def lateness(database: str) -> list[tuple[str, ...]]:
+    """Firing and delivery lateness, then delivery by channel and route."""
     rows = []
     with pg_connect(database) as conn:
         for name, sql in LATENESS.items():
-            values = sorted(float(v) for (v,) in conn.execute(sql))
-            figures = [percentile(values, p) for p in (50, 90, 99)] + [max(values, default=0.0)]
-            rows.append((name, len(values), *(f"{v:.3f}" for v in figures)))
-    return rows  # type: ignore[return-value]
+            rows.append(_figures(name, [float(v) for (v,) in conn.execute(sql)]))
+        by_channel: dict[str, list[float]] = {}
+        for channel, value in conn.execute(BY_CHANNEL):
+            by_channel.setdefault(f"  delivery to {channel}", []).append(float(value))
+    return rows + [_figures(name, values) for name, values in sorted(by_channel.items())]
+
+
+def notification_states(database: str) -> list[tuple[str, str, int]]:
+    with pg_connect(database) as conn:
+        return [(str(c), str(s), int(n)) for c, s, n in conn.execute(STATES)]
 
 
 def counts(database: str) -> dict[str, int]:
@@ -267,6 +328,20 @@ def counts(database: str) -> dict[str, int]:
             name: int(conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
             for name in ("tickets", "events", "checkpoints", "notifications")
         }
+
+
+@dataclass
+class Hang:
+    """The channel sent to a `HangingSink`, and Apprise's read time-out for it (None: its
+    default, 4 s)."""
+
+    channel: str
+    sink: HangingSink
+    rto: float | None = None
+
+    def url(self) -> str:
+        rto = "" if self.rto is None else f"?rto={self.rto:g}"
+        return f"json://127.0.0.1:{self.sink.port}/{self.channel}{rto}"
 
 
 def start_system(
@@ -278,13 +353,22 @@ def start_system(
     *,
     policy: Path,
     metrics: dict[str, int],
+    hang: Hang | None = None,
+    max_queue: int | None = None,
 ) -> dict[str, Any]:
-    """Ingest, the worker and beat; ``metrics``: the port the worker and beat serve /metrics on."""
+    """Ingest, the worker and beat; ``metrics``: the port the worker and beat serve /metrics on;
+    ``hang``: a channel that goes to a sink that never answers instead."""
     document = yaml.safe_load(policy.read_text())
     channels = {
-        f"ESCALERA_CHANNEL_{name.upper()}": f"json://127.0.0.1:{sink.port}/{name}"
+        f"ESCALERA_CHANNEL_{name.upper()}": (
+            hang.url() if hang and hang.channel == name else f"json://127.0.0.1:{sink.port}/{name}"
+        )
         for name in document["channels"]
     }
+    if hang and hang.channel not in document["channels"]:
+        raise SystemExit(f"--hang-channel {hang.channel}: not a channel of {policy.name}")
+    if max_queue is not None:
+        channels["ESCALERA_INGEST_MAX_QUEUE"] = str(max_queue)
     env = escalera_env(
         url,
         prefix,
@@ -316,19 +400,92 @@ class Sample:
     at: float  # seconds since the load began
     sent: int
     accepted: int
+    deferred: int  # answered 503, each answer again
     refused: int
+    applied: int  # events the worker applied (its escalera_events_applied_total)
     events_queue: int
     fire_queue: int
     sink: int
+    hanging: int  # requests the hanging sink took (0 without one)
     rss: dict[str, float]  # process -> MiB, with its children
     cpu: CpuSample  # CPU seconds so far of each group of processes (`cpu_groups`)
+    pg: dict[str, int]  # the database's work so far (`PG_WORK`)
 
 
-def cpu_groups(procs: dict[str, Any], database: str) -> dict[str, list[int] | Tree]:
+WORKER_MAIN = "worker main process (appliers)"  # the worker's own CPU; its pool children apart
+POSTGRES_OURS = "postgres backends of the soak's database"  # of the whole server: ours alone
+SERVICES = ("ingest", "worker", "beat", "postgres (the whole server)", "redis (the whole server)")
+
+# the database's work, from pg_stat_database (pg_stat_statements needs a server restart here)
+PG_WORK = {
+    "transactions committed": "xact_commit",
+    "transactions rolled back": "xact_rollback",
+    "rows inserted": "tup_inserted",
+    "rows updated": "tup_updated",
+    "rows deleted": "tup_deleted",
+    "rows fetched (by index or by id)": "tup_fetched",
+    "rows returned (scans)": "tup_returned",
+    "blocks read from the cache": "blks_hit",
+}
+
+
+def pg_work(database: str) -> dict[str, int]:
+    columns = ", ".join(PG_WORK.values())
+    with pg_connect(database) as conn:
+        row = conn.execute(
+            f"SELECT {columns} FROM pg_stat_database WHERE datname = %s", (database,)
+        ).fetchone()
+    return dict(zip(PG_WORK, (int(v) for v in row), strict=True)) if row else {}
+
+
+# pg_stat_statements is not loaded here (it needs a restart of a server others use): instead,
+# what the soak's backends are running is sampled every ACTIVITY_EVERY_S over the measured window,
+# and each statement's share of the samples is its share of the time PostgreSQL spent on us.
+ACTIVITY_EVERY_S = 0.25
+ACTIVITY = (
+    "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 160) FROM pg_stat_activity"
+    " WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid()"
+)
+
+
+class Activity:
+    """Counts the statements the soak's backends are running, sampled between ``window``
+    (seconds after ``began``, monotonic) by a thread of its own."""
+
+    def __init__(self, database: str, began: float, window: tuple[float, float]) -> None:
+        self.database, self.began, self.window = database, began, window
+        self.samples = 0
+        self.seen: Counter[str] = Counter()
+        threading.Thread(target=self._run, name="pg-activity", daemon=True).start()
+
+    def _run(self) -> None:
+        start, end = (self.began + t for t in self.window)
+        time.sleep(max(0.0, start - time.monotonic()))
+        with pg_connect(self.database) as conn:
+            while time.monotonic() < end:
+                self.samples += 1
+                self.seen.update(str(q) for (q,) in conn.execute(ACTIVITY, (self.database,)))
+                time.sleep(ACTIVITY_EVERY_S)
+
+    def top(self, n: int = 10) -> list[tuple[str, str, str]]:
+        """The busiest statements: share of samples a backend ran it (100 %: one backend, all
+        the time), and the statement."""
+        return [
+            (f"{100 * k / self.samples:.0f}%", str(k), q)
+            for q, k in self.seen.most_common(n)
+            if self.samples
+        ]
+
+
+def cpu_groups(procs: dict[str, Any], database: str) -> dict[str, list[int] | Tree | Backends]:
     """Where the machine's CPU goes: our three processes, the services, and this one."""
-    groups: dict[str, list[int] | Tree] = {name: Tree(p.pid) for name, p in procs.items()}
+    groups: dict[str, list[int] | Tree | Backends] = {
+        name: Tree(p.pid) for name, p in procs.items()
+    }
+    groups[WORKER_MAIN] = [procs["worker"].pid]
     if (postgres := postgres_tree(database)) is not None:
         groups["postgres (the whole server)"] = postgres
+        groups[POSTGRES_OURS] = Backends(database)
     if (redis := redis_pid()) is not None:
         groups["redis (the whole server)"] = [redis]
     groups["load generator and sink"] = [os.getpid()]
@@ -339,41 +496,58 @@ def soak(
     args: argparse.Namespace,
     load: Load,
     prefix: str,
-    sink: CountingSink,
+    sinks: tuple[CountingSink, HangingSink | None],
     procs: dict[str, Any],
     *,
-    groups: dict[str, list[int] | Tree],
-) -> list[Sample]:
+    groups: dict[str, list[int] | Tree | Backends],
+    database: str,
+    metrics: dict[str, int],
+) -> tuple[list[Sample], Activity]:
     """Run the load, sampling queues and memory until it is over and the queues drained (or
     ``--drain`` passed)."""
     rds = redis_client()
     thread = threading.Thread(target=lambda: asyncio.run(load.main()), daemon=True)
     began = time.monotonic()
     thread.start()
+    activity = Activity(database, began, (load.warmup, load.warmup + load.seconds))
     samples: list[Sample] = []
     drain_until: float | None = None
+    analyzed = began
     while True:
         time.sleep(args.sample)
+        if args.analyze and time.monotonic() - analyzed >= args.analyze:
+            analyzed = time.monotonic()
+            with pg_connect(database) as conn:
+                conn.execute("ANALYZE")
         events, fire = (rds.llen(queue_key(prefix, f"{prefix}-{q}")) for q in ("events", "fire"))
         rss = {name: rss_mib(p.pid) for name, p in procs.items()}
         at = time.monotonic() - began
+        sink, hanging = sinks
+        try:
+            applied = metric(scrape(metrics["worker"]), "escalera_events_applied_total")
+        except httpx.HTTPError:  # the worker busy or restarting: the last figure stands
+            applied = samples[-1].applied if samples else 0
         samples.append(
             Sample(
                 at,
                 load.sent,
                 load.accepted,
+                load.deferred,
                 load.refused,
+                applied,
                 events,
                 fire,
                 sink.count,
+                hanging.requests if hanging else 0,
                 rss,
                 CpuSample.take(groups),
+                pg_work(database),
             )
         )
         if not thread.is_alive():
             drain_until = drain_until or time.monotonic() + args.drain
             if events + fire == 0 or time.monotonic() > drain_until:
-                return samples
+                return samples, activity
 
 
 # the counters behind the claims figure (shared/metrics.py), by the process that counts them
@@ -403,20 +577,23 @@ class Claims:
         return self.claims / claimed if claimed else 0.0
 
 
+def scrape(port: int) -> list[Any]:
+    """The samples of a process's /metrics (the worker's: all its processes together)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return [s for f in text_string_to_metric_families(text) for s in f.samples]
+
+
+def metric(samples: list[Any], name: str, labels: dict[str, str] | None = None) -> int:
+    """The sum of a counter's samples whose labels include ``labels``."""
+    wanted = (labels or {}).items()
+    return int(sum(s.value for s in samples if s.name == name and wanted <= s.labels.items()))
+
+
 def claims(metrics: dict[str, int], database: str) -> Claims:
     """The claim counters of beat and the worker, and the checkpoints fired, read together."""
-    samples = {}
-    for process, port in metrics.items():
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-        samples[process] = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    samples = {process: scrape(port) for process, port in metrics.items()}
     figures = {
-        key: int(
-            sum(
-                sample.value
-                for sample in samples[process]
-                if sample.name == name and labels.items() <= sample.labels.items()
-            )
-        )
+        key: metric(samples[process], name, labels)
         for key, (process, name, labels) in COUNTERS.items()
     }
     with pg_connect(database) as conn:
@@ -432,9 +609,51 @@ def at_or_before(samples: list[Sample], at: float) -> Sample:
     return next((s for s in reversed(samples) if s.at <= at), samples[0])
 
 
+def cpu_per_event(first: Sample, last: Sample) -> list[tuple[str, str, str, str, str]]:
+    """Each group's CPU over the window: % of one core, seconds, and ms per applied event;
+    the worker split into its main process (appliers) and its pool (fire, deliver)."""
+    wall = last.at - first.at
+    applied = last.applied - first.applied
+    accepted = last.accepted - first.accepted
+    used = {name: last.cpu.seconds[name] - first.cpu.seconds[name] for name in last.cpu.seconds}
+    if WORKER_MAIN in used and "worker" in used:
+        used["worker pool children (fire, deliver)"] = used["worker"] - used[WORKER_MAIN]
+    used["escalera and its services (ingest..redis)"] = sum(used.get(n, 0.0) for n in SERVICES)
+    if POSTGRES_OURS in used:  # the same with only our database's backends of PostgreSQL
+        ours = [n for n in SERVICES if not n.startswith("postgres")] + [POSTGRES_OURS]
+        used["the same, PostgreSQL: the soak's backends only"] = sum(used[n] for n in ours)
+    order = [
+        "ingest",
+        "worker",
+        WORKER_MAIN,
+        "worker pool children (fire, deliver)",
+        "beat",
+        "postgres (the whole server)",
+        POSTGRES_OURS,
+        "redis (the whole server)",
+        "escalera and its services (ingest..redis)",
+        "the same, PostgreSQL: the soak's backends only",
+        "load generator and sink",
+        MACHINE,
+    ]
+    rows = []
+    for name in [n for n in order if n in used] + [n for n in used if n not in order]:
+        per_event = f"{1000 * used[name] / applied:.2f}" if applied else "-"
+        per_accepted = f"{1000 * used[name] / accepted:.2f}" if accepted else "-"
+        label = f"  {name}" if name.startswith(("worker ", "postgres backends")) else name
+        cpu = f"{100 * used[name] / wall:.0f}%"
+        rows.append((label, cpu, f"{used[name]:.1f}", per_event, per_accepted))
+    return rows
+
+
 def report(
-    load: Load, samples: list[Sample], database: str, sink: CountingSink, firing: Claims
+    load: Load,
+    samples: list[Sample],
+    database: str,
+    sinks: tuple[CountingSink, Hang | None],
+    firing: Claims,
 ) -> None:
+    sink, hang = sinks
     first = at_or_after(samples, load.warmup)
     last = at_or_before(samples, load.warmup + load.seconds)
     if last.at <= first.at:
@@ -442,37 +661,63 @@ def report(
         return
     span = last.at - first.at
     accepted = last.accepted - first.accepted
+    applied = last.applied - first.applied
     print(
         f"\nload in the measured window ({first.at:.0f}-{last.at:.0f} s,"
         f" after a {load.warmup:.0f} s warm-up): {accepted:,} events accepted,"
         f" {accepted / span:,.0f}/s (asked {load.rate:,.0f}/s);"
+        f" {last.deferred - first.deferred:,} deferred (503, sent again after Retry-After);"
         f" {last.refused - first.refused} refused"
     )
+    print(f"applied in the measured window: {applied:,} events, {applied / span:,.0f}/s")
     if load.first_error:
         print(f"first request that failed without an answer: {load.first_error}")
     print(
-        f"whole run: {load.accepted:,} accepted, {load.refused} refused;"
+        f"whole run: {load.accepted:,} accepted, {load.deferred:,} deferred answers (503),"
+        f" {load.still_deferred:,} still deferred at the end (never accepted: not lost, the"
+        f" sender still holds them), {load.refused} refused;"
         f" stored at the end: {counts(database)}; messages at the sink: {sink.count:,}"
     )
-    names = list(samples[0].rss)
-    print("\nqueue depth and memory over time (RSS in MiB, with children)")
-    headers = ["t (s)", "sent", "accepted", "refused", "events queue", "fire queue", "sink"]
-    rows = [
-        (
-            f"{s.at:.0f}",
-            s.sent,
-            s.accepted,
-            s.refused,
-            s.events_queue,
-            s.fire_queue,
-            s.sink,
-            *(f"{s.rss[n]:.0f}" for n in names),
+    if hang is not None:
+        rto = "Apprise's default, 4 s" if hang.rto is None else f"{hang.rto:g} s"
+        print(
+            f"hanging channel: {hang.channel} (read time-out {rto}):"
+            f" {hang.sink.requests:,} requests taken, never answered"
         )
-        for s in samples
-    ]
+    names = list(samples[0].rss)
+    print("\nqueue depth, applied events and memory over time (RSS in MiB, with children)")
+    headers = ["t (s)", "sent", "accepted", "deferred", "refused", "applied", "applied/s"]
+    headers += ["events queue", "fire queue", "sink", *(["hanging"] if hang else [])]
+    rows = []
+    for before, s in zip([None, *samples], samples, strict=False):
+        rate = (s.applied - before.applied) / (s.at - before.at) if before else s.applied / s.at
+        rows.append(
+            (
+                f"{s.at:.0f}",
+                s.sent,
+                s.accepted,
+                s.deferred,
+                s.refused,
+                s.applied,
+                f"{rate:.0f}",
+                s.events_queue,
+                s.fire_queue,
+                s.sink,
+                *([s.hanging] if hang else []),
+                *(f"{s.rss[n]:.0f}" for n in names),
+            )
+        )
     print(table([*headers, *names], rows))
-    print("\nlateness (seconds)")
+    print("\nlateness (seconds; delivery by channel and route below the total)")
     print(table(["", "n", "p50", "p90", "p99", "max"], lateness(database)))
+    with pg_connect(database) as conn:
+        row = conn.execute(OVERDUE).fetchone()
+    print(
+        f"checkpoints due and not fired at the end (not in the lateness above):"
+        f" {row[0] if row else 0:,}, the oldest due {row[1] if row and row[1] else 0:.0f} s ago"
+    )
+    print("\nnotifications by channel, route and state (at the end)")
+    print(table(["channel via route", "state", "count"], notification_states(database)))
     print("\nclaims (whole run, read once the queues drained)")
     rows = [
         ("claims per checkpoint (bar: 1.05)", f"{firing.per_checkpoint:.3f}"),
@@ -494,9 +739,27 @@ def report(
         for n in names
     ]
     print(table(["process", "start", "end", "most"], rss))
-    cores = last.cpu.percent_since(first.cpu) if last is not first else {}
-    print("\nCPU over the measured window (% of one core; the machine has 2)")
-    print(table(["", "CPU"], [(name, f"{value:.0f}%") for name, value in cores.items()]))
+    print(
+        f"\nCPU over the measured window ({span:.0f} s, {applied:,} events applied; % of one"
+        " core, the machine has 2; PostgreSQL and Redis: the whole servers, other sessions'"
+        " work too)"
+    )
+    headers = ["", "CPU", "CPU s", "CPU ms per applied event", "per accepted event"]
+    print(table(headers, cpu_per_event(first, last)))
+    if applied and first.pg and last.pg:
+        print(
+            "\nPostgreSQL's work per applied event over the window (pg_stat_database of the"
+            " soak's database; pg_stat_statements is not loaded on this server)"
+        )
+        work = [
+            (
+                name,
+                f"{last.pg[name] - first.pg[name]:,}",
+                f"{(last.pg[name] - first.pg[name]) / applied:.2f}",
+            )
+            for name in PG_WORK
+        ]
+        print(table(["", "window", "per event"], work))
 
 
 def main() -> int:
@@ -523,6 +786,37 @@ def main() -> int:
         default=1,
         help="events per request at most (default 1: one webhook per event, as portals send)",
     )
+    parser.add_argument(
+        "--hang-channel",
+        nargs="?",
+        const="pager",
+        default=None,
+        metavar="CHANNEL",
+        help="send CHANNEL (alone: pager, the desk policy's P1 pages) to a sink that accepts"
+        " each request and never answers",
+    )
+    parser.add_argument(
+        "--hang-rto",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="Apprise's read time-out for the hanging channel (default: Apprise's own, 4 s)",
+    )
+    parser.add_argument(
+        "--analyze",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="ANALYZE the soak's database every SECONDS (rounded up to --sample), as autovacuum"
+        " would: the shared server here runs with autovacuum off (default 0: never)",
+    )
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=None,
+        help="ESCALERA_INGEST_MAX_QUEUE: events waiting before ingest answers 503 (default:"
+        " the service's, 100,000)",
+    )
     args = parser.parse_args()
     run = run_id()
     prefix = f"escalera-bench-{run}"
@@ -538,29 +832,58 @@ def main() -> int:
                 f"{policy.relative_to(ROOT)} ({events_per_ticket(lives):.2f} events a ticket)",
             ),
             ("events per request, at most", str(args.batch)),
+            ("hanging channel", args.hang_channel or "none"),
+            ("ANALYZE every", f"{args.analyze:g} s" if args.analyze else "never"),
         ]
     )
     folder = Path(tempfile.mkdtemp(prefix="escalera-soak-"))
     (folder / "policies").mkdir()
     shutil.copy(policy, folder / "policies" / f"{args.policy}.yaml")  # its name: the file's
     sink, port = CountingSink(), free_port()
+    hang = Hang(args.hang_channel, HangingSink(), args.hang_rto) if args.hang_channel else None
     metrics = {"worker": free_port(), "beat": free_port()}
     with fresh_database(f"escalera_bench_{run}") as url:
         database = url.rsplit("/", 1)[1]
-        procs = start_system(url, prefix, folder, port, sink, policy=policy, metrics=metrics)
+        procs = start_system(
+            url,
+            prefix,
+            folder,
+            port,
+            sink,
+            policy=policy,
+            metrics=metrics,
+            hang=hang,
+            max_queue=args.max_queue,
+        )
         try:
             if not answers_within(f"http://127.0.0.1:{port}/readyz", procs["ingest"], 60):
                 raise SystemExit("ingest did not become ready:\n" + tail(folder / "ingest.log"))
             time.sleep(3)  # the worker and beat finish starting
             window = (warmup, args.minutes * 60)
-            load = Load(port, lives, args.rate, window, run, batch=args.batch)
+            load = Load(port, lives, args.rate, window, run, batch=args.batch, patience=args.drain)
             groups = cpu_groups(procs, database)
-            samples = soak(args, load, prefix, sink, procs, groups=groups)
+            sinks = (sink, hang.sink if hang else None)
+            samples, activity = soak(
+                args,
+                load,
+                prefix,
+                sinks,
+                procs,
+                groups=groups,
+                database=database,
+                metrics=metrics,
+            )
             firing = claims(metrics, database)
         finally:
             stop_all(procs.values())
             delete_prefix(prefix)
-        report(load, samples, database, sink, firing)
+        report(load, samples, database, (sink, hang), firing)
+        print(
+            f"\nPostgreSQL: statements the soak's backends were running, {activity.samples:,}"
+            f" samples every {ACTIVITY_EVERY_S} s over the measured window (pg_stat_activity;"
+            " pg_stat_statements is not loaded on this server)"
+        )
+        print(table(["share", "samples", "statement (first 160 characters)"], activity.top()))
     shutil.rmtree(folder, ignore_errors=True)
     return 0
 
