@@ -10,7 +10,6 @@ from typing import Any
 
 import structlog
 from celery.signals import worker_init, worker_ready
-from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared import metrics
@@ -22,14 +21,12 @@ from shared.celery_app import (
     REPEAT_PAGES,
     app,
 )
-from shared.db.models import Checkpoint, CheckpointState
-from shared.db.statements import among
 from shared.events import Event
 from shared.redis_keys import LEASE_SECONDS
 from worker.events.applier import make_applier
 from worker.events.reconcile import reconcile_repeats, reconcile_timers
 from worker.notify.deliver import Deliverer
-from worker.notify.fire import fire_checkpoints
+from worker.notify.fire import FireResult, fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
 from worker.notify.outcome import Delivery, Outcome
 from worker.notify.paging import Stopped, repeat_pages
@@ -101,7 +98,7 @@ def fire_checkpoints_task(ids: list[int]) -> int:
         _after_delivery(rt, outcomes, asked=len(result.notes))
     deliver_soon(rt, result.undelivered)
     rt.timers.release(ids)
-    _count_skipped(rt, result.skipped, later=len(result.later))
+    _count_skipped(result)
     log.info(
         "checkpoints_fired",
         fired=result.fired,
@@ -114,18 +111,12 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     return len(result.fired)
 
 
-def _count_skipped(rt: Runtime, skipped: Sequence[int], *, later: int) -> None:
+def _count_skipped(result: FireResult) -> None:
     """Count what the fire task claimed and did not fire: a checkpoint found fired was
     claimed again (the soak's claims per checkpoint); one gone (met, cancelled) was not."""
-    fired = 0
-    if skipped:  # rare but under a backlog of events: one read by primary key
-        with rt.sessions() as session:
-            found = select(func.count()).where(
-                among(session, Checkpoint.id, skipped),
-                Checkpoint.state == CheckpointState.FIRED.value,
-            )
-            fired = int(session.scalar(found) or 0)
-    metrics.checkpoints_skipped(gone=len(skipped) - fired, fired=fired, later=later)
+    fired = len(result.fired_before)
+    gone = len(result.skipped) - fired
+    metrics.checkpoints_skipped(gone=gone, fired=fired, later=len(result.later))
 
 
 @app.task(name=DELIVER_NOTIFICATIONS, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]

@@ -55,6 +55,7 @@ class FireResult:
     not_paged: dict[int, Silence] = field(default_factory=dict)
     later: list[tuple[int, datetime]] = field(default_factory=list)  # moved later: re-arm
     skipped: list[int] = field(default_factory=list)  # met, cancelled or already fired
+    fired_before: list[int] = field(default_factory=list)  # of `skipped`: claimed again
     # notifications of an already fired checkpoint still never tried: the task that fired it
     # died after its commit and before delivering them (found by tests/chaos)
     undelivered: list[int] = field(default_factory=list)
@@ -105,18 +106,19 @@ def fire_checkpoints(
     result.fired = [int(row.id) for row in fired]
     result.about = {int(row.id): row for row in fired}
     if len(fired) < len(set(ids)):  # a burst fires whole batches: these two queries are rare
-        result.later = [
-            (int(cid), due)
-            for cid, due in session.execute(
-                select(Checkpoint.id, Checkpoint.due_at)
-                .where(
-                    among(session, Checkpoint.id, ids),
-                    Checkpoint.state == CheckpointState.ARMED.value,
-                )
+        now_fired = set(result.fired)
+        rest = [
+            row
+            for row in session.execute(
+                select(Checkpoint.id, Checkpoint.due_at, Checkpoint.state)
+                .where(among(session, Checkpoint.id, ids))
                 .order_by(Checkpoint.id)
             )
+            if int(row.id) not in now_fired
         ]
-        done = {cid for cid, _ in result.later} | set(result.fired)
+        result.later = [(int(r.id), r.due_at) for r in rest if r.state == CheckpointState.ARMED]
+        result.fired_before = [int(r.id) for r in rest if r.state == CheckpointState.FIRED]
+        done = {cid for cid, _ in result.later} | now_fired
         result.skipped = [cid for cid in ids if cid not in done]
         result.undelivered = _never_tried(session, result.skipped)
     result.not_paged = _not_paged(session, policies, fired, now)

@@ -149,7 +149,7 @@ def repeat_pages(
             continue
         handled.append(int(page.id))
         if page.repeat == ACK_NOTICE:  # who acknowledged: told once, whatever comes after
-            if page.status in {state.value for state in UNFINISHED}:
+            if page.status in UNFINISHED:
                 done.unsent.append(int(page.id))
             continue
         route = _route(policies, page.policy, page.route)
@@ -334,17 +334,22 @@ def acknowledge_page(
             by=stands.acknowledged_by,
             acknowledged_at=stands.acknowledged_at.isoformat(),
         )
+    # every message of the page so far, those a delivery is sending now too
+    told = session.execute(
+        select(Notification.id, Notification.repeat).where(*of_route).order_by(Notification.id)
+    ).all()
     notices = []
     chain = _chain(session, policies, checkpoint, route)
-    if first is not None and chain is not None and _unfinished(session, chain, *of_route):
+    # a chain stopped short of its last message: who was told hears who has it
+    last = max((row.repeat for row in told), default=0)
+    if first is not None and chain is not None and last < chain.last_repeat:
         notices = write_notices(session, checkpoint_id, route, now, due=True)
-    ids = list(session.scalars(select(Notification.id).where(*of_route).order_by(Notification.id)))
     return Acknowledged(
         stands.acknowledged_at,
         stands.acknowledged_by,
         stands.via,
         first is not None,
-        [i for i in ids if i not in notices],
+        [int(row.id) for row in told],
         stopped,
         notices,
     )
@@ -358,13 +363,6 @@ def _chain(
         return None
     route = _route(policies, session.get_one(Ticket, checkpoint.ticket_pk).policy, name)
     return route if route is not None and route.chain else None
-
-
-def _unfinished(session: Session, chain: RouteSpec, *of_route: Any) -> bool:
-    """Whether a chain's messages so far (those a delivery is sending now too) stop short of
-    its last one: an acknowledgement now keeps someone from being told."""
-    numbers = session.scalars(select(Notification.repeat).where(*of_route))
-    return max(numbers, default=0) < chain.last_repeat
 
 
 def write_notices(
