@@ -8,7 +8,10 @@ several deployments or test runs can share one Redis:
 - ``<prefix>:celery:<queue>``: a Celery queue's list (kombu's ``global_keyprefix``), and kombu's
   own keys beside it (``unacked``, ``unacked_index``, the priority lists);
 - ``<prefix>:appliers``: the event appliers' ids (SET), with ``:<id>:processing`` (the batch in a
-  consumer's hand, LIST) and ``:<id>:alive`` (its heartbeat, expiring) under it.
+  consumer's hand, LIST) and ``:<id>:alive`` (its heartbeat, expiring) under it;
+- ``<prefix>:breaker:<channel>:<index>``: a channel target found not answering (its circuit
+  breaker, `worker.notify.breaker`), expiring once forgotten, and ``:probe`` under it (who
+  tries it again when it reopens, expiring).
 """
 
 from __future__ import annotations
@@ -102,3 +105,13 @@ class ConsumerKeys:
     def alive(self, consumer: str | None = None) -> str:
         """STRING expiring after `HEARTBEAT_MS`: the consumer's heartbeat."""
         return f"{self.registry}:{consumer or self.consumer}:alive"
+
+
+def breaker_key(prefix: str, channel: str, index: int) -> str:
+    """A channel target's breaker state (``until:trips``; `worker.notify.breaker.Tripped`)."""
+    return f"{prefix}:breaker:{channel}:{index}"
+
+
+def probe_key(prefix: str, channel: str, index: int) -> str:
+    """Held by the one send that tries a reopened target again (SET NX, expiring)."""
+    return f"{breaker_key(prefix, channel, index)}:probe"

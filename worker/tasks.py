@@ -25,6 +25,7 @@ from shared.events import Event
 from shared.redis_keys import LEASE_SECONDS
 from worker.events.applier import make_applier
 from worker.events.reconcile import reconcile_repeats, reconcile_timers
+from worker.notify.breaker_store import RedisBreakers
 from worker.notify.deliver import Deliverer
 from worker.notify.fire import FireResult, fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
@@ -134,7 +135,14 @@ def deliver_notifications_task(ids: list[int]) -> int:
 
 def _deliverer(rt: Runtime) -> Deliverer:
     sender = WritebackSender(AppriseSender(), rt.integrations, os.environ)
-    return Deliverer(rt.policies, sender, os.environ, ack_links=_ack_links(rt), storm=_storm(rt))
+    return Deliverer(
+        rt.policies,
+        sender,
+        os.environ,
+        ack_links=_ack_links(rt),
+        storm=_storm(rt),
+        breakers=RedisBreakers(rt.redis, rt.settings.redis_prefix),
+    )
 
 
 def _storm(rt: Runtime) -> StormSettings:

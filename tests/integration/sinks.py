@@ -99,9 +99,9 @@ class HangingSink:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def url(self, path: str = "hook") -> str:
+    def url(self, path: str = "hook", *, read_timeout_s: float = 60) -> str:
         """Apprise waits up to a minute for the answer (its read time-out, ``rto``)."""
-        return f"json://127.0.0.1:{self.port}/{path}?rto=60"
+        return f"json://127.0.0.1:{self.port}/{path}?rto={read_timeout_s:g}"
 
     def release(self) -> None:
         self.released.set()

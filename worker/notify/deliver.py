@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy.orm import Session
 
 from shared.db.models import NotificationState
@@ -33,6 +35,8 @@ from worker.notify.batch_rows import (
     sweep_notes,
     write_back,
 )
+from worker.notify.breaker import Target
+from worker.notify.breaker_store import Breakers, Checked
 from worker.notify.channels import Targets, channel_targets, not_configured
 from worker.notify.facts import TicketFacts, checkpoint_facts, checkpoints_about
 from worker.notify.messages import CheckpointFacts, Message, MessageFacts, render, render_digest
@@ -41,10 +45,11 @@ from worker.notify.outcome import About, Delivery, Outcome
 from worker.notify.paging import ANONYMOUS, acknowledged, next_repeat
 from worker.notify.retry import Failure, Retry, retry_decision
 from worker.notify.storm import Pending, Send, StormSettings, plan_sends
-from worker.notify.transport import Sender, send_all, send_one
+from worker.notify.transport import Sender, scheme, send_all, send_one
 from worker.notify.writeback import is_writeback
 from worker.policies.book import PolicyBook
 
+log = structlog.get_logger("escalera.worker")
 SWEEP_MAX = 1000  # other pending notifications of a channel one batch may take along
 SWEEP_WINDOW = 5000  # … from ids this close to the batch's (a primary-key range scan)
 # A notification found sent or dead is never tried again: what it came to.
@@ -93,6 +98,9 @@ class Deliverer:
     # acknowledgement links: (public URL, signing secret), their lifetime from the environment
     ack_links: tuple[str, str] | LinkSigner | None = None
     storm: StormSettings | None = None  # None: from ``environ``, read here, once
+    # targets found not answering are parked, not waited on (`worker.notify.breaker`); None: off
+    breakers: Breakers | None = None
+    timer: Callable[[], float] = time.monotonic  # how long a send took
     _storm: StormSettings = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -208,25 +216,79 @@ class Deliverer:
         sends = plan_sends(pending, self._storm, batch=batch)
         jobs = [(send, target) for send in sends for target in send.targets]
         messages = {send: _message(send, [by_id[nid] for nid in send.ids], now) for send in sends}
+        checked = (
+            self.breakers.check({Target(s.channel, t) for s, t in jobs}, now.timestamp())
+            if self.breakers
+            else Checked()
+        )
+        to_send = [job for job in jobs if Target(job[0].channel, job[1]) not in checked.parked]
 
-        def one(job: tuple[Send, int]) -> str | None:
+        def one(job: tuple[Send, int]) -> tuple[str | None, float]:
             send, target = job
             message, key = messages[send]
-            return send_one(self.sender, by_id[send.ids[0]].urls[target], message, key)
+            started = self.timer()
+            error = send_one(self.sender, by_id[send.ids[0]].urls[target], message, key)
+            return error, self.timer() - started
 
-        errors = send_all(one, jobs)
-        results: dict[Send, dict[int, str | None]] = {send: {} for send in sends}
-        for (send, target), error in zip(jobs, errors, strict=True):
-            results[send][target] = error
+        tried_jobs = dict(zip(to_send, send_all(one, to_send), strict=True))
+        waits = {**checked.parked, **self._trip(checked, tried_jobs, by_id, now)}
         outcomes = {}
         for send in sends:
-            key, per_target = messages[send][1], results[send]
+            key, per_target, wait = messages[send][1], {}, 0.0
+            for target in send.targets:
+                job = (send, target)
+                if job in tried_jobs:
+                    per_target[target] = tried_jobs[job][0]
+                else:
+                    url = by_id[send.ids[0]].urls[target]
+                    per_target[target] = f"{scheme(url)}: not answering, not tried"
+                if per_target[target] is not None:
+                    wait = max(wait, waits.get(Target(send.channel, target), 0.0))
             tried = {str(i): err is None for i, err in per_target.items()}
             failures = [err for _, err in sorted(per_target.items()) if err is not None]
             for nid in send.ids:
                 row = by_id[nid]
-                outcomes[nid] = self._record(session, row, tried, failures, now, row.about(key))
+                outcomes[nid] = self._record(
+                    session, row, tried, failures, now, row.about(key), wait
+                )
         return outcomes
+
+    def _trip(
+        self,
+        checked: Checked,
+        tried: Mapping[tuple[Send, int], tuple[str | None, float]],
+        by_id: Mapping[int, _Row],
+        now: datetime,
+    ) -> dict[Target, float]:
+        """Tell the breakers how each target's sends went; the targets that tripped now, with
+        how long they are parked (each logged once)."""
+        if self.breakers is None or not tried:
+            return {}
+        sent: dict[Target, tuple[bool, float]] = {}
+        for (send, target), (error, elapsed_s) in tried.items():
+            failed, slowest = sent.get(Target(send.channel, target), (False, 0.0))
+            if error is not None:
+                failed, slowest = True, max(slowest, elapsed_s)
+            sent[Target(send.channel, target)] = (failed, slowest)
+        tripped = self.breakers.record(checked, sent, now.timestamp())
+        told = set()
+        for (send, target), (error, elapsed_s) in tried.items():
+            if error is None or (at := Target(send.channel, target)) not in tripped or at in told:
+                continue
+            told.add(at)
+            about = by_id[send.ids[0]].about(by_id[send.ids[0]].notification.dedupe_key)
+            log.warning(
+                "channel_not_answering",
+                channel=send.channel,
+                target=target,
+                error=error,
+                took_s=round(elapsed_s, 2),
+                parked_s=round(tripped[at], 1),
+                source=about.source,
+                ticket_id=about.ticket_id,
+                checkpoint_id=about.checkpoint,
+            )
+        return tripped
 
     def _record(  # noqa: PLR0917 - a send's results, worked out once for all its notifications
         self,
@@ -236,9 +298,11 @@ class Deliverer:
         failures: list[str],
         now: datetime,
         about: About,
+        wait_s: float = 0.0,
     ) -> Outcome:
         """One notification's results of this try (per target: accepted?, and the errors of
-        those that failed): sent, or failed (`_failed`)."""
+        those that failed): sent, or failed (`_failed`; retried no sooner than ``wait_s``, how
+        long a failed target stays parked)."""
         notification = row.notification
         notification.changed = True
         notification.results = {**notification.results, **tried} if notification.results else tried
@@ -251,7 +315,7 @@ class Deliverer:
             )
             notification.repeat_at = next_repeat(row.route, notification, now)
             return Outcome(Delivery.SENT, repeat_at=notification.repeat_at, about=about)
-        return self._failed(session, row, Failure.TARGETS, "; ".join(failures), now, about)
+        return self._failed(session, row, Failure.TARGETS, "; ".join(failures), now, about, wait_s)
 
     def _failed(  # noqa: PLR0917 - as `_record`
         self,
@@ -261,12 +325,18 @@ class Deliverer:
         error: str,
         now: datetime,
         about: About,
+        wait_s: float = 0.0,
     ) -> Outcome:
         """Record what a failed try leads to (`worker.notify.retry.retry_decision`): retrying,
         or dead, and then the route's fallback channel is told instead, once."""
         notification, route = row.notification, row.route
         decision = retry_decision(
-            notification.attempts, failure, route, channel=notification.channel, rng=self.rng
+            notification.attempts,
+            failure,
+            route,
+            channel=notification.channel,
+            rng=self.rng,
+            not_before_s=wait_s,
         )
         notification.status, notification.last_error = decision.state.value, error
         notification.changed = True

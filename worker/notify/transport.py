@@ -23,6 +23,7 @@ SEND_THREADS = 8  # Apprise calls in flight at once per worker process
 DEDUPE_HEADER = "X-Escalera-Dedupe-Key"
 
 _Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
 
 
 class Sender(Protocol):
@@ -65,7 +66,7 @@ def send_one(sender: Sender, url: str, message: Message, dedupe_key: str) -> str
         return f"{scheme(url)}: {type(exc).__name__}"
 
 
-def send_all(one: Callable[[_Job], str | None], jobs: Sequence[_Job]) -> list[str | None]:
+def send_all(one: Callable[[_Job], _Result], jobs: Sequence[_Job]) -> list[_Result]:
     """``one`` of each job, in order: on the sending threads, or right here for a lone one."""
     return list(_pool().map(one, jobs)) if len(jobs) > 1 else [one(job) for job in jobs]
 

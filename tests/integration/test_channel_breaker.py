@@ -1,0 +1,198 @@
+"""A channel target that stops answering is parked, not waited on: one time-out, then the
+other pages go out at once while its own wait for it to reopen (`worker.notify.breaker`).
+
+Through the deliverer with a clock of our own (the open periods, the probe, the fallback), and
+through the fire task against a webhook that takes the request and never answers, its read
+time-out cut to 1.2 s (Apprise's ``rto``; 4 s by default)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from shared.config import settings
+from shared.db.models import Notification
+from tests.integration.breach import START, add_routes, fire_breach
+from tests.integration.services import apply_now
+from tests.integration.sinks import HangingSink, JsonSink
+from tests.integration.test_hanging_channel import ROUTES as HANGING_ROUTES
+from tests.support import event
+from worker import tasks
+from worker.notify.breaker_store import RedisBreakers
+from worker.notify.deliver import Deliverer
+from worker.notify.messages import Message
+from worker.notify.outcome import Delivery, Outcome
+from worker.runtime import runtime
+
+ROUTES = """
+channels:
+  oncall: {}
+  leads: {}
+routes:
+  - {name: p1-page, when: {priorities: [P1], kinds: [breach]}, channels: [oncall], attempts: 4, fallback: leads}
+"""
+BREACH = START + timedelta(minutes=31)
+
+
+class Clock:
+    """The monotonic clock the deliverer times its sends with: a send moves it on."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Phone:
+    """A paging bridge that, while down, keeps each request for its whole 4 s time-out."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock, self.down, self.calls = clock, True, 0
+
+    def send(self, urls: Sequence[str], message: Message, dedupe_key: str) -> list[str | None]:
+        self.calls += 1
+        if self.down:
+            self.clock.now += 4.0
+            return ["json: timed out" for _ in urls]
+        self.clock.now += 0.05
+        return [None for _ in urls]
+
+
+@pytest.fixture
+def pages(policy_dir: Path, configured: None) -> list[int]:
+    """Three P1 tickets breached at `BREACH`, each with its pending page to `oncall`."""
+    add_routes(policy_dir, ROUTES)
+    for ticket in ("B-1", "B-2", "B-3"):
+        fire_breach(ticket)
+    with runtime().sessions() as s:
+        return list(
+            s.scalars(
+                select(Notification.id)
+                .where(Notification.channel == "oncall")
+                .order_by(Notification.id)
+            )
+        )
+
+
+def deliverer(phone: Phone, clock: Clock) -> Deliverer:
+    rt = runtime()
+    return Deliverer(
+        rt.policies,
+        phone,
+        {"ESCALERA_CHANNEL_ONCALL": "json://127.0.0.1:9/phone"},
+        random.Random(1),
+        breakers=RedisBreakers(rt.redis, rt.settings.redis_prefix),
+        timer=clock,
+    )
+
+
+def deliver(d: Deliverer, notification_id: int, after_s: float) -> Outcome:
+    with runtime().sessions.begin() as session:
+        return d.deliver(session, notification_id, BREACH + timedelta(seconds=after_s))
+
+
+def test_one_time_out_parks_the_target_and_the_next_pages_do_not_wait(pages: list[int]) -> None:
+    """The first page waits out the phone's 4 s time-out; the next two are not sent at all
+    (no time lost), count a failed try, and come back once the phone is tried again."""
+    clock = Clock()
+    phone = Phone(clock)
+    d = deliverer(phone, clock)
+    first = deliver(d, pages[0], 0)
+    assert (first.delivery, phone.calls, clock.now) == (Delivery.RETRY, 1, 4.0)
+    assert first.retry_in_s is not None and first.retry_in_s >= 30  # not before it reopens
+
+    second, third = deliver(d, pages[1], 1), deliver(d, pages[2], 10)
+    assert phone.calls == 1 and clock.now == 4.0, "a parked target was called"
+    assert (second.delivery, third.delivery) == (Delivery.RETRY, Delivery.RETRY)
+    assert second.error == "json: not answering, not tried"
+    assert second.retry_in_s is not None and second.retry_in_s >= 29
+    assert third.retry_in_s is not None and third.retry_in_s >= 20
+    with runtime().sessions() as s:
+        tried = {nid: n for nid, n in s.execute(select(Notification.id, Notification.attempts))}
+    assert [tried[nid] for nid in pages] == [1, 1, 1]
+
+
+def test_once_reopened_one_page_probes_it_and_an_answer_closes_it(pages: list[int]) -> None:
+    """30 s on, one page tries the phone again: still down, it stays parked twice as long;
+    up, the page is sent and so are the next ones, at once."""
+    clock = Clock()
+    phone = Phone(clock)
+    d = deliverer(phone, clock)
+    deliver(d, pages[0], 0)  # trips it for 30 s
+    probe = deliver(d, pages[1], 31)  # the probe: times out again, parked for 60 s
+    assert (probe.delivery, phone.calls) == (Delivery.RETRY, 2)
+    assert probe.retry_in_s is not None and probe.retry_in_s >= 60
+    assert deliver(d, pages[2], 61).delivery is Delivery.RETRY and phone.calls == 2  # parked
+    phone.down = False
+    assert deliver(d, pages[0], 92).delivery is Delivery.SENT  # the next probe: it answers
+    assert deliver(d, pages[1], 93).delivery is Delivery.SENT  # closed: sent at once
+    assert phone.calls == 4
+
+
+def test_a_phone_that_stays_dead_runs_out_of_attempts_and_the_fallback_is_told(
+    pages: list[int],
+) -> None:
+    """Parked tries count: after the route's 4 attempts the page is dead and `leads` gets it,
+    as without the breaker, but with one time-out waited for instead of four."""
+    clock = Clock()
+    phone = Phone(clock)
+    d = deliverer(phone, clock)
+    outcomes = [deliver(d, pages[0], at).delivery for at in (0, 10, 20, 25)]
+    assert outcomes == [Delivery.RETRY, Delivery.RETRY, Delivery.RETRY, Delivery.DEAD]
+    assert phone.calls == 1
+    with runtime().sessions() as s:
+        leads = s.scalars(select(Notification).where(Notification.channel == "leads")).one()
+    assert leads.status == "pending"
+
+
+@pytest.fixture
+def hanging(
+    policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[HangingSink, JsonSink, list[dict[str, Any]]]]:
+    add_routes(policy_dir, HANGING_ROUTES)
+    phone, chat = HangingSink(), JsonSink()
+    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", phone.url("phone", read_timeout_s=1.2))
+    monkeypatch.setenv("ESCALERA_CHANNEL_SUPPORT_CHAT", chat.url("chat"))
+    retries: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        tasks.deliver_notifications_task, "apply_async", lambda *a, **k: retries.append(k)
+    )
+    settings.cache_clear()
+    runtime.cache_clear()
+    yield phone, chat, retries
+    phone.close()
+    chat.close()
+
+
+def test_a_hanging_phone_is_waited_on_once_then_the_fire_task_pages_at_once(
+    hanging: tuple[HangingSink, JsonSink, list[dict[str, Any]]],
+) -> None:
+    """Two P1 breaches, fired one after the other: the first fire task waits out the phone's
+    time-out (the chat is told meanwhile); the second does not call the phone at all, tells
+    the chat, and leaves the phone's page for when it reopens, 30 s on."""
+    phone, chat, retries = hanging
+    for ticket in ("H-1", "H-2"):
+        apply_now(event("created", START, ticket, priority="P1"))
+        ids = runtime().timers.claim(START + timedelta(minutes=30))
+        tasks.fire_checkpoints_task.run(ids)
+    assert phone.requests == 1, "the second page waited on the hanging phone again"
+    assert len(chat.received) == 2
+    assert [r["countdown"] >= 29 for r in retries] == [True, True]
+    with runtime().sessions() as s:
+        rows = s.execute(
+            select(Notification.channel, Notification.status, Notification.last_error).order_by(
+                Notification.id
+            )
+        ).all()
+    phone_rows = [(status, error) for channel, status, error in rows if channel == "oncall_phone"]
+    assert phone_rows == [
+        ("retrying", "json: failure"),  # its read time-out, as Apprise tells it
+        ("retrying", "json: not answering, not tried"),
+    ]
