@@ -40,6 +40,15 @@ gives up at its read time-out (4 s, or ``--hang-rto``), retries, and after the r
 tells the fallback channel. The lateness of the other channels and the apply rate then show
 whether a hanging channel holds anything else up.
 
+``--overload [RATE]`` (alone: twice ``--rate``) runs overload and recovery (issue 18): tickets
+start at ``--rate`` for the warm-up and ``--minutes``, at RATE for ``--overload-minutes`` (2),
+at ``--rate`` again for ``--recovery-minutes`` (5). It judges the run by the chaos judge's
+rules (every event answered 202 stored once, each checkpoint fired once, each dedupe key at the
+sink once), reports the phases, firing lateness by due time (``--bucket`` s) and how long after
+the overload's end its p99 got back under 1 s for good (bar: 240 s), and with ``--plot FILE.png``
+draws queues, lateness and events/s over time (`bench.soak.overload`, `overload_report`, `plot`).
+It exits 1 when a bar is not met.
+
 The default rate is half the measured ingest capacity (~2,100 events/s, README "Measured").
 Everything it creates is named escalera_bench_<run> / escalera-bench-<run> and removed.
 """
@@ -98,8 +107,13 @@ from bench._support import (
     table,
     tail,
 )
+from bench.soak import overload_report
+from bench.soak.keyed_sink import KeyedSink
+from bench.soak.overload import Phase, Point, asked_by, overload_phases
 from bench.soak.sinks import CountingSink, HangingSink
 from worker.api.backlog import RETRY_AFTER_S
+
+Sink = CountingSink | KeyedSink  # KeyedSink: each message's dedupe keys, for --overload
 
 # A ticket's life: its priority, then (seconds after creation, event type, fields) of each event.
 Life = tuple[str, list[tuple[float, str, dict[str, Any]]]]
@@ -171,9 +185,14 @@ class Load:
         *,
         batch: int = 1,
         patience: float = 60.0,
+        phases: list[Phase] | None = None,
     ) -> None:
         self.port, self.lives, self.rate, self.run = port, lives, rate, run
         self.warmup, self.seconds = window
+        # the rate over time (`bench.soak.overload`); None: ``rate`` throughout
+        self.phases = phases
+        self.ids: set[str] | None = set() if phases else None  # ids answered 202, to judge by
+        self.began_at = 0.0  # time.time() when the first ticket started
         self.batch = batch  # events a request carries at most (1: one webhook per event)
         self.patience = patience
         self.sent = self.accepted = self.refused = 0  # sent: each event once, resends not
@@ -204,14 +223,14 @@ class Load:
     async def _schedule(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         rng = random.Random(7)
         heap = self._heap
-        ticket_rate = self.rate / events_per_ticket(self.lives)
+        per_ticket = events_per_ticket(self.lives)
         starting = self.warmup + self.seconds
-        began = time.monotonic()
+        began, self.began_at = time.monotonic(), time.time()
         give_up: float | None = None  # the lives' last event, then ``patience`` for resends
         n = 0
         while True:
             elapsed = time.monotonic() - began
-            while elapsed < starting and n < ticket_rate * elapsed:
+            while elapsed < starting and n < self.asked(elapsed) / per_ticket:
                 priority, steps = self.lives[n % len(self.lives)]
                 ticket, created = f"soak-{self.run}-{n}", time.time()
                 self._push(created, _event(ticket, 0, created, "created", {"priority": priority}))
@@ -233,6 +252,10 @@ class Load:
                     return
             await asyncio.sleep(0.005)
 
+    def asked(self, elapsed: float) -> float:
+        """Events' worth of tickets to have started ``elapsed`` seconds in."""
+        return asked_by(self.phases, elapsed) if self.phases else self.rate * elapsed
+
     async def _sender(self, http: RawHttp, queue: asyncio.Queue[dict[str, Any]]) -> None:
         while True:
             events = [await queue.get()]
@@ -243,6 +266,8 @@ class Load:
                 status, _ = await http.request(b"POST /v1/events", json.dumps(body).encode())
                 if status == 202:
                     self.accepted += len(events)
+                    if self.ids is not None:
+                        self.ids.update(e["event_id"] for e in events)
                     if self.waiting:
                         self.waiting.difference_update(e["event_id"] for e in events)
                 elif status == 503:  # the queue is full: the same events again, when told
@@ -349,7 +374,7 @@ def start_system(
     prefix: str,
     folder: Path,
     port: int,
-    sink: CountingSink,
+    sink: Sink,
     *,
     policy: Path,
     metrics: dict[str, int],
@@ -496,7 +521,7 @@ def soak(
     args: argparse.Namespace,
     load: Load,
     prefix: str,
-    sinks: tuple[CountingSink, HangingSink | None],
+    sinks: tuple[Sink, HangingSink | None],
     procs: dict[str, Any],
     *,
     groups: dict[str, list[int] | Tree | Backends],
@@ -650,7 +675,7 @@ def report(
     load: Load,
     samples: list[Sample],
     database: str,
-    sinks: tuple[CountingSink, Hang | None],
+    sinks: tuple[Sink, Hang | None],
     firing: Claims,
 ) -> None:
     sink, hang = sinks
@@ -762,7 +787,7 @@ def report(
         print(table(["", "window", "per event"], work))
 
 
-def main() -> int:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -817,11 +842,17 @@ def main() -> int:
         help="ESCALERA_INGEST_MAX_QUEUE: events waiting before ingest answers 503 (default:"
         " the service's, 100,000)",
     )
-    args = parser.parse_args()
+    overload_arguments(parser)
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = arguments()
     run = run_id()
     prefix = f"escalera-bench-{run}"
     policy, lives = POLICIES[args.policy]
     warmup = max(offset for _, steps in lives for offset, _, _ in steps) + 1
+    phases = schedule(args, warmup)
     print(f"soak: {command_line()}")
     print_kv(
         [
@@ -834,12 +865,14 @@ def main() -> int:
             ("events per request, at most", str(args.batch)),
             ("hanging channel", args.hang_channel or "none"),
             ("ANALYZE every", f"{args.analyze:g} s" if args.analyze else "never"),
+            *([("phases (s after the load began: events/s)", _phases(phases))] if phases else []),
         ]
     )
     folder = Path(tempfile.mkdtemp(prefix="escalera-soak-"))
     (folder / "policies").mkdir()
     shutil.copy(policy, folder / "policies" / f"{args.policy}.yaml")  # its name: the file's
-    sink, port = CountingSink(), free_port()
+    sink: Sink = KeyedSink() if phases else CountingSink()
+    port = free_port()
     hang = Hang(args.hang_channel, HangingSink(), args.hang_rto) if args.hang_channel else None
     metrics = {"worker": free_port(), "beat": free_port()}
     with fresh_database(f"escalera_bench_{run}") as url:
@@ -859,8 +892,17 @@ def main() -> int:
             if not answers_within(f"http://127.0.0.1:{port}/readyz", procs["ingest"], 60):
                 raise SystemExit("ingest did not become ready:\n" + tail(folder / "ingest.log"))
             time.sleep(3)  # the worker and beat finish starting
-            window = (warmup, args.minutes * 60)
-            load = Load(port, lives, args.rate, window, run, batch=args.batch, patience=args.drain)
+            window = (warmup, (phases[-1].end if phases else warmup + args.minutes * 60) - warmup)
+            load = Load(
+                port,
+                lives,
+                args.rate,
+                window,
+                run,
+                batch=args.batch,
+                patience=args.drain,
+                phases=phases,
+            )
             groups = cpu_groups(procs, database)
             sinks = (sink, hang.sink if hang else None)
             samples, activity = soak(
@@ -884,8 +926,69 @@ def main() -> int:
             " pg_stat_statements is not loaded on this server)"
         )
         print(table(["share", "samples", "statement (first 160 characters)"], activity.top()))
+        met = True
+        if phases and isinstance(sink, KeyedSink):
+            run_ = overload_report.Run(
+                database,
+                load.began_at,
+                phases,
+                [Point(s.at, s.accepted, s.applied, s.events_queue, s.fire_queue) for s in samples],
+                load.ids or set(),
+                sink.keys,
+                folder / "worker.log",
+                firing.per_checkpoint,
+            )
+            title = f"soak --overload, {args.policy} policy: {_phases(phases)}"
+            met = overload_report.report(run_, args.bucket, args.plot, title)
     shutil.rmtree(folder, ignore_errors=True)
-    return 0
+    return 0 if met else 1
+
+
+def overload_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "overload and recovery (--overload): --rate for the warm-up and --minutes, the overload"
+        " rate for --overload-minutes, --rate again for --recovery-minutes; then judged"
+    )
+    group.add_argument(
+        "--overload",
+        type=float,
+        nargs="?",
+        const=0.0,
+        default=None,
+        metavar="RATE",
+        help="events/s in the overload (alone: twice --rate)",
+    )
+    group.add_argument("--overload-minutes", type=float, default=2.0)
+    group.add_argument(
+        "--recovery-minutes",
+        type=float,
+        default=5.0,
+        help="at --rate after the overload (default 5: the bar is recovery within 4)",
+    )
+    group.add_argument(
+        "--bucket", type=float, default=10.0, help="seconds of due time per lateness bucket"
+    )
+    group.add_argument(
+        "--plot", type=Path, default=None, metavar="FILE.png", help="queues and lateness over time"
+    )
+
+
+def schedule(args: argparse.Namespace, warmup: float) -> list[Phase] | None:
+    """The overload's phases (None: no --overload, --rate throughout)."""
+    if args.overload is None:
+        return None
+    return overload_phases(
+        args.rate,
+        args.overload if args.overload > 0 else 2 * args.rate,
+        warmup=warmup,
+        before=60 * args.minutes,
+        overload=60 * args.overload_minutes,
+        after=60 * args.recovery_minutes,
+    )
+
+
+def _phases(phases: list[Phase]) -> str:
+    return ", ".join(f"{p.name} {p.start:.0f}-{p.end:.0f}: {p.rate:,.0f}" for p in phases)
 
 
 if __name__ == "__main__":
