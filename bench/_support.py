@@ -108,10 +108,13 @@ def pg_url(database: str) -> str:
     return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
 
 
-def pg_connect(database: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+def pg_connect(
+    database: str, *, autocommit: bool = True, host: str = PG_HOST, port: int = PG_PORT
+) -> psycopg.Connection[Any]:
+    """A connection to ``database`` on the shared server (or on ``host``:``port``)."""
     return psycopg.connect(
-        host=PG_HOST,
-        port=PG_PORT,
+        host=host,
+        port=port,
         user=PG_USER,
         dbname=database,
         autocommit=autocommit,
@@ -321,7 +324,9 @@ class PrivateRedis:
     `start` (so it dies with the benchmark), stopped with `stop`.
 
     ``folder`` is its working directory (the temporary one by default), ``log`` where its output
-    goes (discarded by default); ``replica_of``: the port of a primary it replicates.
+    goes (discarded by default); ``replica_of``: the port of a primary it replicates. ``host``,
+    ``port`` and ``wrap`` (a command prefix, such as ``ip netns exec NAME``) start it elsewhere:
+    in a network namespace of its own, listening on that namespace's address.
     """
 
     def __init__(
@@ -330,16 +335,21 @@ class PrivateRedis:
         folder: Path | None = None,
         log: Path = Path(os.devnull),
         replica_of: int | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        wrap: Sequence[str] = (),
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         folder = folder or Path(tempfile.gettempdir())
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command = [*wrap, "redis-server", "--port", str(self.port), "--bind", host]
         command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", str(folder)]
         command += ["--dbfilename", f"escalera-bench-redis-{self.port}.rdb"]
+        if host != "127.0.0.1":  # reached over a private bridge: no password, as on loopback
+            command += ["--protected-mode", "no"]
         if replica_of is not None:
             command += ["--replicaof", "127.0.0.1", str(replica_of)]
         self.proc = start(command, dict(os.environ), log)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = f"redis://{host}:{self.port}/0"
         self.client = redis.Redis.from_url(self.url, socket_timeout=60)
 
         def answers() -> bool:
@@ -350,7 +360,7 @@ class PrivateRedis:
 
         if not wait_for(answers, time.time() + 10, 0.05, procs=[self.proc]):
             self.stop()
-            raise RuntimeError(f"redis-server did not answer on 127.0.0.1:{self.port}")
+            raise RuntimeError(f"redis-server did not answer on {host}:{self.port}")
         self.version = str(self.client.info("server").get("redis_version"))
 
     def cpu_seconds(self) -> float:
@@ -499,13 +509,14 @@ _RETRY_AFTER = re.compile(rb"\r\nretry-after:\s*(\d+)")
 
 
 class RawHttp:
-    """One keep-alive HTTP/1.1 connection to 127.0.0.1, hand-rolled: the cheapest client we can
-    write, so the load generator takes as little as possible of the machine it measures."""
+    """One keep-alive HTTP/1.1 connection to 127.0.0.1 (or ``host``), hand-rolled: the cheapest
+    client we can write, so the load generator takes as little as possible of the machine it
+    measures."""
 
-    def __init__(self, port: int, token: str = TOKEN) -> None:
-        self.port = port
+    def __init__(self, port: int, token: str = TOKEN, host: str = "127.0.0.1") -> None:
+        self.port, self.host = port, host
         self._head = (
-            f" HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {token}\r\n"
+            f" HTTP/1.1\r\nhost: {host}:{port}\r\nauthorization: Bearer {token}\r\n"
             "content-type: application/json\r\ncontent-length: %d\r\n\r\n"
         )
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
@@ -532,7 +543,7 @@ class RawHttp:
 
     async def _exchange(self, line: bytes, body: bytes) -> tuple[int, bytes]:
         if self._streams is None:
-            self._streams = await asyncio.open_connection("127.0.0.1", self.port)
+            self._streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self._streams
         writer.write(line + (self._head % len(body)).encode() + body)
         answer = self.head = (await reader.readuntil(b"\r\n\r\n")).lower()
