@@ -4,12 +4,14 @@ A target that fails *slowly* (a webhook that accepts the connection and never an
 server that stalls) costs the fire task its whole time-out, and every batch after it pays the
 same: the worker's pool waits on one dead phone bridge while the other channels' pages queue
 behind it. So a target whose send failed after `SLOW_FAILURE_S` or more is *tripped*: for
-`open_for_s` its notifications are not sent at all, but counted as a failed try of that target
-and retried once it reopens (`worker.notify.retry`: never sooner than that), so a channel that
-stays dead runs out of its route's attempts and the fallback channel is told, as it would be
-without the breaker, only without stalling anybody else. When the period ends, one send (the
-*probe*: whoever takes the target's probe token first) tries it again: accepted, and the target
-is closed; failed slowly, and it opens for twice as long, up to `MAX_OPEN_S`.
+`open_for_s` its notifications are not sent to it at all, but counted as a failed try of that
+target and retried at their usual backoff (`worker.notify.retry`), so a channel that stays dead
+runs out of its route's attempts and the fallback channel is told as soon as it would be
+without the breaker (about 30 s with 5 attempts), only without stalling anybody else. When the
+period ends, one send (the *probe*: whoever takes the target's probe token first) tries it
+again: accepted, and the target is closed; failed slowly, and it opens for twice as long, up to
+`MAX_OPEN_S`. The first period is short (`OPEN_S`), shorter than the retries of a page: a
+target that hiccupped once is tried again before its pages run out of attempts.
 
 A target that refuses quickly (an HTTP 500 in milliseconds) is left to the usual retries: it
 costs nobody else anything. Pure: the store (`worker.notify.breaker_store`) keeps the state.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 SLOW_FAILURE_S = 1.0  # a failed send that took this long: the target is not answering
-OPEN_S = 30.0  # the first open period; each failed probe doubles it …
+OPEN_S = 10.0  # the first open period; each failed probe doubles it …
 MAX_OPEN_S = 300.0  # … up to this
 PROBE_S = 60.0  # a probe token's life: longer than any send's time-out (Apprise: 4 s)
 FORGET_S = 3600.0  # a target's trips are remembered this long after its open period ends
@@ -53,7 +55,7 @@ class Tripped:
 
 
 def open_for_s(trips: int) -> float:
-    """How long a target tripped ``trips`` times running stays parked: 30 s, 60, 120 … 300."""
+    """How long a target tripped ``trips`` times running stays parked: 10 s, 20, 40 … 300."""
     return float(min(MAX_OPEN_S, OPEN_S * 2 ** max(0, trips - 1)))
 
 

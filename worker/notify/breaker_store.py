@@ -15,16 +15,12 @@ from redis import Redis
 from shared.redis_keys import breaker_key, probe_key
 from worker.notify.breaker import FORGET_S, PROBE_S, Target, Tripped, after_send, wait_s
 
-# A reopened target another send is probing: its other notifications wait this long (the
-# probe has then answered, or timed out and tripped it again).
-PROBE_WAIT_S = 10.0
-
 
 @dataclass
 class Checked:
     """What a batch found of its targets before sending."""
 
-    parked: dict[Target, float] = field(default_factory=dict)  # not sent: wait this long
+    parked: set[Target] = field(default_factory=set)  # not sent to now
     known: dict[Target, Tripped] = field(default_factory=dict)  # tripped before (probed now)
 
 
@@ -42,8 +38,8 @@ class RedisBreakers:
         self._prefix = prefix
 
     def check(self, targets: Collection[Target], now: float) -> Checked:
-        """Which of ``targets`` to leave alone now, and for how long; a reopened one is
-        probed by this batch if it takes the probe token first."""
+        """Which of ``targets`` to leave alone now; a reopened one is probed by this batch if
+        it takes the probe token first (another batch probing it: left alone too)."""
         checked = Checked()
         if not targets:
             return checked
@@ -53,13 +49,12 @@ class RedisBreakers:
             if raw is None:
                 continue
             state = Tripped.decode(raw)
-            wait = wait_s(state, now)
-            if wait is not None:
-                checked.parked[target] = wait
-            elif self._redis.set(probe_key(self._prefix, *target), "1", nx=True, px=_ms(PROBE_S)):
-                checked.known[target] = state  # this batch probes it
+            if wait_s(state, now) is None and self._redis.set(
+                probe_key(self._prefix, *target), "1", nx=True, px=_ms(PROBE_S)
+            ):
+                checked.known[target] = state  # reopened: this batch probes it
             else:
-                checked.parked[target] = PROBE_WAIT_S
+                checked.parked.add(target)
         return checked
 
     def record(

@@ -215,13 +215,17 @@ class Deliverer:
         ]
         sends = plan_sends(pending, self._storm, batch=batch)
         jobs = [(send, target) for send in sends for target in send.targets]
-        messages = {send: _message(send, [by_id[nid] for nid in send.ids], now) for send in sends}
         checked = (
             self.breakers.check({Target(s.channel, t) for s, t in jobs}, now.timestamp())
             if self.breakers
             else Checked()
         )
         to_send = [job for job in jobs if Target(job[0].channel, job[1]) not in checked.parked]
+        # worded only for a message that goes somewhere: a parked target's costs no rendering
+        messages = {
+            send: _message(send, [by_id[nid] for nid in send.ids], now)
+            for send in dict.fromkeys(send for send, _ in to_send)
+        }
 
         def one(job: tuple[Send, int]) -> tuple[str | None, float]:
             send, target = job
@@ -230,27 +234,22 @@ class Deliverer:
             error = send_one(self.sender, by_id[send.ids[0]].urls[target], message, key)
             return error, self.timer() - started
 
-        tried_jobs = dict(zip(to_send, send_all(one, to_send), strict=True))
-        waits = {**checked.parked, **self._trip(checked, tried_jobs, by_id, now)}
+        tried = dict(zip(to_send, send_all(one, to_send), strict=True))
+        self._trip(checked, tried, by_id, now)
         outcomes = {}
         for send in sends:
-            key, per_target, wait = messages[send][1], {}, 0.0
+            key, per_target = _key(send, [by_id[nid] for nid in send.ids]), {}
             for target in send.targets:
-                job = (send, target)
-                if job in tried_jobs:
-                    per_target[target] = tried_jobs[job][0]
+                if (send, target) in tried:
+                    per_target[target] = tried[send, target][0]
                 else:
                     url = by_id[send.ids[0]].urls[target]
                     per_target[target] = f"{scheme(url)}: not answering, not tried"
-                if per_target[target] is not None:
-                    wait = max(wait, waits.get(Target(send.channel, target), 0.0))
-            tried = {str(i): err is None for i, err in per_target.items()}
+            results = {str(i): err is None for i, err in per_target.items()}
             failures = [err for _, err in sorted(per_target.items()) if err is not None]
             for nid in send.ids:
                 row = by_id[nid]
-                outcomes[nid] = self._record(
-                    session, row, tried, failures, now, row.about(key), wait
-                )
+                outcomes[nid] = self._record(session, row, results, failures, now, row.about(key))
         return outcomes
 
     def _trip(
@@ -259,11 +258,10 @@ class Deliverer:
         tried: Mapping[tuple[Send, int], tuple[str | None, float]],
         by_id: Mapping[int, _Row],
         now: datetime,
-    ) -> dict[Target, float]:
-        """Tell the breakers how each target's sends went; the targets that tripped now, with
-        how long they are parked (each logged once)."""
+    ) -> None:
+        """Tell the breakers how each target's sends went; log each target tripped now."""
         if self.breakers is None or not tried:
-            return {}
+            return
         sent: dict[Target, tuple[bool, float]] = {}
         for (send, target), (error, elapsed_s) in tried.items():
             failed, slowest = sent.get(Target(send.channel, target), (False, 0.0))
@@ -288,7 +286,6 @@ class Deliverer:
                 ticket_id=about.ticket_id,
                 checkpoint_id=about.checkpoint,
             )
-        return tripped
 
     def _record(  # noqa: PLR0917 - a send's results, worked out once for all its notifications
         self,
@@ -298,11 +295,9 @@ class Deliverer:
         failures: list[str],
         now: datetime,
         about: About,
-        wait_s: float = 0.0,
     ) -> Outcome:
         """One notification's results of this try (per target: accepted?, and the errors of
-        those that failed): sent, or failed (`_failed`; retried no sooner than ``wait_s``, how
-        long a failed target stays parked)."""
+        those that failed): sent, or failed (`_failed`)."""
         notification = row.notification
         notification.changed = True
         notification.results = {**notification.results, **tried} if notification.results else tried
@@ -315,7 +310,7 @@ class Deliverer:
             )
             notification.repeat_at = next_repeat(row.route, notification, now)
             return Outcome(Delivery.SENT, repeat_at=notification.repeat_at, about=about)
-        return self._failed(session, row, Failure.TARGETS, "; ".join(failures), now, about, wait_s)
+        return self._failed(session, row, Failure.TARGETS, "; ".join(failures), now, about)
 
     def _failed(  # noqa: PLR0917 - as `_record`
         self,
@@ -325,18 +320,12 @@ class Deliverer:
         error: str,
         now: datetime,
         about: About,
-        wait_s: float = 0.0,
     ) -> Outcome:
         """Record what a failed try leads to (`worker.notify.retry.retry_decision`): retrying,
         or dead, and then the route's fallback channel is told instead, once."""
         notification, route = row.notification, row.route
         decision = retry_decision(
-            notification.attempts,
-            failure,
-            route,
-            channel=notification.channel,
-            rng=self.rng,
-            not_before_s=wait_s,
+            notification.attempts, failure, route, channel=notification.channel, rng=self.rng
         )
         notification.status, notification.last_error = decision.state.value, error
         notification.changed = True
@@ -437,14 +426,20 @@ def _skip_acknowledged(session: Session, notes: Sequence[Note]) -> dict[int, Out
     return skipped
 
 
-def _message(send: Send, rows: Sequence[_Row], now: datetime) -> tuple[Message, str]:
-    """The message of ``send`` (``rows``: its notifications) and the dedupe key its header
-    carries (a digest's names what it carries)."""
+def _key(send: Send, rows: Sequence[_Row]) -> str:
+    """The dedupe key ``send``'s message carries (``rows``: its notifications): a single
+    notification's own, or a digest's, named by what it carries."""
     if not send.digest:
-        return render(send.language, rows[0].facts, now), rows[0].notification.dedupe_key
+        return rows[0].notification.dedupe_key
     # named by what it carries, not by row ids: a batch sent again after its transaction
     # rolled back has new ids, and the same digest must keep the same key
     members = hashlib.sha256("\n".join(r.notification.dedupe_key for r in rows).encode())
-    key = f"digest:{send.channel}:{members.hexdigest()[:16]}:{len(send.ids)}"
+    return f"digest:{send.channel}:{members.hexdigest()[:16]}:{len(send.ids)}"
+
+
+def _message(send: Send, rows: Sequence[_Row], now: datetime) -> tuple[Message, str]:
+    """The message of ``send`` (``rows``: its notifications) and the dedupe key it carries."""
+    if not send.digest:
+        return render(send.language, rows[0].facts, now), _key(send, rows)
     digest = render_digest(send.language, [row.facts for row in rows], now, held=send.batch)
-    return digest, key
+    return digest, _key(send, rows)

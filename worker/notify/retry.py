@@ -60,22 +60,15 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
 
 
 def retry_decision(
-    attempt: int,
-    failure: Failure,
-    route: RouteSpec | None,
-    *,
-    channel: str,
-    rng: random.Random,
-    not_before_s: float = 0.0,
+    attempt: int, failure: Failure, route: RouteSpec | None, *, channel: str, rng: random.Random
 ) -> Retry | Dead:
     """After the ``attempt``-th try (from 1) of a notification to ``channel`` by ``route``
-    failed: again while the route allows more attempts, never sooner than ``not_before_s``
-    (a target parked by its breaker: `worker.notify.breaker`); dead once out of them, at once
-    if the channel is not configured (no retry can mend that), or if the route is gone from
-    its policy (None)."""
+    failed: again while the route allows more attempts; dead once out of them, at once if the
+    channel is not configured (no retry can mend that), or if the route is gone from its
+    policy (None)."""
     if route is None:
         return Dead()
     if failure is Failure.TARGETS and attempt < route.attempts:
-        return Retry(max(backoff_s(attempt, rng), not_before_s))
+        return Retry(backoff_s(attempt, rng))
     fallback = route.fallback if route.fallback and route.fallback != channel else None
     return Dead(fallback)
