@@ -100,7 +100,10 @@ class Network:
                 if not pids:
                     break
                 time.sleep(0.5)
-        for namespace in self._made:
+        for i, namespace in enumerate(self._made):
+            # the veth first: a namespace outlives its deletion while the kernel still holds it
+            # (a closing socket, say), and its veth pair with it; deleting one end deletes both
+            _ip("link", "del", f"esf{self.run[:6]}{i}h", check=False)
             _ip("netns", "del", namespace, check=False)
         self._made.clear()
         _ip("link", "del", self.bridge, check=False)
