@@ -195,3 +195,21 @@ def test_a_hanging_phone_is_waited_on_once_then_the_fire_task_pages_at_once(
         ("retrying", "json: failure"),  # its read time-out, as Apprise tells it
         ("retrying", "json: not answering, not tried"),
     ]
+
+
+def test_a_phone_parked_for_longer_than_a_page_s_retries_tells_the_fallback_at_once(
+    pages: list[int],
+) -> None:
+    """After two failed probes the phone is parked for 40 s, longer than a page's retries
+    would take: a page that finds it so goes to `leads` now, not after three more tries."""
+    clock = Clock()
+    phone = Phone(clock)
+    d = deliverer(phone, clock)
+    deliver(d, pages[0], 0)  # trips it: 10 s
+    assert deliver(d, pages[1], 11).delivery is Delivery.RETRY  # probe fails: parked 20 s
+    third = deliver(d, pages[2], 32)  # probe fails again: parked 40 s
+    assert third.delivery is Delivery.DEAD and phone.calls == 3
+    assert deliver(d, pages[0], 40).delivery is Delivery.DEAD  # parked 32 s more: given up
+    with runtime().sessions() as s:
+        told = s.scalars(select(Notification.status).where(Notification.channel == "leads"))
+        assert list(told) == ["pending", "pending"]

@@ -112,6 +112,22 @@ def test_without_a_fallback_or_with_itself_as_fallback_nobody_else_is_told() -> 
     assert decide(5, on=route(fallback="oncall_phone")) == Dead(None)  # never itself again
 
 
+def test_a_page_whose_target_is_parked_past_its_retries_goes_to_the_fallback_now() -> None:
+    """A phone parked for 30 s (not answering, `worker.notify.breaker`) would still be parked
+    at every one of a 3-attempt page's retries (at most 3 + 6 s after its first try): the
+    fallback is told now. Parked for less, the page is retried as usual."""
+    three = route(attempts=3)
+    assert retry_decision(
+        1, Failure.TARGETS, three, channel="oncall_phone", rng=Extreme(high=True), parked_s=30
+    ) == Dead("support_email")
+    assert isinstance(
+        retry_decision(
+            1, Failure.TARGETS, three, channel="oncall_phone", rng=Extreme(high=True), parked_s=8
+        ),
+        Retry,
+    )
+
+
 def test_a_route_gone_from_its_policy_gets_no_retry_and_no_fallback() -> None:
     for failure in Failure:
         assert (

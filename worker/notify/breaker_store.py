@@ -15,12 +15,16 @@ from redis import Redis
 from shared.redis_keys import breaker_key, probe_key
 from worker.notify.breaker import FORGET_S, PROBE_S, Target, Tripped, after_send, wait_s
 
+# A reopened target another send is probing: how long its other notifications count it parked
+# (the probe has answered by then, or timed out and parked it again).
+PROBE_WAIT_S = 5.0
+
 
 @dataclass
 class Checked:
     """What a batch found of its targets before sending."""
 
-    parked: set[Target] = field(default_factory=set)  # not sent to now
+    parked: dict[Target, float] = field(default_factory=dict)  # not sent to: for how long
     known: dict[Target, Tripped] = field(default_factory=dict)  # tripped before (probed now)
 
 
@@ -38,8 +42,9 @@ class RedisBreakers:
         self._prefix = prefix
 
     def check(self, targets: Collection[Target], now: float) -> Checked:
-        """Which of ``targets`` to leave alone now; a reopened one is probed by this batch if
-        it takes the probe token first (another batch probing it: left alone too)."""
+        """Which of ``targets`` to leave alone now, and for how long; a reopened one is probed
+        by this batch if it takes the probe token first (another batch probing it: left alone
+        for `PROBE_WAIT_S`)."""
         checked = Checked()
         if not targets:
             return checked
@@ -49,12 +54,13 @@ class RedisBreakers:
             if raw is None:
                 continue
             state = Tripped.decode(raw)
-            if wait_s(state, now) is None and self._redis.set(
-                probe_key(self._prefix, *target), "1", nx=True, px=_ms(PROBE_S)
-            ):
+            wait = wait_s(state, now)
+            if wait is not None:
+                checked.parked[target] = wait
+            elif self._redis.set(probe_key(self._prefix, *target), "1", nx=True, px=_ms(PROBE_S)):
                 checked.known[target] = state  # reopened: this batch probes it
             else:
-                checked.parked.add(target)
+                checked.parked[target] = PROBE_WAIT_S
         return checked
 
     def record(

@@ -235,21 +235,25 @@ class Deliverer:
             return error, self.timer() - started
 
         tried = dict(zip(to_send, send_all(one, to_send), strict=True))
-        self._trip(checked, tried, by_id, now)
+        parked = {**checked.parked, **self._trip(checked, tried, by_id, now)}
         outcomes = {}
         for send in sends:
-            key, per_target = _key(send, [by_id[nid] for nid in send.ids]), {}
+            key, per_target, parked_s = _key(send, [by_id[nid] for nid in send.ids]), {}, 0.0
             for target in send.targets:
                 if (send, target) in tried:
                     per_target[target] = tried[send, target][0]
                 else:
                     url = by_id[send.ids[0]].urls[target]
                     per_target[target] = f"{scheme(url)}: not answering, not tried"
+                if per_target[target] is not None:
+                    parked_s = max(parked_s, parked.get(Target(send.channel, target), 0.0))
             results = {str(i): err is None for i, err in per_target.items()}
             failures = [err for _, err in sorted(per_target.items()) if err is not None]
             for nid in send.ids:
                 row = by_id[nid]
-                outcomes[nid] = self._record(session, row, results, failures, now, row.about(key))
+                outcomes[nid] = self._record(
+                    session, row, results, failures, now, row.about(key), parked_s
+                )
         return outcomes
 
     def _trip(
@@ -258,10 +262,11 @@ class Deliverer:
         tried: Mapping[tuple[Send, int], tuple[str | None, float]],
         by_id: Mapping[int, _Row],
         now: datetime,
-    ) -> None:
-        """Tell the breakers how each target's sends went; log each target tripped now."""
+    ) -> dict[Target, float]:
+        """Tell the breakers how each target's sends went; the targets tripped now, with how
+        long they are parked (each logged once)."""
         if self.breakers is None or not tried:
-            return
+            return {}
         sent: dict[Target, tuple[bool, float]] = {}
         for (send, target), (error, elapsed_s) in tried.items():
             failed, slowest = sent.get(Target(send.channel, target), (False, 0.0))
@@ -286,6 +291,7 @@ class Deliverer:
                 ticket_id=about.ticket_id,
                 checkpoint_id=about.checkpoint,
             )
+        return tripped
 
     def _record(  # noqa: PLR0917 - a send's results, worked out once for all its notifications
         self,
@@ -295,9 +301,11 @@ class Deliverer:
         failures: list[str],
         now: datetime,
         about: About,
+        parked_s: float = 0.0,
     ) -> Outcome:
         """One notification's results of this try (per target: accepted?, and the errors of
-        those that failed): sent, or failed (`_failed`)."""
+        those that failed): sent, or failed (`_failed`; ``parked_s``: how long a target it
+        failed on stays parked)."""
         notification = row.notification
         notification.changed = True
         notification.results = {**notification.results, **tried} if notification.results else tried
@@ -310,7 +318,9 @@ class Deliverer:
             )
             notification.repeat_at = next_repeat(row.route, notification, now)
             return Outcome(Delivery.SENT, repeat_at=notification.repeat_at, about=about)
-        return self._failed(session, row, Failure.TARGETS, "; ".join(failures), now, about)
+        return self._failed(
+            session, row, Failure.TARGETS, "; ".join(failures), now, about, parked_s
+        )
 
     def _failed(  # noqa: PLR0917 - as `_record`
         self,
@@ -320,12 +330,18 @@ class Deliverer:
         error: str,
         now: datetime,
         about: About,
+        parked_s: float = 0.0,
     ) -> Outcome:
         """Record what a failed try leads to (`worker.notify.retry.retry_decision`): retrying,
         or dead, and then the route's fallback channel is told instead, once."""
         notification, route = row.notification, row.route
         decision = retry_decision(
-            notification.attempts, failure, route, channel=notification.channel, rng=self.rng
+            notification.attempts,
+            failure,
+            route,
+            channel=notification.channel,
+            rng=self.rng,
+            parked_s=parked_s,
         )
         notification.status, notification.last_error = decision.state.value, error
         notification.changed = True

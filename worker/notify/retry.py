@@ -59,16 +59,34 @@ def backoff_s(attempt: int, rng: random.Random) -> float:
     return float(min(MAX_BACKOFF_S, 2**attempt) * rng.uniform(0.5, 1.5))
 
 
+def retries_span_s(attempt: int, attempts: int) -> float:
+    """The longest the tries after the ``attempt``-th can take before the last of ``attempts``
+    (each backoff at its longest)."""
+    return float(sum(min(MAX_BACKOFF_S, 2**a) * 1.5 for a in range(attempt, attempts)))
+
+
 def retry_decision(
-    attempt: int, failure: Failure, route: RouteSpec | None, *, channel: str, rng: random.Random
+    attempt: int,
+    failure: Failure,
+    route: RouteSpec | None,
+    *,
+    channel: str,
+    rng: random.Random,
+    parked_s: float = 0.0,
 ) -> Retry | Dead:
     """After the ``attempt``-th try (from 1) of a notification to ``channel`` by ``route``
     failed: again while the route allows more attempts; dead once out of them, at once if the
     channel is not configured (no retry can mend that), or if the route is gone from its
-    policy (None)."""
+    policy (None). Dead at once too when a target it failed on is parked (not answering:
+    `worker.notify.breaker`) for ``parked_s``, longer than all its remaining tries would take:
+    they would all find it parked, and the fallback is told now instead of after them."""
     if route is None:
         return Dead()
-    if failure is Failure.TARGETS and attempt < route.attempts:
+    if (
+        failure is Failure.TARGETS
+        and attempt < route.attempts
+        and parked_s <= retries_span_s(attempt, route.attempts)
+    ):
         return Retry(backoff_s(attempt, rng))
     fallback = route.fallback if route.fallback and route.fallback != channel else None
     return Dead(fallback)
