@@ -257,7 +257,8 @@ _ID = re.compile(r"[0-9a-f]{8,}(-[0-9a-f]{4,})*|\d+")
 
 
 def key_shape(prefix: str, key: str) -> str:
-    """A key with the run's prefix and any id in it generalized: ``<prefix>:appliers:<id>:..``."""
+    """A key with the run's prefix and every id in it generalized (``<prefix>`` and ``<id>``),
+    so one applier's keys and another's count as one shape."""
     key = key.replace(prefix, "<prefix>")
     return _ID.sub("<id>", key)
 
