@@ -238,7 +238,9 @@ class Deliverer:
         parked = {**checked.parked, **self._trip(checked, tried, by_id, now)}
         outcomes = {}
         for send in sends:
-            key, per_target, parked_s = _key(send, [by_id[nid] for nid in send.ids]), {}, 0.0
+            rendered = messages.get(send)
+            key = rendered[1] if rendered else _key(send, [by_id[nid] for nid in send.ids])
+            per_target, parked_s = {}, 0.0
             for target in send.targets:
                 if (send, target) in tried:
                     per_target[target] = tried[send, target][0]
