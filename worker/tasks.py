@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from celery.signals import worker_init, worker_ready
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
 
 from shared import metrics
 from shared.celery_app import (
@@ -90,9 +91,11 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     with rt.sessions.begin() as session:
         result = fire_checkpoints(session, rt.policies, ids, now, directory=rt.directory)
     if result.notes:
+        deliverer = _deliverer(rt)
         with rt.sessions.begin() as session:
             sent_at = datetime.now(UTC)
-            outcomes = _deliverer(rt).deliver_written(session, result.notes, result.about, sent_at)
+            outcomes = deliverer.deliver_written(session, result.notes, result.about, sent_at)
+            outcomes = _with_fallbacks(deliverer, session, outcomes)
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     report_fired([result.about[cid] for cid in result.fired], now, _storm(rt), result.not_paged)
     if result.notes:
@@ -125,11 +128,13 @@ def deliver_notifications_task(ids: list[int]) -> int:
     """Deliver a batch (a storm on a channel becomes digests); how many were sent.
 
     Notifications with failed targets go back on the queue in one task per second of backoff;
-    dead ones' fallbacks are delivered by a task of their own.
+    dead ones' fallbacks are delivered by this task too (`_with_fallbacks`).
     """
     rt = runtime()
+    deliverer = _deliverer(rt)
     with rt.sessions.begin() as session:
-        outcomes = _deliverer(rt).deliver_many(session, ids, datetime.now(UTC))
+        outcomes = deliverer.deliver_many(session, ids, datetime.now(UTC))
+        outcomes = _with_fallbacks(deliverer, session, outcomes)
     return _after_delivery(rt, outcomes, asked=len(ids))
 
 
@@ -150,8 +155,9 @@ def _storm(rt: Runtime) -> StormSettings:
 
 
 def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) -> int:
-    """Log and count what was tried, arm page repeats, queue retries, busy rows and fallbacks
-    (as each outcome's `worker.notify.retry` decision says); how many were sent."""
+    """Log and count what was tried (the fallbacks delivered with it among ``outcomes``:
+    `_with_fallbacks`), arm page repeats, queue retries and busy rows (as each outcome's
+    `worker.notify.retry` decision says); how many were sent."""
     report_deliveries(outcomes)
     rt.repeats.arm([(nid, o.repeat_at) for nid, o in outcomes.items() if o.repeat_at is not None])
     retries: dict[int, list[int]] = defaultdict(list)
@@ -172,12 +178,13 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
         deliver_notifications_task.apply_async(
             args=[retry_ids], countdown=countdown, queue=rt.settings.fire_queue
         )
-    deliver_soon(rt, [o.fallback_id for o in outcomes.values() if o.fallback_id is not None])
     counts = Counter(outcome.delivery.value for outcome in outcomes.values())
+    fallbacks = sum(1 for outcome in outcomes.values() if outcome.fallback_id is not None)
     log.info(
         "notifications_delivered",
         asked=asked,
-        swept=len(outcomes) - asked,
+        swept=len(outcomes) - asked - fallbacks,
+        fallbacks=fallbacks,
         sent=counts[Delivery.SENT.value],
         retrying=counts[Delivery.RETRY.value],
         dead=counts[Delivery.DEAD.value],
@@ -185,6 +192,27 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
         skipped=counts[Delivery.SKIPPED.value],
     )
     return counts[Delivery.SENT.value]
+
+
+def _with_fallbacks(
+    deliverer: Deliverer, session: Session, outcomes: dict[int, Outcome]
+) -> dict[int, Outcome]:
+    """``outcomes`` and those of the fallbacks their dead wrote, delivered now, in the same
+    transaction (the caller commits).
+
+    Not a task of their own: with a channel not answering, every page that finds it parked
+    dies and is told to its fallback, and a task for each filled the fire queue and the pool
+    that the other channels' pages wait on (the hanging-pager soak). In the transaction that
+    wrote them, a page's death and its fallback's try commit together: a worker killed or a
+    database lost before the commit leaves the page to be tried again, and its fallback is
+    written again, once (its dedupe key), never left pending with nobody to send it. A
+    fallback's own failures are retried as any notification's.
+    """
+    told = outcomes
+    while fallbacks := [o.fallback_id for o in told.values() if o.fallback_id is not None]:
+        told = deliverer.deliver_many(session, fallbacks, datetime.now(UTC))
+        outcomes = {**outcomes, **told}
+    return outcomes
 
 
 @app.task(name=DELIVER_NOTIFICATION, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
@@ -226,8 +254,10 @@ def release_held_task(ids: list[int]) -> int:
     page is over or acknowledged are skipped); how many were sent. Queued twice, the second
     finds them sent."""
     rt = runtime()
+    deliverer = _deliverer(rt)
     with rt.sessions.begin() as session:
-        outcomes = release_held(session, _deliverer(rt), ids, datetime.now(UTC))
+        outcomes = release_held(session, deliverer, ids, datetime.now(UTC))
+        outcomes = _with_fallbacks(deliverer, session, outcomes)
     return _after_delivery(rt, outcomes, asked=len(ids))
 
 

@@ -9,6 +9,7 @@ time-out cut to 1.2 s (Apprise's ``rto``; 4 s by default)."""
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -19,16 +20,19 @@ from sqlalchemy import select
 
 from shared.config import settings
 from shared.db.models import Notification
+from shared.redis_keys import breaker_key
 from tests.integration.breach import START, add_routes, fire_breach
 from tests.integration.services import apply_now
 from tests.integration.sinks import HangingSink, JsonSink
 from tests.integration.test_hanging_channel import ROUTES as HANGING_ROUTES
 from tests.support import event
 from worker import tasks
+from worker.notify.breaker import Tripped, open_for_s
 from worker.notify.breaker_store import RedisBreakers
 from worker.notify.deliver import Deliverer
 from worker.notify.messages import Message
 from worker.notify.outcome import Delivery, Outcome
+from worker.notify.transport import DEDUPE_HEADER
 from worker.runtime import runtime
 
 ROUTES = """
@@ -157,17 +161,30 @@ def hanging(
 ) -> Iterator[tuple[HangingSink, JsonSink, list[dict[str, Any]]]]:
     add_routes(policy_dir, HANGING_ROUTES)
     phone, chat = HangingSink(), JsonSink()
+    yield phone, chat, _wire(monkeypatch, phone, chat)
+    phone.close()
+    chat.close()
+
+
+def _wire(
+    monkeypatch: pytest.MonkeyPatch,
+    phone: HangingSink,
+    chat: JsonSink,
+    leads: JsonSink | None = None,
+) -> list[dict[str, Any]]:
+    """The phone (its read time-out cut to 1.2 s), the chat and `leads` as the channels; the
+    tasks queued, kept in the list returned instead of run."""
     monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", phone.url("phone", read_timeout_s=1.2))
     monkeypatch.setenv("ESCALERA_CHANNEL_SUPPORT_CHAT", chat.url("chat"))
-    retries: list[dict[str, Any]] = []
+    if leads is not None:
+        monkeypatch.setenv("ESCALERA_CHANNEL_LEADS", leads.url("leads"))
+    queued: list[dict[str, Any]] = []
     monkeypatch.setattr(
-        tasks.deliver_notifications_task, "apply_async", lambda *a, **k: retries.append(k)
+        tasks.deliver_notifications_task, "apply_async", lambda *a, **k: queued.append(k)
     )
     settings.cache_clear()
     runtime.cache_clear()
-    yield phone, chat, retries
-    phone.close()
-    chat.close()
+    return queued
 
 
 def test_a_hanging_phone_is_waited_on_once_then_the_fire_task_pages_at_once(
@@ -213,3 +230,115 @@ def test_a_phone_parked_for_longer_than_a_page_s_retries_tells_the_fallback_at_o
     with runtime().sessions() as s:
         told = s.scalars(select(Notification.status).where(Notification.channel == "leads"))
         assert list(told) == ["pending", "pending"]
+
+
+FALLING_BACK = """
+channels:
+  oncall_phone: {}
+  support_chat: {}
+  leads: {}
+routes:
+  - {name: p1-page, when: {priorities: [P1], kinds: [breach]}, channels: [oncall_phone, support_chat], fallback: leads}
+catch_up: all
+"""
+
+
+@pytest.fixture
+def parked_phone(
+    policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[HangingSink, JsonSink, JsonSink, list[dict[str, Any]]]]:
+    """A hanging phone already found not answering five times running (parked 160 s, longer
+    than a page's retries take), a chat beside it on the page's route, and `leads`, the
+    route's fallback; every task queued is kept, not run."""
+    add_routes(policy_dir, FALLING_BACK)
+    phone, chat, leads = HangingSink(), JsonSink(), JsonSink()
+    queued = _wire(monkeypatch, phone, chat, leads)
+    _park_phone(trips=5)
+    yield phone, chat, leads, queued
+    phone.close()
+    chat.close()
+    leads.close()
+
+
+def _park_phone(trips: int) -> None:
+    """The phone's breaker as after ``trips`` slow failures running, the last one now."""
+    rt = runtime()
+    parked = Tripped(time.time() + open_for_s(trips), trips)
+    rt.redis.set(breaker_key(rt.settings.redis_prefix, "oncall_phone", 0), parked.encode())
+
+
+def _states() -> dict[str, str]:
+    with runtime().sessions() as s:
+        return dict(s.execute(select(Notification.channel, Notification.status)).all())
+
+
+def _fire_p1(ticket: str) -> int:
+    """A P1 ticket's two warnings and breach fired by one fire task; how many it fired."""
+    apply_now(event("created", START, ticket, priority="P1"))
+    ids = runtime().timers.claim(START + timedelta(minutes=30))
+    return int(tasks.fire_checkpoints_task.run(ids))
+
+
+def test_a_page_to_a_parked_phone_reaches_the_fallback_from_the_fire_task_itself(
+    parked_phone: tuple[HangingSink, JsonSink, JsonSink, list[dict[str, Any]]],
+) -> None:
+    """The fire task does not call the parked phone; the chat of the same page is told at
+    once, and the page, dead at once, is told to `leads` by the same task: no task is queued
+    for it (a hanging pager's fallbacks filled the fire queue the other pages wait on)."""
+    phone, chat, leads, queued = parked_phone
+    assert _fire_p1("F-1") == 3
+    assert phone.requests == 0
+    assert (len(chat.received), len(leads.received)) == (1, 1)
+    assert queued == [], "a task was queued for the fallback"
+    assert _states() == {"oncall_phone": "dead", "support_chat": "sent", "leads": "sent"}
+    (told,) = leads.received
+    assert told["headers"][DEDUPE_HEADER].endswith(":leads:fallback")
+
+
+def test_a_fallback_sent_by_the_fire_task_is_not_sent_again(
+    parked_phone: tuple[HangingSink, JsonSink, JsonSink, list[dict[str, Any]]],
+) -> None:
+    """The same batch fired again (a redelivered task) and a delivery of the fallback's row
+    (a task queued before this change, still on the queue) send nothing more."""
+    _phone, chat, leads, queued = parked_phone
+    apply_now(event("created", START, "F-2", priority="P1"))
+    ids = runtime().timers.claim(START + timedelta(minutes=30))
+    assert tasks.fire_checkpoints_task.run(ids) == 3
+    assert tasks.fire_checkpoints_task.run(ids) == 0
+    with runtime().sessions() as s:
+        fallback = s.scalars(select(Notification.id).where(Notification.channel == "leads")).one()
+    tasks.deliver_notifications_task.run([fallback])  # finds it sent
+    assert (len(chat.received), len(leads.received), queued) == (1, 1, [])
+
+
+def test_a_retry_that_finds_the_phone_parked_tells_the_fallback_in_the_same_task(
+    parked_phone: tuple[HangingSink, JsonSink, JsonSink, list[dict[str, Any]]],
+) -> None:
+    """A phone page retrying (its first try timed out) whose retry finds the phone parked for
+    longer than its other tries would take: dead, and `leads` told by that retry's task."""
+    phone, _chat, leads, queued = parked_phone
+    rt = runtime()
+    rt.redis.delete(breaker_key(rt.settings.redis_prefix, "oncall_phone", 0))
+    assert _fire_p1("F-3") == 3  # the phone hangs: 1.2 s, parked 10 s, the page retrying
+    assert (phone.requests, _states()["oncall_phone"]) == (1, "retrying")
+    (retry,) = queued
+    _park_phone(trips=5)  # its probes failed meanwhile
+    assert tasks.deliver_notifications_task.run(retry["args"][0]) == 1  # the fallback's
+    assert (phone.requests, len(leads.received), len(queued)) == (1, 1, 1)
+    assert _states()["oncall_phone"] == "dead"
+
+
+def test_a_fallback_its_own_channel_refuses_is_retried_as_any_notification(
+    parked_phone: tuple[HangingSink, JsonSink, JsonSink, list[dict[str, Any]]],
+) -> None:
+    """`leads` answering 500: the fallback, tried by the fire task, is queued for its retry
+    (one task, at its backoff); the retry sends it, once."""
+    _phone, _chat, leads, queued = parked_phone
+    leads.failing = True
+    assert _fire_p1("F-4") == 3
+    (retry,) = queued
+    assert 1 <= retry["countdown"] <= 3
+    assert _states()["leads"] == "retrying"
+    leads.failing = False
+    assert tasks.deliver_notifications_task.run(retry["args"][0]) == 1
+    assert (len(leads.received), _states()["leads"]) == (1, "sent")
