@@ -192,6 +192,10 @@ class Settings(BaseSettings):
     # filling Redis; 0: never. 100,000 queued messages take about 160 MB of Redis (1.6 KB each)
     # and about two minutes of one worker's applying (bench/apply_bench.py: 820 events/s).
     ingest_max_queue: int = Field(100_000, ge=0)
+    # How long an applier lets a batch of fewer than 100 events fill before applying it
+    # (worker.events.applier.FILL): an event is applied up to this much later, and a desk's
+    # steady trickle costs far less per event in bigger transactions. 0: apply at once.
+    apply_linger_ms: int = Field(100, ge=0, le=1000)
     # Storms (docs/notifications-storms.md): this many notifications for one channel in one
     # delivery pass make a storm (0: never), sent as digests listing this many at most. Read
     # with the others, so a bad value stops the process at start, not when a page fires.

@@ -225,3 +225,62 @@ def test_a_restarted_applier_applies_the_batch_it_had_in_hand(configured: None) 
     applier.run(stop)  # the worker's bootstep runs it again after a crash
     assert _stored() == sorted([CREATED.event_id, REPLY.event_id])
     assert applier.queue.depth() == 1  # the later event waits for the next round
+
+
+class _Arrivals(threading.Event):
+    """A stop signal whose waits stand in for time passing: each wait lets the next of
+    ``arrivals`` reach the queue (as a portal's next webhook would), and is recorded."""
+
+    def __init__(self, *arrivals: Event) -> None:
+        super().__init__()
+        self.arrivals, self.waits = list(arrivals), []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        if self.arrivals:
+            _enqueue(self.arrivals.pop(0))
+        return self.is_set()
+
+
+def _one_round(applier: Applier, stop: threading.Event) -> None:
+    """Run the applier until it acknowledges its first batch."""
+    acknowledge = applier.queue.ack
+
+    def ack_once() -> None:
+        acknowledge()
+        stop.set()
+
+    applier.queue.ack = ack_once  # type: ignore[method-assign]
+    applier.run(stop)
+
+
+def test_events_arriving_while_a_small_batch_lingers_are_applied_with_it(
+    configured: None,
+) -> None:
+    """A desk's trickle: the created webhook is taken, and the reply and another ticket that
+    arrive within the linger are applied in the same transaction, not one each."""
+    later = event("created", START, "K-3", priority="P3")
+    _enqueue(CREATED)
+    applier = make_applier(runtime())
+    assert applier.linger_s == settings().apply_linger_ms / 1000 > 0
+    stop = _Arrivals(REPLY, later)
+    _one_round(applier, stop)
+    assert _stored() == sorted([CREATED.event_id, REPLY.event_id, later.event_id])
+    assert applier.queue.depth() == 0 and applier.queue.in_hand() == []
+    assert sum(w or 0 for w in stop.waits) == pytest.approx(applier.linger_s)  # not longer
+
+
+def test_a_full_batch_or_no_linger_is_applied_without_waiting(configured: None) -> None:
+    """A backlog fills the batch at once, and ESCALERA_APPLY_LINGER_MS=0 applies a lone event
+    at once: neither waits for more."""
+    later = event("created", START, "K-3", priority="P3")
+    _enqueue(CREATED, REPLY, later)
+    full = make_applier(runtime(), batch=2)
+    stop = _Arrivals()
+    _one_round(full, stop)
+    assert stop.waits == [] and len(_stored()) == 2 and full.queue.depth() == 1
+    at_once = make_applier(runtime())
+    at_once.linger_s = 0.0
+    stop = _Arrivals()
+    _one_round(at_once, stop)
+    assert stop.waits == [] and len(_stored()) == 3

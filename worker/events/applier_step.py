@@ -31,6 +31,7 @@ class ApplierStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
         super().__init__(parent, **kwargs)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._gathering = threading.Lock()  # the appliers gather batches one at a time
 
     def start(self, parent: Any) -> None:
         for n in range(self.threads):
@@ -44,7 +45,7 @@ class ApplierStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
             thread.join(timeout=30)
 
     def _run(self) -> None:
-        applier = make_applier(runtime(), self.batch)
+        applier = make_applier(runtime(), self.batch, self._gathering)
         log.info("applier_started", consumer=applier.queue.keys.consumer, batch=self.batch)
         while not self._stop.is_set():
             try:
