@@ -15,16 +15,15 @@ from redis import Redis
 from shared.redis_keys import breaker_key, probe_key
 from worker.notify.breaker import FORGET_S, PROBE_S, Target, Tripped, after_send, wait_s
 
-# A reopened target another send is probing: how long its other notifications count it parked
-# (the probe has answered by then, or timed out and parked it again).
-PROBE_WAIT_S = 5.0
 
 
 @dataclass
 class Checked:
     """What a batch found of its targets before sending."""
 
-    parked: dict[Target, float] = field(default_factory=dict)  # not sent to: for how long
+    # not sent to: for how long for sure (0: a reopened target another send is probing; the
+    # probe may close it any moment, so a notification's next try is not skipped)
+    parked: dict[Target, float] = field(default_factory=dict)
     known: dict[Target, Tripped] = field(default_factory=dict)  # tripped before (probed now)
 
 
@@ -44,7 +43,7 @@ class RedisBreakers:
     def check(self, targets: Collection[Target], now: float) -> Checked:
         """Which of ``targets`` to leave alone now, and for how long; a reopened one is probed
         by this batch if it takes the probe token first (another batch probing it: left alone
-        for `PROBE_WAIT_S`)."""
+        this time, parked for no time that is sure)."""
         checked = Checked()
         if not targets:
             return checked
@@ -60,7 +59,7 @@ class RedisBreakers:
             elif self._redis.set(probe_key(self._prefix, *target), "1", nx=True, px=_ms(PROBE_S)):
                 checked.known[target] = state  # reopened: this batch probes it
             else:
-                checked.parked[target] = PROBE_WAIT_S
+                checked.parked[target] = 0.0
         return checked
 
     def record(
