@@ -16,7 +16,6 @@ from shared.redis_keys import breaker_key, probe_key
 from worker.notify.breaker import FORGET_S, PROBE_S, Target, Tripped, after_send, wait_s
 
 
-
 @dataclass
 class Checked:
     """What a batch found of its targets before sending."""
