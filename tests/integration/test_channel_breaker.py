@@ -20,18 +20,20 @@ from sqlalchemy import select
 
 from shared.config import settings
 from shared.db.models import Notification
-from shared.redis_keys import breaker_key
+from shared.redis_keys import breaker_key, probe_key
 from tests.integration.breach import START, add_routes, fire_breach
 from tests.integration.services import apply_now
 from tests.integration.sinks import HangingSink, JsonSink
 from tests.integration.test_hanging_channel import ROUTES as HANGING_ROUTES
 from tests.support import event
+from tests.unit.test_notify_retry import Extreme
 from worker import tasks
 from worker.notify.breaker import Tripped, open_for_s
 from worker.notify.breaker_store import RedisBreakers
 from worker.notify.deliver import Deliverer
 from worker.notify.messages import Message
 from worker.notify.outcome import Delivery, Outcome
+from worker.notify.retry import Retry
 from worker.notify.transport import DEDUPE_HEADER
 from worker.runtime import runtime
 
@@ -86,13 +88,13 @@ def pages(policy_dir: Path, configured: None) -> list[int]:
         )
 
 
-def deliverer(phone: Phone, clock: Clock) -> Deliverer:
+def deliverer(phone: Phone, clock: Clock, rng: random.Random | None = None) -> Deliverer:
     rt = runtime()
     return Deliverer(
         rt.policies,
         phone,
         {"ESCALERA_CHANNEL_ONCALL": "json://127.0.0.1:9/phone"},
-        random.Random(1),
+        rng or Extreme(high=True),  # backoffs of 3, 6, 12 s
         breakers=RedisBreakers(rt.redis, rt.settings.redis_prefix),
         timer=clock,
     )
@@ -103,9 +105,18 @@ def deliver(d: Deliverer, notification_id: int, after_s: float) -> Outcome:
         return d.deliver(session, notification_id, BREACH + timedelta(seconds=after_s))
 
 
+def attempts(ids: Sequence[int]) -> list[int]:
+    with runtime().sessions() as s:
+        tried = {nid: n for nid, n in s.execute(select(Notification.id, Notification.attempts))}
+    return [tried[nid] for nid in ids]
+
+
 def test_one_time_out_parks_the_target_and_the_next_pages_do_not_wait(pages: list[int]) -> None:
     """The first page waits out the phone's 4 s time-out; the next two, within the 10 s the
-    phone is parked, are not sent at all (no time lost): a failed try each, retried as usual."""
+    phone is parked, are not sent at all (no time lost). A page's tries that would fall inside
+    the park could only find it parked: they are counted now, and its next try is queued for
+    the first that falls after it, when it would have been made (no task only to find it
+    parked)."""
     clock = Clock()
     phone = Phone(clock)
     d = deliverer(phone, clock)
@@ -114,12 +125,15 @@ def test_one_time_out_parks_the_target_and_the_next_pages_do_not_wait(pages: lis
 
     second, third = deliver(d, pages[1], 1), deliver(d, pages[2], 9)
     assert phone.calls == 1 and clock.now == 4.0, "a parked target was called"
-    assert (second.delivery, third.delivery) == (Delivery.RETRY, Delivery.RETRY)
     assert second.error == "json: not answering, not tried"
-    assert second.retry_in_s is not None and second.retry_in_s <= 3  # its usual backoff
-    with runtime().sessions() as s:
-        tried = {nid: n for nid, n in s.execute(select(Notification.id, Notification.attempts))}
-    assert [tried[nid] for nid in pages] == [1, 1, 1]
+    # parked until 10 s: the tries at 0 + 3 and 1 + 3 s are counted, the next ones are at
+    # 0 + 3 + 6 and 1 + 3 + 6 s; the third page, 1 s before the end, tries again 3 s later
+    assert [o.decision for o in (first, second, third)] == [
+        Retry(9.0, skipped=1),
+        Retry(9.0, skipped=1),
+        Retry(3.0),
+    ]
+    assert attempts(pages) == [2, 2, 1]
 
 
 def test_once_reopened_one_page_probes_it_and_an_answer_closes_it(pages: list[int]) -> None:
@@ -131,6 +145,7 @@ def test_once_reopened_one_page_probes_it_and_an_answer_closes_it(pages: list[in
     deliver(d, pages[0], 0)  # trips it for 10 s
     probe = deliver(d, pages[1], 11)  # the probe: times out again, parked for 20 s
     assert (probe.delivery, phone.calls) == (Delivery.RETRY, 2)
+    assert probe.decision == Retry(21.0, skipped=2)  # at 11 + 3 and + 9 s parked; + 21: not
     assert deliver(d, pages[2], 30).delivery is Delivery.RETRY and phone.calls == 2  # parked
     phone.down = False
     assert deliver(d, pages[0], 32).delivery is Delivery.SENT  # the next probe: it answers
@@ -138,21 +153,46 @@ def test_once_reopened_one_page_probes_it_and_an_answer_closes_it(pages: list[in
     assert phone.calls == 4
 
 
-def test_a_phone_that_stays_dead_runs_out_of_attempts_and_the_fallback_is_told(
+def test_a_page_that_finds_another_send_probing_the_phone_tries_again_at_its_backoff(
     pages: list[int],
 ) -> None:
-    """Parked tries count: after the route's 4 attempts (seconds apart: their backoff) the
-    page is dead and `leads` gets it, as soon as without the breaker, but with one time-out
-    waited for instead of four."""
+    """The park over and another send probing the phone: this page does not call it, and
+    tries again at its usual backoff, nothing counted ahead (the probe may answer any
+    moment, and close it)."""
     clock = Clock()
     phone = Phone(clock)
     d = deliverer(phone, clock)
-    outcomes = [deliver(d, pages[0], at).delivery for at in (0, 2, 5, 9)]
-    assert outcomes == [Delivery.RETRY, Delivery.RETRY, Delivery.RETRY, Delivery.DEAD]
+    deliver(d, pages[0], 0)  # trips it for 10 s
+    rt = runtime()
+    rt.redis.set(probe_key(rt.settings.redis_prefix, "oncall", 0), "1")  # another send's probe
+    waiting = deliver(d, pages[1], 11)
+    assert phone.calls == 1
+    assert (waiting.delivery, waiting.decision) == (Delivery.RETRY, Retry(3.0))
+    assert attempts(pages[1:2]) == [1]
+
+
+def test_a_phone_that_stays_dead_runs_out_of_attempts_and_the_fallback_is_told(
+    pages: list[int],
+) -> None:
+    """Parked tries count: a page whose tries left would all fall inside the park (4
+    attempts, at 1, 2 and 4 s of backoff: 7 s, within the 10 s) is dead at once and `leads`
+    gets it, 7 s sooner than after them, with one time-out waited for instead of four. With
+    longer backoffs its last try falls after the park: it is made, and finds the phone still
+    not answering."""
+    clock = Clock()
+    phone = Phone(clock)
+    d = deliverer(phone, clock, Extreme(high=False))
+    assert deliver(d, pages[0], 0).delivery is Delivery.DEAD
     assert phone.calls == 1
     with runtime().sessions() as s:
         leads = s.scalars(select(Notification).where(Notification.channel == "leads")).one()
     assert leads.status == "pending"
+
+    slow = deliverer(phone, clock)  # backoffs of 3, 6, 12 s
+    first = deliver(slow, pages[1], 11)  # the probe: parked for 20 s
+    assert first.decision == Retry(21.0, skipped=2)
+    assert deliver(slow, pages[1], 32).delivery is Delivery.DEAD  # its 4th try, the next probe
+    assert phone.calls == 3
 
 
 @pytest.fixture
@@ -342,3 +382,24 @@ def test_a_fallback_its_own_channel_refuses_is_retried_as_any_notification(
     leads.failing = False
     assert tasks.deliver_notifications_task.run(retry["args"][0]) == 1
     assert (len(leads.received), _states()["leads"]) == (1, "sent")
+
+
+def test_a_page_to_a_phone_parked_briefly_is_queued_once_for_after_the_park(
+    parked_phone: tuple[HangingSink, JsonSink, JsonSink, list[dict[str, Any]]],
+) -> None:
+    """Parked 20 s (two time-outs running) with a 5-attempt page: the fire task sends the
+    chat at once and queues the phone's page once, for after the park, its tries inside it
+    counted; or, if those were all its tries, tells `leads` at once. No task is queued only
+    to find the phone parked (the soak's fire pool spent thousands on them)."""
+    phone, chat, leads, queued = parked_phone
+    _park_phone(trips=2)
+    assert _fire_p1("R-1") == 3
+    assert (phone.requests, len(chat.received)) == (0, 1)
+    with runtime().sessions() as s:
+        page = s.scalars(select(Notification).where(Notification.channel == "oncall_phone")).one()
+    if page.status == "dead":
+        assert (queued, len(leads.received)) == ([], 1)
+    else:
+        (retry,) = queued
+        assert retry["countdown"] >= 19 and page.attempts >= 2
+        assert len(leads.received) == 0

@@ -240,7 +240,7 @@ class Deliverer:
         for send in sends:
             rendered = messages.get(send)
             key = rendered[1] if rendered else _key(send, [by_id[nid] for nid in send.ids])
-            per_target, parked_s = {}, 0.0
+            per_target, parks = {}, []
             for target in send.targets:
                 if (send, target) in tried:
                     per_target[target] = tried[send, target][0]
@@ -248,7 +248,8 @@ class Deliverer:
                     url = by_id[send.ids[0]].urls[target]
                     per_target[target] = f"{scheme(url)}: not answering, not tried"
                 if per_target[target] is not None:
-                    parked_s = max(parked_s, parked.get(Target(send.channel, target), 0.0))
+                    parks.append(parked.get(Target(send.channel, target), 0.0))
+            parked_s = min(parks, default=0.0)  # how long all those it failed on stay parked
             results = {str(i): err is None for i, err in per_target.items()}
             failures = [err for _, err in sorted(per_target.items()) if err is not None]
             for nid in send.ids:
@@ -306,8 +307,8 @@ class Deliverer:
         parked_s: float = 0.0,
     ) -> Outcome:
         """One notification's results of this try (per target: accepted?, and the errors of
-        those that failed): sent, or failed (`_failed`; ``parked_s``: how long a target it
-        failed on stays parked)."""
+        those that failed): sent, or failed (`_failed`; ``parked_s``: how long every
+        target it failed on stays parked)."""
         notification = row.notification
         notification.changed = True
         notification.results = {**notification.results, **tried} if notification.results else tried
@@ -348,6 +349,7 @@ class Deliverer:
         notification.status, notification.last_error = decision.state.value, error
         notification.changed = True
         if isinstance(decision, Retry):
+            notification.attempts += decision.skipped  # tries that could only find it parked
             return Outcome(Delivery.RETRY, decision, error, about=about)
         if route is not None and route.chain:  # a step nobody could be told: on to the next
             notification.repeat_at = next_repeat(route, notification, now)

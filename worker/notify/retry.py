@@ -19,6 +19,9 @@ from shared.db.models import NotificationState
 from shared.policy_routes import RouteSpec
 
 MAX_BACKOFF_S = 300
+# A try due this close to a park's end is made (a queued retry runs its backoff late, never
+# early): only one surely inside the park is counted without being made (`next_try`).
+PARK_MARGIN_S = 1.0
 # A notification another batch holds (it swept it in) is looked at again this much later: by
 # then that batch has sent it (or, if it died, let it go).
 BUSY_RECHECK_S = 2
@@ -35,9 +38,11 @@ class Failure(StrEnum):
 
 @dataclass(frozen=True)
 class Retry:
-    """Try the targets that failed again, ``in_s`` seconds from now."""
+    """Try the targets that failed again, ``in_s`` seconds from now; ``skipped``: the tries
+    before that one, which could only find a target parked, counted as failed now."""
 
     in_s: float
+    skipped: int = 0
     state: ClassVar[NotificationState] = NotificationState.RETRYING
 
     @property
@@ -77,16 +82,36 @@ def retry_decision(
     """After the ``attempt``-th try (from 1) of a notification to ``channel`` by ``route``
     failed: again while the route allows more attempts; dead once out of them, at once if the
     channel is not configured (no retry can mend that), or if the route is gone from its
-    policy (None). Dead at once too when a target it failed on is parked (not answering:
-    `worker.notify.breaker`) for ``parked_s``, longer than all its remaining tries would take:
-    they would all find it parked, and the fallback is told now instead of after them."""
+    policy (None).
+
+    Every target it failed on parked (not answering: `worker.notify.breaker`) for
+    ``parked_s``: its tries that fall inside the park could only find them parked, and are
+    counted now instead of each being queued (`next_try`); dead at once if every try left
+    would.
+    """
     if route is None:
         return Dead()
-    if (
-        failure is Failure.TARGETS
-        and attempt < route.attempts
-        and parked_s <= retries_span_s(attempt, route.attempts)
-    ):
-        return Retry(backoff_s(attempt, rng))
+    if failure is Failure.TARGETS and (retry := next_try(attempt, route.attempts, parked_s, rng)):
+        return retry
     fallback = route.fallback if route.fallback and route.fallback != channel else None
     return Dead(fallback)
+
+
+def next_try(attempt: int, attempts: int, parked_s: float, rng: random.Random) -> Retry | None:
+    """The next try worth making after the ``attempt``-th of ``attempts`` failed on a target
+    parked for ``parked_s`` (0: none): at its usual backoff, or, the target still parked
+    then, the first of the following tries that falls after the park, at the time it would be
+    made, the tries before it counted failed (`Retry.skipped`); None when none is left: out of
+    attempts, or each try left would find the target parked (the fallback is told now, not
+    after them). Exactly the tries and the fate a retry at a time would come to, each finding
+    the target parked and deciding again, without the queue's tasks that only found that.
+    """
+    waited, skipped = 0.0, 0
+    while (tried := attempt + skipped) < attempts and parked_s - waited <= retries_span_s(
+        tried, attempts
+    ):
+        waited += backoff_s(tried, rng)
+        if waited + PARK_MARGIN_S >= parked_s:  # the park is over by then: a real try
+            return Retry(waited, skipped)
+        skipped += 1
+    return None
