@@ -39,7 +39,13 @@ from worker.notify.breaker import Target
 from worker.notify.breaker_store import Breakers, Checked
 from worker.notify.channels import Targets, channel_targets, not_configured
 from worker.notify.facts import TicketFacts, checkpoint_facts, checkpoints_about
-from worker.notify.messages import CheckpointFacts, Message, MessageFacts, render, render_digest
+from worker.notify.messages import (
+    CheckpointFacts,
+    Message,
+    MessageFacts,
+    render,
+    render_digest_lines,
+)
 from worker.notify.outbox import ACK_NOTICE, write_notification
 from worker.notify.outcome import About, Delivery, Outcome
 from worker.notify.paging import ANONYMOUS, acknowledged, next_repeat
@@ -68,16 +74,26 @@ class _Row(NamedTuple):
     language: str
     urls: list[str]
     scheme: str  # of the channel's URLs: what a log line may say of them
-    facts: MessageFacts
+    said: CheckpointFacts  # what every message about its checkpoint says
+    link: str | None  # its acknowledgement link
+    alone: bool  # never in a digest: a note on its own ticket, or who acknowledged a page
+    notice: MessageFacts | None = None  # an acknowledgement notice's: who acknowledged, when
+
+    @property
+    def facts(self) -> MessageFacts:
+        """What its own message says (a digest words its line from `said` alone)."""
+        if self.notice is not None:
+            return self.notice
+        return self.said.message(self.notification.dedupe_key, self.link)
 
     def about(self, message: str) -> About:
-        notification, facts = self.notification, self.facts
+        notification, said = self.notification, self.said
         return About(
             notification.checkpoint_id,
             notification.channel,
             self.scheme,
-            facts.source,
-            facts.ticket_id,
+            said.source,
+            said.ticket_id,
             message,
         )
 
@@ -203,13 +219,7 @@ class Deliverer:
         by_id = {row.notification.id: row for row in rows}
         pending = [
             Pending(
-                row.notification.id,
-                row.notification.channel,
-                row.language,
-                row.todo(),
-                # a note on its own ticket, or who acknowledged a page: never in a digest
-                alone=row.notification.repeat == ACK_NOTICE
-                or any(is_writeback(url) for url in row.urls),
+                row.notification.id, row.notification.channel, row.language, row.todo(), row.alone
             )
             for row in rows
         ]
@@ -383,34 +393,51 @@ class Deliverer:
         tickets = TicketFacts.load(session, [about[n.checkpoint_id] for n in live])
         signer = self._signer()
         rows = []
-        routes: dict[tuple[str, str], RouteSpec | None] = {}
-        channels: dict[str, Targets] = {}
+        routes: dict[tuple[str, str], tuple[RouteSpec | None, str]] = {}  # and its language
+        # by channel: its targets, whether any is a note on the ticket, whether all are
+        channels: dict[str, tuple[Targets, bool, bool]] = {}
         zones: dict[tuple[Any, ...], ZoneInfo] = {}
-        said: dict[int, CheckpointFacts] = {}  # by checkpoint: what all its messages say
+        said: dict[int, tuple[CheckpointFacts, str]] = {}  # by checkpoint: facts, policy
         for notification in live:
-            row = about[notification.checkpoint_id]
-            loaded = self.policies.named(row.policy)
-            key = (row.policy, notification.route)
+            checkpoint = notification.checkpoint_id
+            if checkpoint not in said:
+                row = about[checkpoint]
+                loaded = self.policies.named(row.policy)
+                said[checkpoint] = (checkpoint_facts(row, loaded, tickets, zones), row.policy)
+            facts, policy = said[checkpoint]
+            key = (policy, notification.route)
             if key not in routes:
-                routes[key] = next(
+                loaded = self.policies.named(policy)
+                route = next(
                     (r for r in loaded.policy.routes if r.name == notification.route), None
                 )
+                routes[key] = (route, loaded.policy.language)
             channel = notification.channel
             if channel not in channels:
-                channels[channel] = channel_targets(channel, self.environ)
-            if row.id not in said:
-                said[row.id] = checkpoint_facts(row, loaded, tickets, zones)
+                targets = channel_targets(channel, self.environ)
+                notes = [is_writeback(url) for url in targets.urls]
+                channels[channel] = (targets, any(notes), bool(notes) and all(notes))
+            (urls, scheme_of), writeback, only_writeback = channels[channel]
             dedupe = notification.dedupe_key
-            urls = channels[channel].urls
             # a note on the ticket is no page: it gets no acknowledgement link
-            to_people = not urls or not all(is_writeback(url) for url in urls)
             notice = notification.repeat == ACK_NOTICE  # says who acknowledged: nothing to ack
-            link = signer.url(dedupe, now) if signer and to_people and not notice else None
-            facts = said[row.id].message(dedupe, link)
-            if notice:
-                facts = _acknowledged_by(session, facts, notification)
+            link = signer.url(dedupe, now) if signer and not only_writeback and not notice else None
+            told = (
+                _acknowledged_by(session, facts.message(dedupe), notification) if notice else None
+            )
+            route, language = routes[key]
             rows.append(
-                _Row(notification, routes[key], loaded.policy.language, *channels[channel], facts)
+                _Row(
+                    notification,
+                    route,
+                    language,
+                    urls,
+                    scheme_of,
+                    facts,
+                    link,
+                    notice or writeback,  # never in a digest
+                    told,
+                )
             )
         return rows
 
@@ -461,5 +488,6 @@ def _message(send: Send, rows: Sequence[_Row], now: datetime) -> tuple[Message, 
     """The message of ``send`` (``rows``: its notifications) and the dedupe key it carries."""
     if not send.digest:
         return render(send.language, rows[0].facts, now), _key(send, rows)
-    digest = render_digest(send.language, [row.facts for row in rows], now, held=send.batch)
+    lines = [(row.said, row.notification.dedupe_key, row.link) for row in rows]
+    digest = render_digest_lines(send.language, lines, now, held=send.batch, last=rows[-1].facts)
     return digest, _key(send, rows)

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from scheduler.context import shorten
@@ -236,10 +237,24 @@ def render_digest(
 ) -> Message:
     """One message for many notifications to the same channel; every dedupe key is in it.
     ``held``: those a route kept in its quiet hours, released together."""
-    items = [_one_line(facts) for facts in items]
+    lines = [(facts, facts.dedupe_key, facts.ack_link) for facts in items]
+    return render_digest_lines(language, lines, now, held=held, last=items[-1])
+
+
+def render_digest_lines(
+    language: str,
+    items: Sequence[tuple[CheckpointFacts, str, str | None]],
+    now: datetime,
+    *,
+    held: bool = False,
+    last: MessageFacts,
+) -> Message:
+    """`render_digest` of (checkpoint facts, dedupe key, ack link) per notification: a storm's
+    notifications need no `MessageFacts` each, only ``last`` (the message's `Message.facts`)."""
+    items = [(_checkpoint_one_line(facts), key, ack_link) for facts, key, ack_link in items]
     lang = _lang(language)
     words = _LINES[lang]
-    by_priority = Counter(facts.priority or "—" for facts in items)
+    by_priority = Counter(facts.priority or "—" for facts, _, _ in items)
     counts = ", ".join(f"{p} ×{n}" for p, n in sorted(by_priority.items()))
     kind = "held" if held else "storm"
     title = words[kind].format(n=len(items), counts=counts)
@@ -247,7 +262,8 @@ def render_digest(
     # a storm is many notifications of few kinds and deadlines: word each once
     headlines: dict[tuple[str, str, int | None, int | None, timedelta | None], str] = {}
     deadlines: dict[tuple[datetime, ZoneInfo], str] = {}
-    for facts in items:
+    deadline_word, key_word = f" · {words['deadline']}: ", f" · {words['key']}: "
+    for facts, key, ack_link in items:
         what = (facts.kind, facts.metric, facts.percent, facts.tier, facts.time_left)
         if what not in headlines:
             headlines[what] = _headline(lang, facts)
@@ -256,20 +272,19 @@ def render_digest(
             deadlines[when] = _deadline(lang, facts, now)
         lines.append(
             f"- [{facts.priority}] {facts.source}/{facts.ticket_id}: {headlines[what]}"
-            f"{_quoted_subject(lang, facts)}"
-            f" · {words['deadline']}: {deadlines[when]}"
-            f" · {words['key']}: {facts.dedupe_key}"
+            f"{_quoted_subject(lang, facts)}{deadline_word}{deadlines[when]}"
+            f"{key_word}{one_line(key)}"
         )
-        if facts.ack_link:
-            lines.append(f"  {words['ack']}: {facts.ack_link}")
-    return Message(title=title[:250], body="\n".join(lines), facts=facts)
+        if ack_link:
+            lines.append(f"  {words['ack']}: {one_line(ack_link)}")
+    return Message(title=title[:250], body="\n".join(lines), facts=_one_line(last))
 
 
 def _lang(language: str) -> str:
     return language if language in _LINES else "en"
 
 
-def _quoted_subject(lang: str, facts: MessageFacts) -> str:
+def _quoted_subject(lang: str, facts: CheckpointFacts) -> str:
     """`` — "subject"`` (cut) after a headline, or nothing when the subject is not known."""
     if not facts.subject:
         return ""
@@ -281,7 +296,7 @@ def _known(words: dict[str, str], name: str, value: str | None) -> list[str]:
     return [f"{words[name]}: {value}"] if value else []
 
 
-def _headline(lang: str, facts: MessageFacts) -> str:
+def _headline(lang: str, facts: CheckpointFacts) -> str:
     metric = _METRICS[lang].get(facts.metric, facts.metric)
     if facts.kind == "warning" and facts.time_left is not None:
         left, one = _time_left(lang, facts.time_left)
@@ -309,7 +324,7 @@ def _time_left(lang: str, left: timedelta) -> tuple[str, bool]:
     return words, len(parts) == 1 and parts[0].startswith("1 ")
 
 
-def _deadline(lang: str, facts: MessageFacts, now: datetime) -> str:
+def _deadline(lang: str, facts: CheckpointFacts, now: datetime) -> str:
     left = facts.due_at - now
     # at the deadline itself the clock is used up: overdue, not "0m left"
     when = _LINES[lang]["left" if left > timedelta(0) else "overdue"].format(span=_span(abs(left)))
@@ -331,13 +346,14 @@ def ticket_link(template: str, ticket_id: str) -> str:
     return template.format(ticket_id=path_part(ticket_id))
 
 
-def _one_line(facts: MessageFacts) -> MessageFacts:
+_Facts = TypeVar("_Facts", bound=CheckpointFacts)
+
+
+def _checkpoint_one_line(facts: _Facts) -> _Facts:
     """``facts`` with every text a ticket or a link brings on one line, without controls."""
     texts = (facts.ticket_id, facts.source, facts.customer, facts.priority, facts.plan)
-    context = (facts.subject, facts.group, facts.assignee)
-    links = (facts.link, facts.dedupe_key, facts.ack_link)
-    problem = (facts.problem, *facts.listing, facts.acknowledged_by)
-    if "".join(text or "" for text in (*texts, *context, *links, *problem)).isprintable():
+    context = (facts.subject, facts.group, facts.assignee, facts.link, facts.problem)
+    if "".join(text or "" for text in (*texts, *context, *facts.listing)).isprintable():
         return facts  # nearly always: a storm renders a digest line per page
     return replace(
         facts,
@@ -352,6 +368,18 @@ def _one_line(facts: MessageFacts) -> MessageFacts:
         problem=None if facts.problem is None else one_line(facts.problem),
         listing=tuple(one_line(item) for item in facts.listing),
         link=None if facts.link is None else one_line(facts.link),
+    )
+
+
+def _one_line(facts: MessageFacts) -> MessageFacts:
+    """`_checkpoint_one_line`, and the message's own texts: its key, ack link, who acked."""
+    facts = _checkpoint_one_line(facts)
+    if "".join(
+        t or "" for t in (facts.dedupe_key, facts.ack_link, facts.acknowledged_by)
+    ).isprintable():
+        return facts
+    return replace(
+        facts,
         dedupe_key=one_line(facts.dedupe_key),
         ack_link=None if facts.ack_link is None else one_line(facts.ack_link),
         acknowledged_by=None if facts.acknowledged_by is None else one_line(facts.acknowledged_by),
