@@ -43,6 +43,8 @@ from worker.notify.retry import UNFINISHED
 from worker.notify.routing import Fired, channels_of, log_missing, routes_for
 from worker.policies.book import PolicyBook
 
+_CAUGHT_UP_KINDS = ("warning", "reminder")  # the kinds `CatchUpRule.may_catch_up` can silence
+
 
 @dataclass
 class FireResult:
@@ -163,7 +165,14 @@ def _not_paged(
     rules = {
         name: CatchUpRule.of(policies.named(name).policy) for name in {r.policy for r in fired}
     }
-    due = {int(row.id): (Due(row.ticket_pk, row.key, row.kind, row.due_at), row) for row in fired}
+    # only a warning or a reminder is caught up, and only a policy with max_catch_up makes a
+    # checkpoint too old: of a storm of breaches under a policy without it, none is looked at
+    asked = [
+        row
+        for row in fired
+        if rules[row.policy].max_age is not None or row.kind in _CAUGHT_UP_KINDS
+    ]
+    due = {int(row.id): (Due(row.ticket_pk, row.key, row.kind, row.due_at), row) for row in asked}
     others = _due_by(
         session, [c for c, row in due.values() if rules[row.policy].may_catch_up(c)], now
     )

@@ -7,9 +7,9 @@ a redelivered repeat task or a second fallback write nothing the second time.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,9 +34,9 @@ def dedupe_key(checkpoint_id: int, route: str, channel: str, repeat: int | str) 
     return f"{checkpoint_id}:{route}:{channel}:{repeat}"
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """A notification to write: which checkpoint, by which route, to which channel."""
+class Outgoing(NamedTuple):
+    """A notification to write: which checkpoint, by which route, to which channel (a tuple:
+    a storm writes hundreds of thousands)."""
 
     checkpoint_id: int
     route: str
@@ -46,18 +46,25 @@ class Outgoing:
     release_at: datetime | None = None  # its route is quiet now: held until then
 
 
-def _values(item: Outgoing, now: datetime) -> dict[str, Any]:
+def _key(item: Outgoing) -> str:
     repeat: int | str = FALLBACK if item.fallback else item.repeat
     if item.repeat == ACK_NOTICE:
         repeat = ACKNOWLEDGED
-    held = item.release_at is not None
+    return dedupe_key(item.checkpoint_id, item.route, item.channel, repeat)
+
+
+def _status(item: Outgoing) -> str:
+    return (NotificationState.PENDING if item.release_at is None else NotificationState.HELD).value
+
+
+def _values(item: Outgoing, now: datetime) -> dict[str, Any]:
     return {
         "checkpoint_id": item.checkpoint_id,
         "route": item.route,
         "channel": item.channel,
         "repeat": item.repeat,
-        "dedupe_key": dedupe_key(item.checkpoint_id, item.route, item.channel, repeat),
-        "status": (NotificationState.HELD if held else NotificationState.PENDING).value,
+        "dedupe_key": _key(item),
+        "status": _status(item),
         "attempts": 0,
         "created_at": now,
         "release_at": item.release_at,
@@ -136,20 +143,17 @@ def write_notes(session: Session, items: Sequence[Outgoing], now: datetime) -> l
     ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING``: a key that exists (a
     re-fired checkpoint) returns no row, exactly as `write_notification` returns None.
     """
-    rows = [_values(item, now) for item in items]
-    by_key = {row["dedupe_key"]: row for row in rows}
+    keys = [_key(item) for item in items]
+    statuses = [_status(item) for item in items]
     if session.get_bind().dialect.name == "postgresql":
         columns = {
-            name: [row[column] for row in rows]
-            for name, column in (
-                ("c", "checkpoint_id"),
-                ("r", "route"),
-                ("ch", "channel"),
-                ("rp", "repeat"),
-                ("k", "dedupe_key"),
-                ("s", "status"),
-                ("ra", "release_at"),
-            )
+            "c": [item.checkpoint_id for item in items],
+            "r": [item.route for item in items],
+            "ch": [item.channel for item in items],
+            "rp": [item.repeat for item in items],
+            "k": keys,
+            "s": statuses,
+            "ra": [item.release_at for item in items],
         }
         written = session.execute(_UNNEST, {**columns, "now": now}).all()
     else:
@@ -158,23 +162,29 @@ def write_notes(session: Session, items: Sequence[Outgoing], now: datetime) -> l
             .on_conflict_do_nothing(index_elements=["dedupe_key"])
             .returning(Notification.id, Notification.dedupe_key)
         )
+        rows = [_values(item, now) for item in items]
         written = []
         for start in range(0, len(rows), INSERT_CHUNK):
             # a list of parameters: "insertmanyvalues", multi-row VALUES from one statement
             written += session.execute(statement, rows[start : start + INSERT_CHUNK]).all()
-    return sorted((_note(int(nid), by_key[key]) for nid, key in written), key=lambda n: n.id)
-
-
-def _note(nid: int, row: dict[str, Any]) -> Note:
-    return Note(
-        id=nid,
-        checkpoint_id=row["checkpoint_id"],
-        route=row["route"],
-        channel=row["channel"],
-        repeat=row["repeat"],
-        dedupe_key=row["dedupe_key"],
-        status=row["status"],
-        attempts=row["attempts"],
-        results=None,
-        acknowledged_at=None,
-    )
+    at = {key: i for i, key in enumerate(keys)}
+    notes = []
+    for nid, key in written:
+        i = at[key]
+        item = items[i]
+        notes.append(
+            Note(
+                int(nid),
+                item.checkpoint_id,
+                item.route,
+                item.channel,
+                item.repeat,
+                key,
+                statuses[i],
+                0,
+                None,
+                None,
+            )
+        )
+    notes.sort(key=attrgetter("id"))
+    return notes

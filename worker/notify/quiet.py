@@ -9,7 +9,6 @@ so neither a Redis flush nor a restart loses one; `worker.notify.release` sends 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from scheduler.quiet_hours import held_until
@@ -35,7 +34,7 @@ def hold_quiet(
         if release_at is None:
             now_out.append(item)
         else:
-            held.append(replace(item, release_at=release_at))
+            held.append(item._replace(release_at=release_at))
     return now_out, held
 
 
