@@ -110,9 +110,14 @@ def sweep_notes(
 def write_back(session: Session, notes: Iterable[Note]) -> int:
     """Store every changed note, one UPDATE per set of identical new values; statements run."""
     groups: dict[tuple[Any, ...], list[Note]] = defaultdict(list)
+    # the notes of one message share its results' dict: each is made a key once (by its id;
+    # every one of them is alive until this returns)
+    frozen: dict[int, tuple[tuple[str, Any], ...] | None] = {}
     for note in notes:
         if note.changed:
-            results = tuple(sorted(note.results.items())) if note.results else None
+            if (held := id(note.results)) not in frozen:
+                frozen[held] = tuple(sorted(note.results.items())) if note.results else None
+            results = frozen[held]
             key = (
                 note.status,
                 note.attempts,

@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -247,6 +247,9 @@ class Deliverer:
         tried = dict(zip(to_send, send_all(one, to_send), strict=True))
         parked = {**checked.parked, **self._trip(checked, tried, by_id, now)}
         outcomes = {}
+        waits: dict[
+            tuple[int, int], timedelta | None
+        ] = {}  # a storm's routes: each worked out once
         for send in sends:
             rendered = messages.get(send)
             key = rendered[1] if rendered else _key(send, [by_id[nid] for nid in send.ids])
@@ -265,7 +268,7 @@ class Deliverer:
             for nid in send.ids:
                 row = by_id[nid]
                 outcomes[nid] = self._record(
-                    session, row, results, failures, now, row.about(key), parked_s
+                    session, row, results, failures, now, row.about(key), parked_s, waits
                 )
         return outcomes
 
@@ -315,10 +318,11 @@ class Deliverer:
         now: datetime,
         about: About,
         parked_s: float = 0.0,
+        waits: dict[tuple[int, int], timedelta | None] | None = None,
     ) -> Outcome:
         """One notification's results of this try (per target: accepted?, and the errors of
         those that failed): sent, or failed (`_failed`; ``parked_s``: how long every
-        target it failed on stays parked)."""
+        target it failed on stays parked; ``waits``: `next_repeat`'s)."""
         notification = row.notification
         notification.changed = True
         notification.results = {**notification.results, **tried} if notification.results else tried
@@ -329,7 +333,7 @@ class Deliverer:
                 now,
                 None,
             )
-            notification.repeat_at = next_repeat(row.route, notification, now)
+            notification.repeat_at = next_repeat(row.route, notification, now, waits)
             return Outcome(Delivery.SENT, repeat_at=notification.repeat_at, about=about)
         return self._failed(
             session, row, Failure.TARGETS, "; ".join(failures), now, about, parked_s

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -51,12 +51,24 @@ class Page(Protocol):
     acknowledged_at: datetime | None
 
 
-def next_repeat(route: RouteSpec | None, notification: Page, sent_at: datetime) -> datetime | None:
+def next_repeat(
+    route: RouteSpec | None,
+    notification: Page,
+    sent_at: datetime,
+    waits: dict[tuple[int, int], timedelta | None] | None = None,
+) -> datetime | None:
     """When a page sent at ``sent_at`` goes on (its next repeat, or its chain's next step);
-    None without a repeat, past the last one, or once acknowledged."""
+    None without a repeat, past the last one, or once acknowledged. ``waits``: the routes'
+    waits worked out so far, by (route's id, message number), for a batch of the same routes."""
     if route is None or notification.acknowledged_at is not None:
         return None
-    wait = route.wait_after(notification.repeat)
+    if waits is None:
+        wait = route.wait_after(notification.repeat)
+    else:
+        key = (id(route), notification.repeat)
+        if key not in waits:
+            waits[key] = route.wait_after(notification.repeat)
+        wait = waits[key]
     return None if wait is None else sent_at + wait
 
 
