@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from shared.celery_app import (
     REPEAT_PAGES,
     app,
 )
+from shared.db.statements import is_postgresql
 from shared.events import Event
 from shared.redis_keys import LEASE_SECONDS
 from worker.events.applier import make_applier
@@ -91,11 +93,12 @@ def fire_checkpoints_task(ids: list[int]) -> int:
     with rt.sessions.begin() as session:
         result = fire_checkpoints(session, rt.policies, ids, now, directory=rt.directory)
     if result.notes:
-        deliverer = _deliverer(rt)
-        with rt.sessions.begin() as session:
-            sent_at = datetime.now(UTC)
-            outcomes = deliverer.deliver_written(session, result.notes, result.about, sent_at)
-            outcomes = _with_fallbacks(deliverer, session, outcomes)
+        deliverer, sent_at = _deliverer(rt), datetime.now(UTC)
+        outcomes = _with_fallbacks(
+            rt,
+            deliverer,
+            lambda session: deliverer.deliver_written(session, result.notes, result.about, sent_at),
+        )
     rt.timers.arm(result.later)  # moved later since it was claimed: back in the index
     report_fired([result.about[cid] for cid in result.fired], now, _storm(rt), result.not_paged)
     if result.notes:
@@ -132,9 +135,9 @@ def deliver_notifications_task(ids: list[int]) -> int:
     """
     rt = runtime()
     deliverer = _deliverer(rt)
-    with rt.sessions.begin() as session:
-        outcomes = deliverer.deliver_many(session, ids, datetime.now(UTC))
-        outcomes = _with_fallbacks(deliverer, session, outcomes)
+    outcomes = _with_fallbacks(
+        rt, deliverer, lambda session: deliverer.deliver_many(session, ids, datetime.now(UTC))
+    )
     return _after_delivery(rt, outcomes, asked=len(ids))
 
 
@@ -195,22 +198,39 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
 
 
 def _with_fallbacks(
-    deliverer: Deliverer, session: Session, outcomes: dict[int, Outcome]
+    rt: Runtime, deliverer: Deliverer, deliver: Callable[[Session], dict[int, Outcome]]
 ) -> dict[int, Outcome]:
-    """``outcomes`` and those of the fallbacks their dead wrote, delivered now, in the same
-    transaction (the caller commits).
+    """What ``deliver`` did, in a transaction, and the outcomes of the fallbacks its dead
+    wrote, delivered now by this task.
 
     Not a task of their own: with a channel not answering, every page that finds it parked
     dies and is told to its fallback, and a task for each filled the fire queue and the pool
-    that the other channels' pages wait on (the hanging-pager soak). In the transaction that
-    wrote them, a page's death and its fallback's try commit together: a worker killed or a
-    database lost before the commit leaves the page to be tried again, and its fallback is
-    written again, once (its dedupe key), never left pending with nobody to send it. A
+    that the other channels' pages wait on (the hanging-pager soak). On PostgreSQL they are
+    tried in the transaction that wrote them: a page's death and its fallback's try commit
+    together, so a worker killed or a database lost before the commit leaves the page to be
+    tried again, and its fallback is written again, once (its dedupe key). On SQLite, whose
+    one writer at a time that transaction already is, sending there would stall the appliers
+    for the send: the fallbacks go in a transaction of their own, after the commit. A
     fallback's own failures are retried as any notification's.
     """
+    with rt.sessions.begin() as session:
+        outcomes = deliver(session)
+        if is_postgresql(session):
+            return _fallbacks_of(deliverer, lambda: nullcontext(session), outcomes)
+    return _fallbacks_of(deliverer, rt.sessions.begin, outcomes)
+
+
+def _fallbacks_of(
+    deliverer: Deliverer,
+    transaction: Callable[[], AbstractContextManager[Session]],
+    outcomes: dict[int, Outcome],
+) -> dict[int, Outcome]:
+    """``outcomes`` and those of the fallbacks their dead wrote (and theirs), each round
+    delivered in a ``transaction``."""
     told = outcomes
     while fallbacks := [o.fallback_id for o in told.values() if o.fallback_id is not None]:
-        told = deliverer.deliver_many(session, fallbacks, datetime.now(UTC))
+        with transaction() as session:
+            told = deliverer.deliver_many(session, fallbacks, datetime.now(UTC))
         outcomes = {**outcomes, **told}
     return outcomes
 
@@ -255,9 +275,9 @@ def release_held_task(ids: list[int]) -> int:
     finds them sent."""
     rt = runtime()
     deliverer = _deliverer(rt)
-    with rt.sessions.begin() as session:
-        outcomes = release_held(session, deliverer, ids, datetime.now(UTC))
-        outcomes = _with_fallbacks(deliverer, session, outcomes)
+    outcomes = _with_fallbacks(
+        rt, deliverer, lambda session: release_held(session, deliverer, ids, datetime.now(UTC))
+    )
     return _after_delivery(rt, outcomes, asked=len(ids))
 
 
