@@ -19,9 +19,11 @@ from shared.db.models import NotificationState
 from shared.policy_routes import RouteSpec
 
 MAX_BACKOFF_S = 300
-# A try due this close to a park's end is made (a queued retry runs its backoff late, never
-# early): only one surely inside the park is counted without being made (`next_try`).
-PARK_MARGIN_S = 1.0
+# A try due this close to a park's end is made: only one surely inside the park is counted
+# without being made (`next_try`). The park is measured when the task starts, the retry's
+# countdown only after the batch's sends (each up to Apprise's time-out, 4 s by default) and
+# its commit; a queued retry runs late, never early.
+PARK_MARGIN_S = 5.0
 # A notification another batch holds (it swept it in) is looked at again this much later: by
 # then that batch has sent it (or, if it died, let it go).
 BUSY_RECHECK_S = 2
@@ -106,12 +108,14 @@ def next_try(attempt: int, attempts: int, parked_s: float, rng: random.Random) -
     after them). Exactly the tries and the fate a retry at a time would come to, each finding
     the target parked and deciding again, without the queue's tasks that only found that.
     """
-    waited, skipped = 0.0, 0
-    while (tried := attempt + skipped) < attempts and parked_s - waited <= retries_span_s(
+    park = parked_s - PARK_MARGIN_S  # leaning towards a try: the worst is one task too many
+    waited, skipped = 0, 0  # whole seconds: the queue rounds each countdown up
+    while (tried := attempt + skipped) < attempts and park - waited <= retries_span_s(
         tried, attempts
     ):
-        waited += backoff_s(tried, rng)
-        if waited + PARK_MARGIN_S >= parked_s:  # the park is over by then: a real try
-            return Retry(waited, skipped)
+        backoff = backoff_s(tried, rng)
+        if waited + math.ceil(backoff) >= park:  # the park is over by then: a real try
+            return Retry(waited + backoff, skipped)
+        waited += math.ceil(backoff)
         skipped += 1
     return None
