@@ -11,26 +11,29 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, Table, select, update
 from sqlalchemy.orm import Session
 
 from shared.db.models import Notification, NotificationState
 from shared.db.statements import among
 
+# The table's own (Core) columns: a batch's rows come back plain, not through the ORM.
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_N = _NOTIFICATIONS.c
 _COLUMNS = (
-    Notification.id,
-    Notification.checkpoint_id,
-    Notification.route,
-    Notification.channel,
-    Notification.repeat,
-    Notification.dedupe_key,
-    Notification.status,
-    Notification.attempts,
-    Notification.results,
-    Notification.acknowledged_at,
-    Notification.repeat_at,
+    _N.id,
+    _N.checkpoint_id,
+    _N.route,
+    _N.channel,
+    _N.repeat,
+    _N.dedupe_key,
+    _N.status,
+    _N.attempts,
+    _N.results,
+    _N.acknowledged_at,
+    _N.repeat_at,
 )
 
 
@@ -63,8 +66,8 @@ def _locking(session: Session, ids: Sequence[int], *columns: Any) -> Select[Any]
     LOCKED``), in id order."""
     return (
         select(*columns)
-        .where(among(session, Notification.id, ids))
-        .order_by(Notification.id)
+        .where(among(session, _N.id, ids))
+        .order_by(_N.id)
         .with_for_update(skip_locked=True)
     )
 
@@ -79,12 +82,12 @@ def lock_written(session: Session, ids: Sequence[int]) -> dict[int, str]:
     process has just written: it knows the rest of them."""
     if not ids:
         return {}
-    query = _locking(session, ids, Notification.id, Notification.status)
+    query = _locking(session, ids, _N.id, _N.status)
     return {int(nid): status for nid, status in session.execute(query).all()}
 
 
 def existing(session: Session, ids: Iterable[int]) -> set[int]:
-    query = select(Notification.id).where(among(session, Notification.id, list(ids)))
+    query = select(_N.id).where(among(session, _N.id, list(ids)))
     return set(session.scalars(query).all())
 
 
@@ -95,12 +98,12 @@ def sweep_notes(
     query = (
         select(*_COLUMNS)
         .where(
-            Notification.id.between(min(ids) - window, max(ids) + window),
-            Notification.channel == channel,
-            Notification.status == NotificationState.PENDING.value,
-            ~among(session, Notification.id, ids),
+            _N.id.between(min(ids) - window, max(ids) + window),
+            _N.channel == channel,
+            _N.status == NotificationState.PENDING.value,
+            ~among(session, _N.id, ids),
         )
-        .order_by(Notification.id)
+        .order_by(_N.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -130,8 +133,8 @@ def write_back(session: Session, notes: Iterable[Note]) -> int:
     for same in groups.values():
         first = same[0]
         session.execute(
-            update(Notification)
-            .where(among(session, Notification.id, [note.id for note in same]))
+            update(_NOTIFICATIONS)
+            .where(among(session, _N.id, [note.id for note in same]))
             .values(
                 status=first.status,
                 attempts=first.attempts,
@@ -140,6 +143,5 @@ def write_back(session: Session, notes: Iterable[Note]) -> int:
                 delivered_at=first.delivered_at,
                 repeat_at=first.repeat_at,
             )
-            .execution_options(synchronize_session=False)
         )
     return len(groups)

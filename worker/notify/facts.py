@@ -29,24 +29,26 @@ from worker.notify.messages import CheckpointFacts, MessageFacts, ticket_link
 from worker.notify.problem_listing import problem_listings
 from worker.policies.book import LoadedPolicy, PolicyBook
 
-# Plain columns, not ORM objects: a ticket's row also holds its whole SLA snapshot.
+# Plain columns, not ORM objects: a ticket's row also holds its whole SLA snapshot. The tables'
+# own (Core) columns: a batch's thousand rows come back as plain rows, not through the ORM.
+_CHECKPOINT, _TICKET = Checkpoint.__table__.c, Ticket.__table__.c
 ABOUT = (
-    Checkpoint.id,
-    Checkpoint.ticket_pk,
-    Checkpoint.key,
-    Checkpoint.kind,
-    Checkpoint.metric,
-    Checkpoint.percent,
-    Checkpoint.tier,
-    Checkpoint.due_at,
-    Ticket.ticket_id,
-    Ticket.source,
-    Ticket.policy,
-    Ticket.plan,
-    Ticket.priority,
-    Ticket.subject,
-    Ticket.group_name,
-    Ticket.assignee,
+    _CHECKPOINT.id,
+    _CHECKPOINT.ticket_pk,
+    _CHECKPOINT.key,
+    _CHECKPOINT.kind,
+    _CHECKPOINT.metric,
+    _CHECKPOINT.percent,
+    _CHECKPOINT.tier,
+    _CHECKPOINT.due_at,
+    _TICKET.ticket_id,
+    _TICKET.source,
+    _TICKET.policy,
+    _TICKET.plan,
+    _TICKET.priority,
+    _TICKET.subject,
+    _TICKET.group_name,
+    _TICKET.assignee,
 )
 # Kinds whose message is about another instant: their clock's breach.
 _ABOUT_THE_BREACH = ("warning", "reminder")
@@ -56,8 +58,10 @@ def checkpoints_about(session: Session, checkpoint_ids: Iterable[int]) -> dict[i
     """Each checkpoint's `ABOUT` row, by id (one query)."""
     query = (
         select(*ABOUT)
-        .join(Ticket, Checkpoint.ticket_pk == Ticket.id)
-        .where(among(session, Checkpoint.id, sorted(set(checkpoint_ids))))
+        .select_from(
+            Checkpoint.__table__.join(Ticket.__table__, _CHECKPOINT.ticket_pk == _TICKET.id)
+        )
+        .where(among(session, _CHECKPOINT.id, sorted(set(checkpoint_ids))))
     )
     return {int(row.id): row for row in session.execute(query).all()}
 

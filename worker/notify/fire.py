@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from shared.db.models import Checkpoint, CheckpointState, Notification, Ticket
@@ -87,22 +87,22 @@ def fire_checkpoints(
     second fire task racing this one re-checks the row after this commits and finds it fired.
     """
     result = FireResult()
+    checkpoints = Checkpoint.__table__.c  # Core: the rows come back plain, not through the ORM
     fire = (
-        update(Checkpoint)
+        update(cast(Table, Checkpoint.__table__))
         .where(
-            among(session, Checkpoint.id, ids),
-            Checkpoint.state == CheckpointState.ARMED.value,
-            Checkpoint.due_at <= now,
+            among(session, checkpoints.id, ids),
+            checkpoints.state == CheckpointState.ARMED.value,
+            checkpoints.due_at <= now,
         )
         .values(state=CheckpointState.FIRED.value, fired_at=now)
-        .execution_options(synchronize_session=False)
     )
     if is_postgresql(session):  # UPDATE … FROM tickets … RETURNING both tables' columns
         marked = session.execute(
-            fire.where(Checkpoint.ticket_pk == Ticket.id).returning(*ABOUT)
+            fire.where(checkpoints.ticket_pk == Ticket.__table__.c.id).returning(*ABOUT)
         ).all()
     else:  # SQLite returns only the updated table's columns: read the rest after
-        fired_ids = list(session.scalars(fire.returning(Checkpoint.id)))
+        fired_ids = list(session.scalars(fire.returning(checkpoints.id)))
         marked = list(checkpoints_about(session, fired_ids).values()) if fired_ids else []
     fired = sorted(marked, key=lambda row: int(row.id))
     result.fired = [int(row.id) for row in fired]
