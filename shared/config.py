@@ -196,6 +196,11 @@ class Settings(BaseSettings):
     # (worker.events.applier.FILL): an event is applied up to this much later, and a desk's
     # steady trickle costs far less per event in bigger transactions. 0: apply at once.
     apply_linger_ms: int = Field(100, ge=0, le=1000)
+    # How much lower than the rest of the worker the appliers' threads run (Linux nice, added to
+    # the process's own): when the machine is saturated the pool's firing and delivery, which
+    # must be on time, take the CPU first and applying events waits (nothing is lost: they stay
+    # on the events queue). Idle CPU is still used in full. 0: the same priority.
+    apply_nice: int = Field(5, ge=0, le=19)
     # Storms (docs/notifications-storms.md): this many notifications for one channel in one
     # delivery pass make a storm (0: never), sent as digests listing this many at most. Read
     # with the others, so a bad value stops the process at start, not when a page fires.

@@ -35,8 +35,9 @@ catch_up: all  # every overdue checkpoint pages, each counted
 
 
 class System:
-    def __init__(self, ingest: str, worker: str, beat: str, tmp: Path) -> None:
+    def __init__(self, ingest: str, worker: str, beat: str, tmp: Path, worker_pid: int) -> None:
         self.ingest, self.worker, self.beat, self.tmp = ingest, worker, beat, tmp
+        self.worker_pid = worker_pid
 
     def scrape(self, base: str) -> Scrape:
         read = {"authorization": f"Bearer {TOKEN}"}  # ingest's needs it; the others' ignore it
@@ -86,7 +87,7 @@ def system(
             seconds=120,
         )
         assert all(p.poll() is None for p in procs), _logs(tmp_path)
-        yield System(urls["ingest"], urls["worker"], urls["beat"], tmp)
+        yield System(urls["ingest"], urls["worker"], urls["beat"], tmp, procs[1].pid)
     assert list(tmp.iterdir()) == []  # every metrics folder removed at shutdown
 
 
@@ -145,3 +146,25 @@ def test_every_process_group_reports_its_whole_self(system: System) -> None:
     assert beat("escalera_timers_claimed_total") >= 3
     assert time.time() - beat("escalera_beat_last_tick_timestamp_seconds") < 5
     assert "escalera_queue_depth" in beat.names()
+
+
+def _nice(stat: Path) -> int:
+    """A task's nice value: field 19 of /proc/.../stat (after the parenthesised name)."""
+    return int(stat.read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_the_appliers_run_below_the_firing_pool(system: System) -> None:
+    """ESCALERA_APPLY_NICE (5): the worker's two applier threads yield the CPU to the pool that
+    fires and delivers, and to the rest of the worker; nothing else is lowered."""
+    main = Path(f"/proc/{system.worker_pid}")
+    base = _nice(main / "stat")
+
+    def appliers_lowered() -> list[int] | None:
+        niceness = sorted(_nice(task / "stat") for task in (main / "task").iterdir())
+        return niceness if niceness.count(base + 5) == 2 else None
+
+    niceness = _wait_for(appliers_lowered, "two threads of the worker at nice +5")
+    assert niceness.count(base) == len(niceness) - 2  # its main thread and the others
+    children = (main / "task" / str(system.worker_pid) / "children").read_text().split()
+    assert len(children) == 2  # --concurrency 2: the pool
+    assert all(_nice(Path(f"/proc/{child}/stat")) == base for child in children)

@@ -15,7 +15,9 @@ import structlog
 from celery import bootsteps
 from celery.signals import worker_process_init
 
+from shared.config import settings
 from worker.events.applier import BATCH, make_applier
+from worker.events.priority import lower_this_thread
 from worker.runtime import keep_policies_fresh, runtime
 
 log = structlog.get_logger("escalera.applier")
@@ -45,8 +47,11 @@ class ApplierStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
             thread.join(timeout=30)
 
     def _run(self) -> None:
+        nice = lower_this_thread(settings().apply_nice)  # firing first when the CPU is short
         applier = make_applier(runtime(), self.batch, self._gathering)
-        log.info("applier_started", consumer=applier.queue.keys.consumer, batch=self.batch)
+        log.info(
+            "applier_started", consumer=applier.queue.keys.consumer, batch=self.batch, nice=nice
+        )
         while not self._stop.is_set():
             try:
                 applier.run(self._stop)
