@@ -16,10 +16,12 @@ with `QueueFull` (503, Retry-After) while the queue is at its limit: nothing of 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import redis.exceptions
 import structlog
 from celery import Celery
 from redis.asyncio import Redis
@@ -36,6 +38,12 @@ log = structlog.get_logger("escalera.ingest")
 # What a 503 for unconfirmed replication tells the portal: a replica that missed one WAIT is
 # usually back within seconds (a restart, a resync); sooner would only meet the same replica.
 RETRY_AFTER_S = 5
+
+# How long a request waits on Redis (its reads and writes, WAIT's own timeout aside) before it is
+# answered 503 as a store outage. One deadline over the request, not redis-py's
+# ``socket_timeout``: that wraps every command's write in ``asyncio.wait_for``, a task of its own
+# per command, an eighth of the service's CPU per event under the soak's load (py-spy).
+IO_TIMEOUT_S = 5.0
 
 
 class Publisher(Protocol):
@@ -84,18 +92,35 @@ class QueuePublisher:
         queue: str,
         durability: Durability | None = None,
         backlog: Backlog | None = None,
+        *,
+        io_timeout_s: float = IO_TIMEOUT_S,
     ) -> None:
         """``durability`` and ``backlog``: the process's settings' (``ESCALERA_DURABILITY``,
-        ``ESCALERA_INGEST_MAX_QUEUE``) when not given."""
+        ``ESCALERA_INGEST_MAX_QUEUE``) when not given. ``redis`` needs no ``socket_timeout``:
+        a request that waits on it past ``io_timeout_s`` raises redis' `TimeoutError`."""
         self._app, self._redis, self._queue = app, redis, queue
         prefix = app.conf.broker_transport_options.get("global_keyprefix", "")
         self._key = queue_list(prefix, queue)
         self.durability = durability or Durability.from_settings(settings())
         self.backlog = backlog or Backlog.from_settings(settings())
+        self._deadline_s = io_timeout_s + self.durability.timeout_ms / 1000
 
     async def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
+        deadline = asyncio.timeout(self._deadline_s)
+        try:
+            async with deadline:
+                await self._publish(events)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            # redis-py closed the connection it was cancelled on: the next request opens another
+            raise redis.exceptions.TimeoutError(
+                f"Redis did not answer within {self._deadline_s:g} s"
+            ) from None
+
+    async def _publish(self, events: Sequence[Event]) -> None:
         await self._admit(events)
         if not self.durability.replicas:
             self.backlog.saw(await self._redis.lpush(self._key, *self.messages(events)))

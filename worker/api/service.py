@@ -19,7 +19,7 @@ from worker.adapters.jira import JiraAdapter
 from worker.adapters.zendesk import ZendeskAdapter
 from worker.api.app import create_app
 from worker.api.backlog import Backlog
-from worker.api.publisher import Durability, QueuePublisher
+from worker.api.publisher import IO_TIMEOUT_S, Durability, QueuePublisher
 from worker.api.services import Services, Webhook
 from worker.runtime import Runtime, runtime
 
@@ -51,7 +51,8 @@ def _secret(config: Settings, section: Portal | None, portal: str) -> str | None
 
 def services(rt: Runtime) -> Services:
     client = redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2)
-    queue = AsyncRedis.from_url(rt.settings.redis_url, socket_timeout=5)
+    # no socket_timeout: the publisher bounds each request's wait itself (`IO_TIMEOUT_S`)
+    queue = AsyncRedis.from_url(rt.settings.redis_url, socket_connect_timeout=IO_TIMEOUT_S)
     return Services(
         settings=rt.settings,
         policies=rt.policies,
