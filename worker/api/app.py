@@ -108,6 +108,7 @@ def create_app(services: Services, *, clock: Callable[[], datetime] = now_utc) -
     store_outages(app)
 
     app.exception_handler(RejectedRequest)(_refusals(services))
+    window = EventWindow.from_settings(config)  # the settings are the process's, fixed
 
     @app.post(
         "/v1/events",
@@ -123,7 +124,7 @@ def create_app(services: Services, *, clock: Callable[[], datetime] = now_utc) -
         events = _canonical_events(payload, config.max_batch)
         check_sources(key, events, indexed=indexed)
         check_namespace(events, indexed=indexed)
-        _check_events(services, events, indexed=indexed)
+        _check_events(services, window, events, indexed=indexed)
         events = namespaced(events)
         await services.publisher.publish(events)
         metrics.events_ingested(events)
@@ -153,7 +154,7 @@ def create_app(services: Services, *, clock: Callable[[], datetime] = now_utc) -
         webhook.adapter.verify(received, webhook.secret)
         events = webhook.adapter.to_events(parse_json(request, body), received)
         check_not_namespaced(events)
-        _check_events(services, events, indexed=False)
+        _check_events(services, window, events, indexed=False)
         await services.publisher.publish(events)
         metrics.events_ingested(events)
         # the worker logs every applied event; per-request lines here are for debugging
@@ -193,7 +194,7 @@ def _accepted(count: int) -> Response:
 
 def _authenticate_api(config: Settings, body: bytes, request: Request) -> Key:
     """The writer: the HMAC signer when the request is signed, else a write-scoped key."""
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    headers = request.headers  # looked up without regard to case, as a lower-cased copy was
     if "x-escalera-signature" in headers and config.api_hmac_secret is not None:
         verify_escalera_hmac(
             body, headers, config.api_hmac_secret.get_secret_value(), datetime.now(UTC)
@@ -249,9 +250,10 @@ class _Invalid(Unmappable):
         self.errors = errors
 
 
-def _check_events(services: Services, events: Sequence[Event], *, indexed: bool) -> None:
+def _check_events(
+    services: Services, window: EventWindow, events: Sequence[Event], *, indexed: bool
+) -> None:
     """Refuse at the door events dated out of bounds, or that the policy can never evaluate."""
-    window = EventWindow.from_settings(services.settings)
     errors = window.problems(events, datetime.now(UTC), indexed=indexed)
     if errors:
         raise _Invalid(f"{errors[0]['field']}: {errors[0]['message']}", errors)

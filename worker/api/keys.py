@@ -50,7 +50,36 @@ class Key:
 
 
 def keys(settings: Settings) -> list[tuple[Key, str]]:
-    """Every configured key with its token: the legacy tokens first, then ``ESCALERA_API_KEYS``."""
+    """Every configured key with its token: the legacy tokens first, then ``ESCALERA_API_KEYS``.
+
+    Built once per settings (every request asks): kept until ``settings`` or its key lists are
+    other objects. Callers only read the list."""
+    global _built  # noqa: PLW0603 - one per process, as the settings
+    built = _built
+    if (
+        built is not None
+        and built[0] is settings
+        and built[1] is settings.api_tokens
+        and built[2] is settings.api_keys
+    ):
+        return built[3]
+    found = _keys(settings)
+    _built = (settings, settings.api_tokens, settings.api_keys, found, [t for _k, t in found])
+    return found
+
+
+# (settings, its api_tokens, its api_keys, the keys, their tokens) of the last `keys` call
+_built: tuple[Settings, object, object, list[tuple[Key, str]], list[str]] | None = None
+
+
+def _tokens(settings: Settings) -> list[str]:
+    """The tokens of `keys`, in its order."""
+    keys(settings)
+    assert _built is not None
+    return _built[4]
+
+
+def _keys(settings: Settings) -> list[tuple[Key, str]]:
     legacy = [
         (Key(f"api-token-{n}", frozenset(Scope), frozenset({API_SOURCE})), token)
         for n, token in enumerate((t.get_secret_value() for t in settings.api_tokens), 1)
@@ -78,7 +107,7 @@ def authorize(settings: Settings, headers: Mapping[str, str], scope: Scope) -> K
             "no API keys are configured (ESCALERA_API_KEYS or ESCALERA_API_TOKENS)",
             field=AUTHORIZATION,
         )
-    key = configured[bearer_index(headers, [token for _key, token in configured])][0]
+    key = configured[bearer_index(headers, _tokens(settings))][0]
     if scope not in key.scopes:
         raise Forbidden(f"the key {key.name!r} has no `{scope}` scope", field=AUTHORIZATION)
     return key
