@@ -11,7 +11,9 @@ several deployments or test runs can share one Redis:
   consumer's hand, LIST) and ``:<id>:alive`` (its heartbeat, expiring) under it;
 - ``<prefix>:breaker:<channel>:<index>``: a channel target found not answering (its circuit
   breaker, `worker.notify.breaker`), expiring once forgotten, and ``:probe`` under it (who
-  tries it again when it reopens, expiring).
+  tries it again when it reopens, expiring); ``:waiting`` under it, the notifications whose
+  next try waits for it to reopen (ZSET), and ``:drain``, when the one task that tries them is
+  queued for (expiring); ``<prefix>:breakers:waiting``, the targets with such a set (SET);
 """
 
 from __future__ import annotations
@@ -115,3 +117,22 @@ def breaker_key(prefix: str, channel: str, index: int) -> str:
 def probe_key(prefix: str, channel: str, index: int) -> str:
     """Held by the one send that tries a reopened target again (SET NX, expiring)."""
     return f"{breaker_key(prefix, channel, index)}:probe"
+
+
+def waiting_key(prefix: str, channel: str, index: int) -> str:
+    """ZSET: notification id -> when its next try is due (epoch seconds), for the notifications
+    whose every failed target is parked, this one first to reopen: an index of their rows
+    (`worker.notify.breaker_waiting`), drained by one task when the park ends."""
+    return f"{breaker_key(prefix, channel, index)}:waiting"
+
+
+def drain_key(prefix: str, channel: str, index: int) -> str:
+    """When the task that drains a target's waiting set is queued for (epoch seconds),
+    expiring a minute after it: none queued, or it was lost, once gone."""
+    return f"{breaker_key(prefix, channel, index)}:drain"
+
+
+def waiting_targets_key(prefix: str) -> str:
+    """SET of ``<channel>:<index>``: the targets with a waiting set, for beat's minute to find
+    one whose drain was lost (a worker killed between queueing it and running it)."""
+    return f"{prefix}:breakers:waiting"

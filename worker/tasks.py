@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -28,14 +30,16 @@ from shared.events import Event
 from shared.redis_keys import LEASE_SECONDS
 from worker.events.applier import make_applier
 from worker.events.reconcile import reconcile_repeats, reconcile_timers
+from worker.notify.breaker import Target, wait_s
 from worker.notify.breaker_store import RedisBreakers
+from worker.notify.breaker_waiting import WaitingRoom
 from worker.notify.deliver import Deliverer
 from worker.notify.fire import FireResult, fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
 from worker.notify.outcome import Delivery, Outcome
 from worker.notify.paging import Stopped, repeat_pages
 from worker.notify.release import due_held, release_held
-from worker.notify.retry import BUSY_RECHECK_S, Retry
+from worker.notify.retry import BUSY_RECHECK_S, PARK_MARGIN_S, Retry
 from worker.notify.storm import StormSettings
 from worker.notify.transport import AppriseSender, warm_apprise
 from worker.notify.writeback import WritebackSender
@@ -46,6 +50,9 @@ log = structlog.get_logger("escalera.worker")
 DELIVER_NOTIFICATIONS = "escalera.deliver_notifications"
 DELIVER_BATCH = 500
 RELEASE_HELD = "escalera.release_held"  # notifications held in quiet hours, now due
+# What waits for a parked target, tried when it reopens (`worker.notify.breaker_waiting`)
+DRAIN_PARKED = "escalera.drain_parked"
+DRAIN_PROBES = 5  # probes one drain makes whose rows were done already, before looking later
 _LEASE = timedelta(seconds=LEASE_SECONDS)  # a started batch's lease (shared.redis_keys)
 
 
@@ -164,9 +171,15 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
     report_deliveries(outcomes)
     rt.repeats.arm([(nid, o.repeat_at) for nid, o in outcomes.items() if o.repeat_at is not None])
     retries: dict[int, list[int]] = defaultdict(list)
+    waiting: dict[Target, dict[int, int]] = defaultdict(dict)  # target -> id -> countdown
+    reopens: dict[Target, float] = {}  # target -> in how long its park ends, at the soonest
     for nid, outcome in outcomes.items():
         if isinstance(outcome.decision, Retry):
-            retries[outcome.decision.countdown_s].append(nid)
+            if (parked := outcome.decision.parked_on) is not None:  # waits for it to reopen
+                waiting[parked][nid] = outcome.decision.countdown_s
+                reopens[parked] = min(reopens.get(parked, math.inf), outcome.decision.parked_s)
+            else:
+                retries[outcome.decision.countdown_s].append(nid)
         if outcome.error is not None:  # errors name a channel's scheme and variable, never its URL
             log.warning(
                 "notification_failed",
@@ -181,6 +194,11 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
         deliver_notifications_task.apply_async(
             args=[retry_ids], countdown=countdown, queue=rt.settings.fire_queue
         )
+    if waiting:
+        room, now = _room(rt), _epoch()
+        for target, countdowns in sorted(waiting.items()):
+            due = {nid: now + countdown for nid, countdown in countdowns.items()}
+            _queue_drain(rt, target, room.wait(target, due, now, now + reopens[target]), now)
     counts = Counter(outcome.delivery.value for outcome in outcomes.values())
     fallbacks = sum(1 for outcome in outcomes.values() if outcome.fallback_id is not None)
     log.info(
@@ -190,6 +208,7 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
         fallbacks=fallbacks,
         sent=counts[Delivery.SENT.value],
         retrying=counts[Delivery.RETRY.value],
+        parked=sum(len(ids) for ids in waiting.values()),
         dead=counts[Delivery.DEAD.value],
         busy=counts[Delivery.BUSY.value],
         skipped=counts[Delivery.SKIPPED.value],
@@ -235,6 +254,93 @@ def _fallbacks_of(
     return outcomes
 
 
+@app.task(name=DRAIN_PARKED, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
+def drain_parked_task(channel: str, position: int) -> int:
+    """The notifications waiting for a parked target (`worker.notify.breaker_waiting`), when
+    its park ends: one of them tries it (the probe); answered, they all go out, in batches
+    (digests when a storm); not, they stay parked, each due try counted as failed
+    (`worker.notify.retry.next_try`), and the dead are told to their fallback. The next drain
+    is queued for the new park's end. How many were sent.
+
+    One task for all of them: a try task of each, falling due together at the park's end,
+    stalled the fire pool for every other channel (the hanging-pager soak)."""
+    rt, target = runtime(), Target(channel, position)
+    room = _room(rt)
+    room.started(target)
+    sent, at = _drain(rt, room, target)
+    now = _epoch()
+    _queue_drain(rt, target, room.next_drain(target, at, now), now)
+    return sent
+
+
+def _drain(rt: Runtime, room: WaitingRoom, target: Target) -> tuple[int, float]:
+    """Deliver what waits for ``target`` as its breaker says; how many were sent, and when
+    the next drain is worth running (if any notification still waits)."""
+    breakers = RedisBreakers(rt.redis, rt.settings.redis_prefix)
+    deliverer, sent = _deliverer(rt), 0
+    for _ in range(DRAIN_PROBES):
+        now = _epoch()
+        waiting = room.everyone(target)
+        if not waiting:
+            return sent, now
+        state, probing = breakers.state(target)
+        if state is None:  # closed (it answered): nothing waits any longer
+            return sent + _deliver_waiting(rt, deliverer, room, target, waiting), now
+        left = wait_s(state, now)
+        if left is not None:  # parked: the tries due, surely inside it, counted (no send)
+            if left > PARK_MARGIN_S and (due := room.due(target, now)):
+                sent += _deliver_waiting(rt, deliverer, room, target, due)
+            return sent, state.until
+        if probing:  # reopened, and another send is trying it: look again shortly
+            return sent, now + BUSY_RECHECK_S
+        # reopened: the earliest one tries it (the probe); the loop then goes by its answer
+        sent += _deliver_waiting(rt, deliverer, room, target, waiting[:1])
+    return sent, _epoch() + BUSY_RECHECK_S
+
+
+def _deliver_waiting(
+    rt: Runtime, deliverer: Deliverer, room: WaitingRoom, target: Target, ids: Sequence[int]
+) -> int:
+    """Deliver ``ids`` (waiting for ``target``) in batches, each committed before its ids
+    leave the waiting set (those parked again stay, due at their next try)."""
+    sent = 0
+    for start in range(0, len(ids), DELIVER_BATCH):
+        batch = list(ids[start : start + DELIVER_BATCH])
+
+        def deliver(session: Session, batch: list[int] = batch) -> dict[int, Outcome]:
+            return deliverer.deliver_many(session, batch, datetime.now(UTC), sweep=False)
+
+        outcomes = _with_fallbacks(rt, deliverer, deliver)
+        sent += _after_delivery(rt, outcomes, asked=len(batch))
+        room.leave(target, [nid for nid in batch if not _waits_for(outcomes.get(nid), target)])
+    return sent
+
+
+def _waits_for(outcome: Outcome | None, target: Target) -> bool:
+    decision = outcome.decision if outcome is not None else None
+    return isinstance(decision, Retry) and decision.parked_on == target
+
+
+def _room(rt: Runtime) -> WaitingRoom:
+    return WaitingRoom(rt.redis, rt.settings.redis_prefix)
+
+
+def _queue_drain(rt: Runtime, target: Target, at: float | None, now: float) -> None:
+    """Queue ``target``'s drain for ``at`` (epoch seconds; None: one is queued already)."""
+    if at is None:
+        return
+    drain_parked_task.apply_async(
+        args=[target.channel, target.position],
+        countdown=max(0, math.ceil(at - now)),
+        queue=rt.settings.fire_queue,
+    )
+
+
+def _epoch() -> float:
+    """Now, in epoch seconds: when a waiting notification's try is due (tests move it)."""
+    return time.time()
+
+
 @app.task(name=DELIVER_NOTIFICATION, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
 def deliver_notification_task(notification_id: int) -> int:
     """One notification: what releases before batches queued (kept so none is dropped)."""
@@ -261,6 +367,10 @@ def reconcile_timers_task() -> int:
         held = due_held(session, datetime.now(UTC))
     if held:  # from the database: a Redis flush or a restart loses none
         release_held_task.apply_async(args=[held], queue=rt.settings.fire_queue)
+    room, now = _room(rt), _epoch()
+    for target in room.overdue(now):  # its drain was lost with its worker: another
+        log.warning("parked_drain_lost", channel=target.channel, target=target.position)
+        _queue_drain(rt, target, room.next_drain(target, now, now), now)
     if missing:
         log.warning("timers_rearmed", missing=missing)
     if repeats:

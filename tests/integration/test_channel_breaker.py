@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from shared.config import settings
 from shared.db.models import Notification
-from shared.redis_keys import breaker_key, probe_key
+from shared.redis_keys import breaker_key, probe_key, waiting_key
 from tests.integration.breach import START, add_routes, fire_breach
 from tests.integration.services import apply_now
 from tests.integration.sinks import HangingSink, JsonSink
@@ -224,7 +224,14 @@ def _wire(
         monkeypatch.setenv("ESCALERA_CHANNEL_LEADS", leads.url("leads"))
     queued: list[dict[str, Any]] = []
     monkeypatch.setattr(
-        tasks.deliver_notifications_task, "apply_async", lambda *a, **k: queued.append(k)
+        tasks.deliver_notifications_task,
+        "apply_async",
+        lambda *a, **k: queued.append({**k, "task": tasks.DELIVER_NOTIFICATIONS}),
+    )
+    monkeypatch.setattr(
+        tasks.drain_parked_task,
+        "apply_async",
+        lambda *a, **k: queued.append({**k, "task": tasks.DRAIN_PARKED}),
     )
     settings.cache_clear()
     runtime.cache_clear()
@@ -244,7 +251,9 @@ def test_a_hanging_phone_is_waited_on_once_then_the_fire_task_pages_at_once(
         tasks.fire_checkpoints_task.run(ids)
     assert phone.requests == 1, "the second page waited on the hanging phone again"
     assert len(chat.received) == 2
-    assert len(retries) == 2  # each phone page queued for its next try
+    # each phone page waits for the phone's park to end; one task tries them then
+    assert [(q["task"], q["args"]) for q in retries] == [(tasks.DRAIN_PARKED, ["oncall_phone", 0])]
+    assert len(_waiting()) == 2
     with runtime().sessions() as s:
         rows = s.execute(
             select(Notification.channel, Notification.status, Notification.last_error).order_by(
@@ -357,19 +366,38 @@ def test_a_fallback_sent_by_the_fire_task_is_not_sent_again(
 
 def test_a_retry_that_finds_the_phone_parked_tells_the_fallback_in_the_same_task(
     parked_phone: tuple[HangingSink, JsonSink, JsonSink, list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A phone page retrying (its first try timed out) whose retry finds the phone parked for
-    longer than its other tries would take: dead, and `leads` told by that retry's task."""
+    longer than its other tries would take: dead, and `leads` told by that retry's task (the
+    drain of the phone's waiting pages)."""
     phone, _chat, leads, queued = parked_phone
     rt = runtime()
     rt.redis.delete(breaker_key(rt.settings.redis_prefix, "oncall_phone", 0))
     assert _fire_p1("F-3") == 3  # the phone hangs: 1.2 s, parked 10 s, the page retrying
     assert (phone.requests, _states()["oncall_phone"]) == (1, "retrying")
-    (retry,) = queued
+    (drain,) = queued
+    assert drain["task"] == tasks.DRAIN_PARKED
     _park_phone(trips=5)  # its probes failed meanwhile
-    assert tasks.deliver_notifications_task.run(retry["args"][0]) == 1  # the fallback's
+    _later(monkeypatch, drain["countdown"])
+    assert tasks.drain_parked_task.run(*drain["args"]) == 1  # the fallback's
     assert (phone.requests, len(leads.received), len(queued)) == (1, 1, 1)
     assert _states()["oncall_phone"] == "dead"
+    assert _waiting() == []
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The waiting pages' clock (`worker.tasks._epoch`) moved ``seconds`` on."""
+    now = time.time()
+    monkeypatch.setattr(tasks, "_epoch", lambda: now + seconds)
+
+
+def _waiting(channel: str = "oncall_phone") -> list[int]:
+    """The notifications waiting for the channel's first target to reopen."""
+    rt = runtime()
+    return [
+        int(m) for m in rt.redis.zrange(waiting_key(rt.settings.redis_prefix, channel, 0), 0, -1)
+    ]
 
 
 def test_a_fallback_its_own_channel_refuses_is_retried_as_any_notification(
@@ -404,9 +432,10 @@ def test_a_page_to_a_phone_parked_briefly_is_queued_once_for_after_the_park(
     if page.status == "dead":
         assert (queued, len(leads.received)) == ([], 1)
     else:
-        (retry,) = queued
+        (drain,) = queued  # the one task that tries the phone's waiting pages
+        assert drain["task"] == tasks.DRAIN_PARKED and _waiting() == [page.id]
         # its first try not surely inside the park (measured at the task's start)
-        assert retry["countdown"] >= 20 - PARK_MARGIN_S and page.attempts >= 2
+        assert drain["countdown"] >= 20 - PARK_MARGIN_S and page.attempts >= 2
         assert len(leads.received) == 0
 
 

@@ -61,6 +61,13 @@ class RedisBreakers:
                 checked.parked[target] = 0.0
         return checked
 
+    def state(self, target: Target) -> tuple[Tripped | None, bool]:
+        """``target``'s breaker as it stands (None: closed), and whether a send is probing it."""
+        raw, probing = self._redis.mget(
+            [breaker_key(self._prefix, *target), probe_key(self._prefix, *target)]
+        )
+        return (Tripped.decode(raw) if raw is not None else None), probing is not None
+
     def record(
         self, checked: Checked, sent: Mapping[Target, tuple[bool, float]], now: float
     ) -> dict[Target, float]:

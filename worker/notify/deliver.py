@@ -261,14 +261,23 @@ class Deliverer:
                     url = by_id[send.ids[0]].urls[target]
                     per_target[target] = f"{scheme(url)}: not answering, not tried"
                 if per_target[target] is not None:
-                    parks.append(parked.get(Target(send.channel, target), 0.0))
-            parked_s = min(parks, default=0.0)  # how long all those it failed on stay parked
+                    at = Target(send.channel, target)
+                    parks.append((parked.get(at, 0.0), at))
+            # how long all those it failed on stay parked, and the first of them to reopen
+            parked_s, parked_on = min(parks, default=(0.0, None))
             results = {str(i): err is None for i, err in per_target.items()}
             failures = [err for _, err in sorted(per_target.items()) if err is not None]
             for nid in send.ids:
                 row = by_id[nid]
                 outcomes[nid] = self._record(
-                    session, row, results, failures, now, row.about(key), parked_s, waits
+                    session,
+                    row,
+                    results,
+                    failures,
+                    now,
+                    row.about(key),
+                    (parked_s, parked_on),
+                    waits,
                 )
         return outcomes
 
@@ -317,12 +326,13 @@ class Deliverer:
         failures: list[str],
         now: datetime,
         about: About,
-        parked_s: float = 0.0,
+        parked: tuple[float, Target | None] = (0.0, None),
         waits: dict[tuple[int, int], timedelta | None] | None = None,
     ) -> Outcome:
         """One notification's results of this try (per target: accepted?, and the errors of
-        those that failed): sent, or failed (`_failed`; ``parked_s``: how long every
-        target it failed on stays parked; ``waits``: `next_repeat`'s)."""
+        those that failed): sent, or failed (`_failed`; ``parked``: how long every target it
+        failed on stays parked, and the first of them to reopen; ``waits``:
+        `next_repeat`'s)."""
         notification = row.notification
         notification.changed = True
         notification.results = {**notification.results, **tried} if notification.results else tried
@@ -335,9 +345,7 @@ class Deliverer:
             )
             notification.repeat_at = next_repeat(row.route, notification, now, waits)
             return Outcome(Delivery.SENT, repeat_at=notification.repeat_at, about=about)
-        return self._failed(
-            session, row, Failure.TARGETS, "; ".join(failures), now, about, parked_s
-        )
+        return self._failed(session, row, Failure.TARGETS, "; ".join(failures), now, about, parked)
 
     def _failed(  # noqa: PLR0917 - as `_record`
         self,
@@ -347,11 +355,13 @@ class Deliverer:
         error: str,
         now: datetime,
         about: About,
-        parked_s: float = 0.0,
+        parked: tuple[float, Target | None] = (0.0, None),
     ) -> Outcome:
         """Record what a failed try leads to (`worker.notify.retry.retry_decision`): retrying,
-        or dead, and then the route's fallback channel is told instead, once."""
+        or dead, and then the route's fallback channel is told instead, once. A retry whose
+        targets are all parked waits for the first of them to reopen (`Retry.parked_on`)."""
         notification, route = row.notification, row.route
+        parked_s, parked_on = parked
         decision = retry_decision(
             notification.attempts,
             failure,
@@ -364,6 +374,8 @@ class Deliverer:
         notification.changed = True
         if isinstance(decision, Retry):
             notification.attempts += decision.skipped  # tries that could only find it parked
+            if parked_on is not None and parked_s > 0:
+                decision = replace(decision, parked_on=parked_on, parked_s=parked_s)
             return Outcome(Delivery.RETRY, decision, error, about=about)
         if route is not None and route.chain:  # a step nobody could be told: on to the next
             notification.repeat_at = next_repeat(route, notification, now)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar
 
 from shared.db.models import NotificationState
 from shared.policy_routes import RouteSpec
+from worker.notify.breaker import Target
 
 MAX_BACKOFF_S = 300
 # A try due this close to a park's end is made: only one surely inside the park is counted
@@ -41,10 +42,15 @@ class Failure(StrEnum):
 @dataclass(frozen=True)
 class Retry:
     """Try the targets that failed again, ``in_s`` seconds from now; ``skipped``: the tries
-    before that one, which could only find a target parked, counted as failed now."""
+    before that one, which could only find a target parked, counted as failed now;
+    ``parked_on``: every target it failed on parked, this one the first to reopen: the try
+    waits in that target's waiting set (`worker.notify.breaker_waiting`), drained by one task
+    when the park ends, not in a task of its own; ``parked_s``: how long it stays parked."""
 
     in_s: float
     skipped: int = 0
+    parked_on: Target | None = field(default=None, compare=False)
+    parked_s: float = field(default=0.0, compare=False)
     state: ClassVar[NotificationState] = NotificationState.RETRYING
 
     @property
