@@ -32,6 +32,7 @@ from worker.api.board.routes import (
     sign_in_redirect,
 )
 from worker.api.body import parse_json, read_body
+from worker.api.direct import IngestApp
 from worker.api.keys import (
     Key,
     Scope,
@@ -88,7 +89,7 @@ def create_app(services: Services, *, clock: Callable[[], datetime] = now_utc) -
     """The ingest app; ``clock`` is the board's (a test puts its own)."""
     config = services.settings
     docs = config.api_docs
-    app = FastAPI(
+    app = IngestApp(
         title="Escalera ingest",
         version="0.1.0",
         description="Ticket events in (canonical or portal webhooks); SLA state out.",
@@ -130,6 +131,8 @@ def create_app(services: Services, *, clock: Callable[[], datetime] = now_utc) -
         metrics.events_ingested(events)
         log.debug("events_accepted", source="api", key=key.name, count=len(events))
         return _accepted(len(events))
+
+    app.direct("POST", "/v1/events", post_events)  # the hot route: no middleware layers
 
     @app.post(
         "/v1/webhooks/{source}",
