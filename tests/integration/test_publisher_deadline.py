@@ -53,7 +53,7 @@ def test_a_redis_that_never_answers_is_a_redis_timeout_after_the_deadline(
 ) -> None:
     async def publish() -> float:
         # as the service builds it: no socket_timeout
-        client = AsyncRedis.from_url(silent_redis, socket_connect_timeout=1)
+        client = AsyncRedis.from_url(silent_redis, socket_timeout=None, socket_connect_timeout=1)
         publisher = QueuePublisher(
             make_celery(settings()),
             client,

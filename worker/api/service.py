@@ -51,8 +51,11 @@ def _secret(config: Settings, section: Portal | None, portal: str) -> str | None
 
 def services(rt: Runtime) -> Services:
     client = redis.Redis.from_url(rt.settings.redis_url, socket_timeout=2)
-    # no socket_timeout: the publisher bounds each request's wait itself (`IO_TIMEOUT_S`)
-    queue = AsyncRedis.from_url(rt.settings.redis_url, socket_connect_timeout=IO_TIMEOUT_S)
+    # no socket_timeout (redis-py's default is 5 s): the publisher bounds each request's wait
+    # itself (`IO_TIMEOUT_S`), without a task per command
+    queue = AsyncRedis.from_url(
+        rt.settings.redis_url, socket_timeout=None, socket_connect_timeout=IO_TIMEOUT_S
+    )
     return Services(
         settings=rt.settings,
         policies=rt.policies,
