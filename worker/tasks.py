@@ -32,7 +32,7 @@ from worker.events.applier import make_applier
 from worker.events.reconcile import reconcile_repeats, reconcile_timers
 from worker.notify.breaker import Target, wait_s
 from worker.notify.breaker_store import RedisBreakers
-from worker.notify.breaker_waiting import WaitingRoom
+from worker.notify.breaker_waiting import DRAIN_SLACK_S, WaitingRoom
 from worker.notify.deliver import Deliverer
 from worker.notify.fire import FireResult, fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
@@ -287,10 +287,15 @@ def _drain(rt: Runtime, room: WaitingRoom, target: Target) -> tuple[int, float]:
         if state is None:  # closed (it answered): nothing waits any longer
             return sent + _deliver_waiting(rt, deliverer, room, target, waiting), now
         left = wait_s(state, now)
-        if left is not None:  # parked: the tries due, surely inside it, counted (no send)
-            if left > PARK_MARGIN_S and (due := room.due(target, now)):
-                sent += _deliver_waiting(rt, deliverer, room, target, due)
+        if left is not None and left <= PARK_MARGIN_S:  # about to reopen: then
             return sent, state.until
+        if left is not None:  # parked: the tries due, surely inside it, counted (no send)
+            if due := room.due(target, now):
+                sent += _deliver_waiting(rt, deliverer, room, target, due)
+            # a try due before the park's end is counted then, not at the end: a long park
+            # (5 minutes after a few failed probes) would hold the dead pages' fallback
+            first = room.first_due(target)
+            return sent, state.until if first is None else min(state.until, first + DRAIN_SLACK_S)
         if probing:  # reopened, and another send is trying it: look again shortly
             return sent, now + BUSY_RECHECK_S
         # reopened: the earliest one tries it (the probe); the loop then goes by its answer

@@ -182,3 +182,39 @@ def test_a_drain_lost_with_its_worker_is_queued_again_by_beat_s_minute(
     assert (name, again["countdown"], len(queued)) == (tasks.DRAIN_PARKED, 0, 2)
     assert tasks.drain_parked_task.run(*again["args"]) == 2
     assert len(phone.received) == 2 and _waiting() == []
+
+
+def test_a_page_due_inside_a_long_park_tells_its_fallback_then_not_at_the_park_s_end(
+    wired: tuple[JsonSink, JsonSink, list[tuple[str, dict[str, Any]]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The probe fails after five failed probes already: the phone is parked for 5 minutes.
+    A page whose try was due 20 s later is not held to the park's end: the next drain comes
+    when that try is due, counts it, and the page (no try left outside the park) tells `leads`
+    then. Found by the hanging-pager soak: the fallback's p99 went from 42 s to 329 s."""
+    _answering, leads, queued = wired
+    phone = HangingSink()
+    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", phone.url("phone", read_timeout_s=1.2))
+    settings.cache_clear()
+    runtime.cache_clear()
+    try:
+        _set_phone(time.time() + open_for_s(1), trips=1)
+        _fire_pages(2)
+        ((_, drain),) = queued
+        first, second = (p.id for p in _phone_pages())
+        rt, now = runtime(), time.time()
+        key = waiting_key(rt.settings.redis_prefix, "oncall_phone", 0)
+        rt.redis.zadd(key, {str(first): now - 1, str(second): now + 20})
+        _set_phone(now - 1, trips=5)  # reopened after five failed probes
+        tasks.drain_parked_task.run(*drain["args"])
+        assert phone.requests == 1
+        assert _waiting() == [second] and len(leads.received) == 1  # the probe's page: dead
+        ((_, again),) = [q for q in queued[1:] if q[0] == tasks.DRAIN_PARKED]
+        assert again["countdown"] <= 30, "the waiting page was held to the 5 minutes' end"
+        monkeypatch.setattr(tasks, "_epoch", lambda: now + again["countdown"])
+        tasks.drain_parked_task.run(*again["args"])
+        assert phone.requests == 1 and _waiting() == []
+        assert [p.status for p in _phone_pages()] == ["dead", "dead"]
+        assert len(leads.received) == 2
+    finally:
+        phone.close()

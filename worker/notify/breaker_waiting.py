@@ -73,6 +73,11 @@ class WaitingRoom:
         """The notifications whose try is due by ``until``, earliest first."""
         return _ids(self._redis.zrangebyscore(self._key(target), "-inf", until))
 
+    def first_due(self, target: Target) -> float | None:
+        """When the earliest waiting try is due (None: nobody waits)."""
+        first = self._redis.zrange(self._key(target), 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
     def everyone(self, target: Target) -> list[int]:
         """Every notification waiting for ``target``, earliest due first."""
         return _ids(self._redis.zrange(self._key(target), 0, -1))
