@@ -278,15 +278,19 @@ def _drain(rt: Runtime, room: WaitingRoom, target: Target) -> tuple[int, float]:
     the next drain is worth running (if any notification still waits)."""
     breakers = RedisBreakers(rt.redis, rt.settings.redis_prefix)
     deliverer, sent = _deliverer(rt), 0
+    answered = False  # this drain's probe was sent and did not park the target again
     for _ in range(DRAIN_PROBES):
         now = _epoch()
         waiting = room.everyone(target)
         if not waiting:
             return sent, now
         state, probing = breakers.state(target)
-        if state is None:  # closed (it answered): nothing waits any longer
-            return sent + _deliver_waiting(rt, deliverer, room, target, waiting), now
         left = wait_s(state, now)
+        if state is None or (answered and left is None and not probing):
+            # closed (it answered), or this drain's probe was refused at once (a 500, not
+            # parked again): it answers, so nothing waits for it any longer; each page goes
+            # on at its usual backoff then, as a page's own retry did
+            return sent + _deliver_waiting(rt, deliverer, room, target, waiting), now
         if left is not None and left <= PARK_MARGIN_S:  # about to reopen: then
             return sent, state.until
         if left is not None:  # parked: the tries due, surely inside it, counted (no send)
@@ -299,15 +303,24 @@ def _drain(rt: Runtime, room: WaitingRoom, target: Target) -> tuple[int, float]:
         if probing:  # reopened, and another send is trying it: look again shortly
             return sent, now + BUSY_RECHECK_S
         # reopened: the earliest one tries it (the probe); the loop then goes by its answer
-        sent += _deliver_waiting(rt, deliverer, room, target, waiting[:1])
+        tried: set[int] = set()
+        sent += _deliver_waiting(rt, deliverer, room, target, waiting[:1], tried=tried)
+        answered = bool(tried)
     return sent, _epoch() + BUSY_RECHECK_S
 
 
 def _deliver_waiting(
-    rt: Runtime, deliverer: Deliverer, room: WaitingRoom, target: Target, ids: Sequence[int]
+    rt: Runtime,
+    deliverer: Deliverer,
+    room: WaitingRoom,
+    target: Target,
+    ids: Sequence[int],
+    *,
+    tried: set[int] | None = None,
 ) -> int:
     """Deliver ``ids`` (waiting for ``target``) in batches, each committed before its ids
-    leave the waiting set (those parked again stay, due at their next try)."""
+    leave the waiting set (those parked again stay, due at their next try); ``tried`` gets
+    those tried here (not done before, nor held by another batch)."""
     sent = 0
     for start in range(0, len(ids), DELIVER_BATCH):
         batch = list(ids[start : start + DELIVER_BATCH])
@@ -317,6 +330,8 @@ def _deliver_waiting(
 
         outcomes = _with_fallbacks(rt, deliverer, deliver)
         sent += _after_delivery(rt, outcomes, asked=len(batch))
+        if tried is not None:
+            tried.update(nid for nid in batch if (o := outcomes.get(nid)) and o.about is not None)
         room.leave(target, [nid for nid in batch if not _waits_for(outcomes.get(nid), target)])
     return sent
 

@@ -218,3 +218,24 @@ def test_a_page_due_inside_a_long_park_tells_its_fallback_then_not_at_the_park_s
         assert len(leads.received) == 2
     finally:
         phone.close()
+
+
+def test_a_phone_that_refuses_at_once_when_the_park_ends_gets_every_waiting_page_tried_then(
+    wired: tuple[JsonSink, JsonSink, list[tuple[str, dict[str, Any]]]],
+) -> None:
+    """At the park's end the phone answers, but with an error at once (a 500, as a proxy in
+    front of a pager that is down answers): it is not parked again, so the pages waiting for
+    it are all tried by this drain and go on at their usual backoff, as each page's own retry
+    did before the drain. Not one page per probe, five a drain, two seconds apart: the
+    hundredth page of a pager that refuses waited 40 s for its try."""
+    phone, _leads, queued = wired
+    _set_phone(time.time() + open_for_s(1), trips=1)
+    _fire_pages(PAGES)
+    ((_, drain),) = queued
+    before = {p.id: p.attempts for p in _phone_pages()}
+    phone.failing = True
+    _park_ends()
+    tasks.drain_parked_task.run(*drain["args"])
+    assert _waiting() == [], "pages left waiting for a phone that answers"
+    assert all(p.attempts > before[p.id] for p in _phone_pages()), "a waiting page not tried"
+    assert [name for name, _ in queued[1:] if name == tasks.DRAIN_PARKED] == []
