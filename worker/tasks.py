@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from celery.signals import worker_init, worker_ready
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -25,7 +26,8 @@ from shared.celery_app import (
     REPEAT_PAGES,
     app,
 )
-from shared.db.statements import is_postgresql
+from shared.db.models import Notification, NotificationState
+from shared.db.statements import among, is_postgresql
 from shared.events import Event
 from shared.redis_keys import LEASE_SECONDS
 from worker.events.applier import make_applier
@@ -53,6 +55,10 @@ RELEASE_HELD = "escalera.release_held"  # notifications held in quiet hours, now
 # What waits for a parked target, tried when it reopens (`worker.notify.breaker_waiting`)
 DRAIN_PARKED = "escalera.drain_parked"
 DRAIN_PROBES = 5  # probes one drain makes whose rows were done already, before looking later
+# A backstop for parked pages, after their try's drain: those the waiting set lost (Redis
+# flushed or failed over), that nobody tried since, are delivered (`rescue_parked_task`).
+RESCUE_PARKED = "escalera.rescue_parked"
+RESCUE_AFTER_S = 120  # after a parked page's try is due: its drain ran, or beat re-queued it
 _LEASE = timedelta(seconds=LEASE_SECONDS)  # a started batch's lease (shared.redis_keys)
 
 
@@ -173,10 +179,12 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
     retries: dict[int, list[int]] = defaultdict(list)
     waiting: dict[Target, dict[int, int]] = defaultdict(dict)  # target -> id -> countdown
     reopens: dict[Target, float] = {}  # target -> in how long its park ends, at the soonest
+    attempts: dict[Target, dict[str, int]] = defaultdict(dict)  # target -> id -> attempts
     for nid, outcome in outcomes.items():
         if isinstance(outcome.decision, Retry):
             if (parked := outcome.decision.parked_on) is not None:  # waits for it to reopen
                 waiting[parked][nid] = outcome.decision.countdown_s
+                attempts[parked][str(nid)] = outcome.decision.attempts
                 reopens[parked] = min(reopens.get(parked, math.inf), outcome.decision.parked_s)
             else:
                 retries[outcome.decision.countdown_s].append(nid)
@@ -199,6 +207,11 @@ def _after_delivery(rt: Runtime, outcomes: dict[int, Outcome], *, asked: int) ->
         for target, countdowns in sorted(waiting.items()):
             due = {nid: now + countdown for nid, countdown in countdowns.items()}
             _queue_drain(rt, target, room.wait(target, due, now, now + reopens[target]), now)
+            rescue_parked_task.apply_async(  # in the worker's memory: a Redis flush keeps it
+                args=[target.channel, target.position, attempts[target]],
+                countdown=max(countdowns.values()) + RESCUE_AFTER_S,
+                queue=rt.settings.fire_queue,
+            )
     counts = Counter(outcome.delivery.value for outcome in outcomes.values())
     fallbacks = sum(1 for outcome in outcomes.values() if outcome.fallback_id is not None)
     log.info(
@@ -334,6 +347,38 @@ def _deliver_waiting(
             tried.update(nid for nid in batch if (o := outcomes.get(nid)) and o.about is not None)
         room.leave(target, [nid for nid in batch if not _waits_for(outcomes.get(nid), target)])
     return sent
+
+
+@app.task(name=RESCUE_PARKED, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
+def rescue_parked_task(channel: str, position: int, attempts: dict[str, int]) -> int:
+    """The backstop of pages parked on a target (id -> attempts when parked), after their
+    tries fell due: those its waiting set no longer holds, still retrying and untried since
+    (the same attempts), were lost with the set (Redis flushed, or failed over to a replica
+    behind) and are delivered now, as their own retry task would have; how many.
+
+    A drain takes a page out of the set only once its try is committed, so a page it tried
+    shows more attempts (or is done), and one still in the set is the drain's: neither is
+    touched. Queued in the worker's memory with its countdown, as a retry task was."""
+    rt, target = runtime(), Target(channel, position)
+    ids = [int(nid) for nid in attempts]
+    held = _room(rt).holds(target, ids)
+    if len(held) == len(ids):
+        return 0  # all still the drain's
+    with rt.sessions() as session:
+        rows = session.execute(
+            select(Notification.id, Notification.status, Notification.attempts).where(
+                among(session, Notification.id, [nid for nid in ids if nid not in held])
+            )
+        ).all()
+    lost = [
+        int(row.id)
+        for row in rows
+        if row.status == NotificationState.RETRYING.value and row.attempts == attempts[str(row.id)]
+    ]
+    if lost:
+        log.warning("parked_pages_rescued", channel=channel, target=position, count=len(lost))
+        deliver_soon(rt, lost)
+    return len(lost)
 
 
 def _waits_for(outcome: Outcome | None, target: Target) -> bool:

@@ -233,6 +233,8 @@ def _wire(
         "apply_async",
         lambda *a, **k: queued.append({**k, "task": tasks.DRAIN_PARKED}),
     )
+    # the backstop of parked pages (tests/integration/test_parked_drain.py): not run here
+    monkeypatch.setattr(tasks.rescue_parked_task, "apply_async", lambda *a, **k: None)
     settings.cache_clear()
     runtime.cache_clear()
     return queued

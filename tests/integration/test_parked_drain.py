@@ -34,21 +34,31 @@ from worker.runtime import runtime
 PAGES = 12  # more than a storm's threshold (10): what waits goes out as a digest
 
 
-def _queue(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any]]]:
-    """Every task queued (name, its options), kept instead of run."""
-    queued: list[tuple[str, dict[str, Any]]] = []
+class Queued(list[tuple[str, dict[str, Any]]]):
+    """Tasks queued (name, its options), kept instead of run; the parked pages' backstops
+    (`tasks.rescue_parked_task`, one per task that parked pages) kept apart in ``rescues``."""
+
+    rescues: list[dict[str, Any]]
+
+
+def _queue(monkeypatch: pytest.MonkeyPatch) -> Queued:
+    queued = Queued()
+    queued.rescues = []
     for task, name in (
         (tasks.deliver_notifications_task, tasks.DELIVER_NOTIFICATIONS),
         (tasks.drain_parked_task, tasks.DRAIN_PARKED),
     ):
         monkeypatch.setattr(task, "apply_async", lambda *a, _n=name, **k: queued.append((_n, k)))
+    monkeypatch.setattr(
+        tasks.rescue_parked_task, "apply_async", lambda *a, **k: queued.rescues.append(k)
+    )
     return queued
 
 
 @pytest.fixture
 def wired(
     policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[JsonSink, JsonSink, list[tuple[str, dict[str, Any]]]]]:
+) -> Iterator[tuple[JsonSink, JsonSink, Queued]]:
     """The phone (answering), the chat and `leads`; the tasks queued, not run."""
     add_routes(policy_dir, FALLING_BACK)
     phone, chat, leads = JsonSink(), JsonSink(), JsonSink()
@@ -106,7 +116,7 @@ def _phone_pages() -> list[Notification]:
 
 
 def test_pages_parked_on_the_phone_wait_for_one_task_which_sends_them_when_it_answers(
-    wired: tuple[JsonSink, JsonSink, list[tuple[str, dict[str, Any]]]],
+    wired: tuple[JsonSink, JsonSink, Queued],
 ) -> None:
     """Twelve fire tasks each park a page on the phone (parked 10 s): one drain task is
     queued for the park's end, none for each page. When it runs, one page tries the phone,
@@ -125,10 +135,43 @@ def test_pages_parked_on_the_phone_wait_for_one_task_which_sends_them_when_it_an
     assert len(phone.received) == 2  # the probe, then a digest of the other eleven
     assert [p.status for p in _phone_pages()] == ["sent"] * PAGES
     assert len(queued) == 1 and _waiting() == []
+    # each fire task's backstop, when it falls due, finds its page sent: nothing more is sent
+    assert len(queued.rescues) == PAGES
+    assert all(rescue["countdown"] >= tasks.RESCUE_AFTER_S for rescue in queued.rescues)
+    assert sum(tasks.rescue_parked_task.run(*rescue["args"]) for rescue in queued.rescues) == 0
+    assert len(phone.received) == 2
+
+
+def test_pages_parked_on_the_phone_are_delivered_after_a_redis_flush(
+    wired: tuple[JsonSink, JsonSink, Queued],
+) -> None:
+    """Redis is flushed (or fails over to a replica behind) while pages wait for the parked
+    phone: the waiting set, the phone's park and the drain's marker are gone, and the drain
+    task, still queued in a worker's memory, finds nobody waiting. Each fire task's backstop
+    then finds its page still retrying, tried by nobody since, and delivers it: the phone gets
+    every page, none stays `retrying` for good."""
+    phone, _leads, queued = wired
+    _set_phone(time.time() + open_for_s(1), trips=1)
+    _fire_pages(3)
+    rt = runtime()
+    prefix = rt.settings.redis_prefix
+    rt.redis.delete(
+        waiting_key(prefix, "oncall_phone", 0),
+        breaker_key(prefix, "oncall_phone", 0),
+        drain_key(prefix, "oncall_phone", 0),
+    )
+    ((_, drain),) = queued
+    assert tasks.drain_parked_task.run(*drain["args"]) == 0  # nobody waits, as far as it knows
+    assert sum(tasks.rescue_parked_task.run(*rescue["args"]) for rescue in queued.rescues) == 3
+    delivers = [k for name, k in queued if name == tasks.DELIVER_NOTIFICATIONS]
+    for deliver in delivers:
+        tasks.deliver_notifications_task.run(*deliver["args"])
+    assert [p.status for p in _phone_pages()] == ["sent"] * 3
+    assert len(phone.received) == 3
 
 
 def test_a_probe_that_finds_the_phone_still_hanging_keeps_the_pages_parked_in_one_task(
-    wired: tuple[JsonSink, JsonSink, list[tuple[str, dict[str, Any]]]],
+    wired: tuple[JsonSink, JsonSink, Queued],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """At the park's end the drain's probe times out (the phone hangs): the phone is parked
@@ -162,7 +205,7 @@ def test_a_probe_that_finds_the_phone_still_hanging_keeps_the_pages_parked_in_on
 
 
 def test_a_drain_lost_with_its_worker_is_queued_again_by_beat_s_minute(
-    wired: tuple[JsonSink, JsonSink, list[tuple[str, dict[str, Any]]]],
+    wired: tuple[JsonSink, JsonSink, Queued],
 ) -> None:
     """The drain task was lost (its worker killed after queueing it took the marker): once the
     marker has expired and the pages' tries are a minute overdue, beat's reconcile queues
@@ -185,7 +228,7 @@ def test_a_drain_lost_with_its_worker_is_queued_again_by_beat_s_minute(
 
 
 def test_a_page_due_inside_a_long_park_tells_its_fallback_then_not_at_the_park_s_end(
-    wired: tuple[JsonSink, JsonSink, list[tuple[str, dict[str, Any]]]],
+    wired: tuple[JsonSink, JsonSink, Queued],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The probe fails after five failed probes already: the phone is parked for 5 minutes.
@@ -221,7 +264,7 @@ def test_a_page_due_inside_a_long_park_tells_its_fallback_then_not_at_the_park_s
 
 
 def test_a_phone_that_refuses_at_once_when_the_park_ends_gets_every_waiting_page_tried_then(
-    wired: tuple[JsonSink, JsonSink, list[tuple[str, dict[str, Any]]]],
+    wired: tuple[JsonSink, JsonSink, Queued],
 ) -> None:
     """At the park's end the phone answers, but with an error at once (a 500, as a proxy in
     front of a pager that is down answers): it is not parked again, so the pages waiting for

@@ -17,7 +17,7 @@ overdue and that has none (`overdue`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from redis import Redis
@@ -81,6 +81,13 @@ class WaitingRoom:
     def everyone(self, target: Target) -> list[int]:
         """Every notification waiting for ``target``, earliest due first."""
         return _ids(self._redis.zrange(self._key(target), 0, -1))
+
+    def holds(self, target: Target, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` waiting for ``target`` now."""
+        if not ids:
+            return set()
+        scores = self._redis.zmscore(self._key(target), [str(nid) for nid in ids])
+        return {nid for nid, score in zip(ids, scores, strict=True) if score is not None}
 
     def leave(self, target: Target, ids: Iterable[int]) -> None:
         """Their tries are committed: they no longer wait for ``target``."""

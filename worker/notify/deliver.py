@@ -375,7 +375,12 @@ class Deliverer:
         if isinstance(decision, Retry):
             notification.attempts += decision.skipped  # tries that could only find it parked
             if parked_on is not None and parked_s > 0:
-                decision = replace(decision, parked_on=parked_on, parked_s=parked_s)
+                decision = replace(
+                    decision,
+                    parked_on=parked_on,
+                    parked_s=parked_s,
+                    attempts=notification.attempts,
+                )
             return Outcome(Delivery.RETRY, decision, error, about=about)
         if route is not None and route.chain:  # a step nobody could be told: on to the next
             notification.repeat_at = next_repeat(route, notification, now)

@@ -45,12 +45,15 @@ class Retry:
     before that one, which could only find a target parked, counted as failed now;
     ``parked_on``: every target it failed on parked, this one the first to reopen: the try
     waits in that target's waiting set (`worker.notify.breaker_waiting`), drained by one task
-    when the park ends, not in a task of its own; ``parked_s``: how long it stays parked."""
+    when the park ends, not in a task of its own; ``parked_s``: how long it stays parked;
+    ``attempts``: the notification's attempts as this decision leaves them (a parked page's
+    rescue tells by them that nobody tried it since: `worker.tasks.rescue_parked_task`)."""
 
     in_s: float
     skipped: int = 0
     parked_on: Target | None = field(default=None, compare=False)
     parked_s: float = field(default=0.0, compare=False)
+    attempts: int = field(default=0, compare=False)
     state: ClassVar[NotificationState] = NotificationState.RETRYING
 
     @property
