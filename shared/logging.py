@@ -32,7 +32,9 @@ def configure_logging(*, json: bool = True, level: int = logging.INFO) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        # one write of the line and its newline: print() writes them apart, and a line another
+        # thread logs (a library's, through `logging`) could fall between the two
+        logger_factory=structlog.WriteLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     _route_standard_logging(renderer, level)
