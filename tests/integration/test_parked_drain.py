@@ -73,6 +73,16 @@ def wired(
         sink.close()
 
 
+def _hanging_phone(monkeypatch: pytest.MonkeyPatch) -> HangingSink:
+    """The phone becomes a sink that takes each request and never answers (read time-out
+    cut to 1.2 s)."""
+    phone = HangingSink()
+    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", phone.url("phone", read_timeout_s=1.2))
+    settings.cache_clear()
+    runtime.cache_clear()
+    return phone
+
+
 def _set_phone(until: float, trips: int) -> None:
     rt = runtime()
     rt.redis.set(
@@ -179,10 +189,7 @@ def test_a_probe_that_finds_the_phone_still_hanging_keeps_the_pages_parked_in_on
     each), and one drain is queued for the new park's end; those out of attempts tell `leads`
     from this very task."""
     _answering, leads, queued = wired
-    phone = HangingSink()
-    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", phone.url("phone", read_timeout_s=1.2))
-    settings.cache_clear()
-    runtime.cache_clear()
+    phone = _hanging_phone(monkeypatch)
     try:
         _set_phone(time.time() + open_for_s(1), trips=1)
         _fire_pages(PAGES)
@@ -236,10 +243,7 @@ def test_a_page_due_inside_a_long_park_tells_its_fallback_then_not_at_the_park_s
     when that try is due, counts it, and the page (no try left outside the park) tells `leads`
     then. Found by the hanging-pager soak: the fallback's p99 went from 42 s to 329 s."""
     _answering, leads, queued = wired
-    phone = HangingSink()
-    monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", phone.url("phone", read_timeout_s=1.2))
-    settings.cache_clear()
-    runtime.cache_clear()
+    phone = _hanging_phone(monkeypatch)
     try:
         _set_phone(time.time() + open_for_s(1), trips=1)
         _fire_pages(2)
