@@ -51,32 +51,34 @@ class Key:
 
 def keys(settings: Settings) -> list[tuple[Key, str]]:
     """Every configured key with its token: the legacy tokens first, then ``ESCALERA_API_KEYS``.
-
-    Built once per settings (every request asks): kept until ``settings`` or its key lists are
-    other objects. Callers only read the list."""
-    global _built  # noqa: PLW0603 - one per process, as the settings
-    built = _built
-    if (
-        built is not None
-        and built[0] is settings
-        and built[1] is settings.api_tokens
-        and built[2] is settings.api_keys
-    ):
-        return built[3]
-    found = _keys(settings)
-    _built = (settings, settings.api_tokens, settings.api_keys, found, [t for _k, t in found])
-    return found
+    Callers only read the list."""
+    return _keyring(settings)[0]
 
 
-# (settings, its api_tokens, its api_keys, the keys, their tokens) of the last `keys` call
+# The last settings' keys and their tokens (every request asks): (settings, its api_tokens,
+# its api_keys, keys, tokens), kept until ``settings`` or its key lists are other objects.
 _built: tuple[Settings, object, object, list[tuple[Key, str]], list[str]] | None = None
 
 
-def _tokens(settings: Settings) -> list[str]:
-    """The tokens of `keys`, in its order."""
-    keys(settings)
-    assert _built is not None
-    return _built[4]
+def _keyring(settings: Settings) -> tuple[list[tuple[Key, str]], list[str]]:
+    """`keys` and their tokens in the same order, built once per settings."""
+    global _built  # noqa: PLW0603 - one per process, as the settings
+    built = _built
+    if (
+        built is None
+        or built[0] is not settings
+        or built[1] is not settings.api_tokens
+        or built[2] is not settings.api_keys
+    ):
+        found = _keys(settings)
+        built = _built = (
+            settings,
+            settings.api_tokens,
+            settings.api_keys,
+            found,
+            [t for _k, t in found],
+        )
+    return built[3], built[4]
 
 
 def _keys(settings: Settings) -> list[tuple[Key, str]]:
@@ -101,13 +103,13 @@ def hmac_key(settings: Settings) -> Key:
 
 def authorize(settings: Settings, headers: Mapping[str, str], scope: Scope) -> Key:
     """The key presented in ``Authorization: Bearer``, if it has ``scope``."""
-    configured = keys(settings)
+    configured, tokens = _keyring(settings)
     if not configured:
         raise Unauthorized(
             "no API keys are configured (ESCALERA_API_KEYS or ESCALERA_API_TOKENS)",
             field=AUTHORIZATION,
         )
-    key = configured[bearer_index(headers, _tokens(settings))][0]
+    key = configured[bearer_index(headers, tokens)][0]
     if scope not in key.scopes:
         raise Forbidden(f"the key {key.name!r} has no `{scope}` scope", field=AUTHORIZATION)
     return key

@@ -42,7 +42,7 @@ RETRY_AFTER_S = 5
 # How long a request waits on Redis (its reads and writes, WAIT's own timeout aside) before it is
 # answered 503 as a store outage. One deadline over the request, not redis-py's
 # ``socket_timeout``: that wraps every command's write in ``asyncio.wait_for``, a task of its own
-# per command, an eighth of the service's CPU per event under the soak's load (py-spy).
+# per command.
 IO_TIMEOUT_S = 5.0
 
 
