@@ -39,6 +39,7 @@ from worker.notify.deliver import Deliverer
 from worker.notify.fire import FireResult, fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
 from worker.notify.outcome import Delivery, Outcome
+from worker.notify.overdue import overdue_tries
 from worker.notify.paging import Stopped, repeat_pages
 from worker.notify.release import due_held, release_held
 from worker.notify.retry import BUSY_RECHECK_S, PARK_MARGIN_S, Retry
@@ -423,15 +424,21 @@ def deliver_soon(rt: Runtime, ids: Sequence[int]) -> None:
 @app.task(name=RECONCILE_TIMERS, acks_late=True, expires=55)  # type: ignore[untyped-decorator]
 def reconcile_timers_task() -> int:
     """Beat's minute: every armed checkpoint and every coming page repeat (or chain step)
-    missing from Redis is armed again (idempotent), and notifications held in their route's
-    quiet hours whose opening came are handed to `release_held_task`."""
-    rt = runtime()
+    missing from Redis is armed again (idempotent), notifications held in their route's
+    quiet hours whose opening came are handed to `release_held_task`, and those whose try is
+    long overdue (its task lost with Redis: `worker.notify.overdue`) are queued again."""
+    rt, at = runtime(), datetime.now(UTC)
     with rt.sessions() as session:
         missing = reconcile_timers(session, rt.timers)
         repeats = reconcile_repeats(session, rt.repeats)
-        held = due_held(session, datetime.now(UTC))
+        held = due_held(session, at)
+    with rt.sessions.begin() as session:
+        lost = overdue_tries(session, at)
     if held:  # from the database: a Redis flush or a restart loses none
         release_held_task.apply_async(args=[held], queue=rt.settings.fire_queue)
+    if lost:
+        log.warning("tries_requeued", count=len(lost), first_id=lost[0])
+        deliver_soon(rt, lost)
     room, now = _room(rt), _epoch()
     for target in room.overdue(now):  # its drain was lost with its worker: another
         log.warning("parked_drain_lost", channel=target.channel, target=target.position)

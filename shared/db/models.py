@@ -86,6 +86,10 @@ class NotificationState(StrEnum):
     HELD = "held"  # written in its route's quiet hours: sent at ``release_at`` (a digest)
 
 
+# The rows a try is still to come for (pending, retrying): the partial index's condition.
+UNFINISHED_ROWS = "status IN ('pending', 'retrying')"
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (UniqueConstraint("source", "ticket_id", name="uq_tickets_source_ticket"),)
@@ -179,6 +183,14 @@ class Notification(Base):
             postgresql_where=text("status = 'held'"),
             sqlite_where=text("status = 'held'"),
         ),
+        # Unfinished, of the few rows pending or retrying now: those whose try is long overdue
+        # (its task lost with Redis) are what beat's minute queues again.
+        Index(
+            "ix_notifications_next_try_at",
+            "next_try_at",
+            postgresql_where=text(UNFINISHED_ROWS),
+            sqlite_where=text(UNFINISHED_ROWS),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -204,6 +216,11 @@ class Notification(Base):
     # When a notification held in its route's quiet hours is sent: its calendar's next opening
     # (`scheduler.quiet_hours`); kept once sent, to say how long it waited.
     release_at: Mapped[datetime | None]
+    # When its next try is due, while it is pending (written: now) or retrying (its backoff,
+    # to the minute above, so a storm's rows still write back together); None once it is
+    # sent, dead or skipped. The try itself is a task in Redis: one lost with Redis (flushed,
+    # failed over) is found long overdue here and queued again (`worker.notify.overdue`).
+    next_try_at: Mapped[datetime | None]
 
 
 class Acknowledgement(Base):

@@ -54,6 +54,9 @@ class Note:
     repeat_at: datetime | None = None  # its page's next repeat or step is due then
     last_error: str | None = None
     delivered_at: datetime | None = None
+    # when its next try is due (a retry's backoff); written back with the rest, so a note
+    # that ends sent, dead or skipped clears it (it is not read: a batch sets it or not)
+    next_try_at: datetime | None = None
     changed: bool = field(default=False, compare=False)
 
 
@@ -128,6 +131,7 @@ def write_back(session: Session, notes: Iterable[Note]) -> int:
                 note.last_error,
                 note.delivered_at,
                 note.repeat_at,
+                note.next_try_at,
             )
             groups[key].append(note)
     for same in groups.values():
@@ -142,6 +146,7 @@ def write_back(session: Session, notes: Iterable[Note]) -> int:
                 last_error=first.last_error,
                 delivered_at=first.delivered_at,
                 repeat_at=first.repeat_at,
+                next_try_at=first.next_try_at,
             )
         )
     return len(groups)

@@ -48,6 +48,7 @@ from worker.notify.messages import (
 )
 from worker.notify.outbox import ACK_NOTICE, write_notification
 from worker.notify.outcome import About, Delivery, Outcome
+from worker.notify.overdue import next_try_by
 from worker.notify.paging import ANONYMOUS, acknowledged, next_repeat
 from worker.notify.retry import Failure, Retry, retry_decision
 from worker.notify.storm import Pending, Send, StormSettings, plan_sends
@@ -374,6 +375,7 @@ class Deliverer:
         notification.changed = True
         if isinstance(decision, Retry):
             notification.attempts += decision.skipped  # tries that could only find it parked
+            notification.next_try_at = next_try_by(now, decision.countdown_s)
             if parked_on is not None and parked_s > 0:
                 decision = replace(
                     decision,

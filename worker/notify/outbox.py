@@ -68,6 +68,8 @@ def _values(item: Outgoing, now: datetime) -> dict[str, Any]:
         "attempts": 0,
         "created_at": now,
         "release_at": item.release_at,
+        # a pending row's try is due now (a held one's at its release, `release_at`)
+        "next_try_at": now if item.release_at is None else None,
     }
 
 
@@ -119,8 +121,8 @@ _UNNEST = text(
     """
     INSERT INTO notifications
         (checkpoint_id, route, channel, repeat, dedupe_key, status, attempts, created_at,
-         release_at)
-    SELECT c, r, ch, rp, k, s, 0, :now, ra
+         release_at, next_try_at)
+    SELECT c, r, ch, rp, k, s, 0, :now, ra, CASE WHEN s = 'pending' THEN :now END
     FROM unnest(CAST(:c AS bigint[]), CAST(:r AS varchar[]), CAST(:ch AS varchar[]),
                 CAST(:rp AS integer[]), CAST(:k AS varchar[]), CAST(:s AS varchar[]),
                 CAST(:ra AS timestamptz[])) AS u(c, r, ch, rp, k, s, ra)

@@ -1,0 +1,64 @@
+"""Tries lost with Redis: notifications whose next try is long overdue, queued again.
+
+A notification's next try is a Celery task in Redis: its retry after a backoff, or its first
+try when a task queued it. A Redis flushed or failed over to a replica behind loses the tasks
+no worker had taken yet, and the row stays pending or retrying for good: a page nobody gets,
+no fallback told. So the row keeps when its next try is due (``next_try_at``), and beat's
+minute hands the ones overdue by more than `LOST_AFTER` to a delivery task again
+(`worker.tasks.reconcile_timers_task`).
+
+Queued twice is harmless: a delivery locks its rows and sends only what is still unfinished,
+and a target that accepted a message is never sent it again. The sweep moves each row it
+queues to now, so under a backlog (a try merely late in a deep queue) it adds at most one task
+per row per `LOST_AFTER`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.orm import Session
+
+from shared.db.models import Notification
+from shared.db.statements import among
+from worker.notify.retry import UNFINISHED
+
+# How long past its time a try counts as lost: longer than a worker holding a retry in its
+# memory needs to start it on a busy machine, shorter than anyone should wait for a page.
+LOST_AFTER = timedelta(minutes=2)
+SWEEP_LIMIT = 1000  # rows a minute; more wait for the next minute
+
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_N = _NOTIFICATIONS.c
+
+
+def next_try_by(now: datetime, countdown_s: float) -> datetime:
+    """When a try ``countdown_s`` from ``now`` is due, to the minute above: a storm's
+    notifications, their backoffs jittered apart, still share it and write back together."""
+    due = now + timedelta(seconds=countdown_s)
+    whole = due.replace(second=0, microsecond=0)
+    return whole if whole == due else whole + timedelta(minutes=1)
+
+
+def overdue_tries(session: Session, now: datetime) -> list[int]:
+    """The unfinished notifications whose try was due more than `LOST_AFTER` before ``now``
+    (the oldest first, at most `SWEEP_LIMIT`), each moved to ``now``: queued again by the
+    caller, looked at again only if that try is lost as well (the caller commits)."""
+    query = (
+        select(_N.id)
+        .where(
+            _N.status.in_([state.value for state in UNFINISHED]),
+            _N.next_try_at < now - LOST_AFTER,
+        )
+        .order_by(_N.next_try_at)
+        .limit(SWEEP_LIMIT)
+        .with_for_update(skip_locked=True)  # a row a delivery holds is being tried
+    )
+    ids = [int(nid) for nid in session.scalars(query)]
+    if ids:
+        session.execute(
+            update(_NOTIFICATIONS).where(among(session, _N.id, ids)).values(next_try_at=now)
+        )
+    return ids
