@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from scheduler.beat import EscaleraScheduler
-from scheduler.dispatch import FIRE_QUEUE_HOLD, HELD_SLEEP_S, Dispatcher
+from scheduler.dispatch import COALESCE_S, FIRE_QUEUE_HOLD, HELD_SLEEP_S, Dispatcher
 from scheduler.timer_index import TimerIndex
 from shared.celery_app import FIRE_CHECKPOINTS, make_celery
 from shared.config import Settings, settings
@@ -124,6 +124,22 @@ def test_a_batch_claimed_but_never_sent_comes_back_after_the_short_lease(
     beat = Dispatcher(index, queue.send, queue_depth=lambda: queue.depth)
     assert beat.tick(at(LEASE_SECONDS - 0.001)).reaped == 0
     assert (beat.tick(at(LEASE_SECONDS)).reaped, queue.sent) == (1, [[1]])
+
+
+def test_checkpoints_falling_due_just_after_a_batch_leave_with_one_task_and_a_lone_one_at_once(
+    index: TimerIndex, queue: Queue, beat: Dispatcher
+) -> None:
+    """Under load, what falls due within `COALESCE_S` of a pass that sent leaves together: one
+    fire task for several checkpoints, not one each (a fire task's own cost is most of a lone
+    checkpoint's). A checkpoint alone, the pass before it having sent nothing, is not held."""
+    index.arm([(1, T0), (2, at(0.02)), (3, at(0.06)), (4, at(5))])
+    first = beat.tick(T0)
+    assert (first.claimed, first.sleep_s) == (1, COALESCE_S)  # not the 20 ms until the next
+    assert beat.tick(at(COALESCE_S)).claimed == 2
+    quiet = beat.tick(at(4.97))
+    assert (quiet.claimed, quiet.sleep_s) == (0, pytest.approx(0.03, abs=0.01))
+    assert beat.tick(at(5)).claimed == 1  # at its due instant
+    assert queue.sent == [[1], [2, 3], [4]]
 
 
 def test_a_full_fire_queue_holds_claims_until_it_drains(
