@@ -39,7 +39,7 @@ from worker.notify.deliver import Deliverer
 from worker.notify.fire import FireResult, fire_checkpoints
 from worker.notify.firing_log import report_deliveries, report_fired
 from worker.notify.outcome import Delivery, Outcome
-from worker.notify.overdue import overdue_tries
+from worker.notify.overdue import overdue_tries, untried_since
 from worker.notify.paging import Stopped, repeat_pages
 from worker.notify.release import due_held, release_held
 from worker.notify.retry import BUSY_RECHECK_S, PARK_MARGIN_S, Retry
@@ -141,13 +141,20 @@ def _count_skipped(result: FireResult) -> None:
 
 
 @app.task(name=DELIVER_NOTIFICATIONS, retry_backoff_max=30, **_ON_DATABASE_ERRORS)  # type: ignore[untyped-decorator]
-def deliver_notifications_task(ids: list[int]) -> int:
+def deliver_notifications_task(ids: list[int], swept_at: str | None = None) -> int:
     """Deliver a batch (a storm on a channel becomes digests); how many were sent.
 
     Notifications with failed targets go back on the queue in one task per second of backoff;
-    dead ones' fallbacks are delivered by this task too (`_with_fallbacks`).
+    dead ones' fallbacks are delivered by this task too (`_with_fallbacks`). ``swept_at``: the
+    batch was queued again by beat's minute then (its tries were long overdue); only those
+    nobody tried since are delivered (`worker.notify.overdue.untried_since`).
     """
     rt = runtime()
+    if swept_at is not None:
+        with rt.sessions() as session:
+            ids = untried_since(session, ids, datetime.fromisoformat(swept_at))
+        if not ids:
+            return 0
     deliverer = _deliverer(rt)
     outcomes = _with_fallbacks(
         rt, deliverer, lambda session: deliverer.deliver_many(session, ids, datetime.now(UTC))
@@ -438,7 +445,11 @@ def reconcile_timers_task() -> int:
         release_held_task.apply_async(args=[held], queue=rt.settings.fire_queue)
     if lost:
         log.warning("tries_requeued", count=len(lost), first_id=lost[0])
-        deliver_soon(rt, lost)
+        for start in range(0, len(lost), DELIVER_BATCH):
+            deliver_notifications_task.apply_async(
+                args=[lost[start : start + DELIVER_BATCH], at.isoformat()],
+                queue=rt.settings.fire_queue,
+            )
     room, now = _room(rt), _epoch()
     for target in room.overdue(now):  # its drain was lost with its worker: another
         log.warning("parked_drain_lost", channel=target.channel, target=target.position)

@@ -42,15 +42,15 @@ catch_up: all
 @pytest.fixture
 def phone(
     policy_dir: Path, configured: None, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[JsonSink, list[list[int]]]]:
-    """The on-call phone (a webhook) and the delivery tasks queued (their ids), not run."""
+) -> Iterator[tuple[JsonSink, list[list[Any]]]]:
+    """The on-call phone (a webhook) and the delivery tasks queued (their arguments), not run."""
     add_routes(policy_dir, PAGING)
     sink = JsonSink()
     monkeypatch.setenv("ESCALERA_CHANNEL_ONCALL_PHONE", sink.url("phone"))
-    queued: list[list[int]] = []
+    queued: list[list[Any]] = []
 
     def keep(*_args: Any, args: list[Any], **_options: Any) -> None:
-        queued.append(list(args[0]))
+        queued.append(list(args))
 
     monkeypatch.setattr(tasks.deliver_notifications_task, "apply_async", keep)
     settings.cache_clear()
@@ -75,11 +75,15 @@ def _time_passes(by: timedelta) -> None:
             )
 
 
-def _beats_minute(queued: list[list[int]]) -> list[list[int]]:
-    """Beat's minute, run here; the delivery tasks it queued."""
+def _beats_minute(queued: list[list[Any]]) -> list[list[Any]]:
+    """Beat's minute, run here; the delivery tasks it queued (their arguments)."""
     queued.clear()
     tasks.reconcile_timers_task.run()
     return list(queued)
+
+
+def _ids(queued: list[list[Any]]) -> list[list[int]]:
+    return [args[0] for args in queued]
 
 
 def _received(sink: JsonSink) -> list[str]:
@@ -87,14 +91,14 @@ def _received(sink: JsonSink) -> list[str]:
 
 
 def test_a_retry_lost_with_redis_is_queued_again_and_the_page_arrives_once(
-    phone: tuple[JsonSink, list[list[int]]],
+    phone: tuple[JsonSink, list[list[Any]]],
 ) -> None:
     sink, queued = phone
     sink.failing = True  # the phone refuses the first try: the page's retry is queued
     apply_now(event("created", START, "P-1", priority="P1"))
     assert tasks.fire_checkpoints_task.run(runtime().timers.claim(BREACH_AT)) == 3
     page = _page()
-    assert (page.status, page.attempts, queued) == ("retrying", 1, [[page.id]])
+    assert (page.status, page.attempts, _ids(queued)) == ("retrying", 1, [[page.id]])
     assert page.next_try_at is not None
     assert page.next_try_at > datetime.now(UTC)  # its backoff, to the minute above
 
@@ -102,10 +106,11 @@ def test_a_retry_lost_with_redis_is_queued_again_and_the_page_arrives_once(
     assert _beats_minute(queued) == []
     sink.failing = False
     _time_passes(LOST_AFTER + timedelta(minutes=10))
-    assert _beats_minute(queued) == [[page.id]]  # long overdue: tried again
+    swept = _beats_minute(queued)
+    assert _ids(swept) == [[page.id]]  # long overdue: tried again
     assert _beats_minute(queued) == []  # once per LOST_AFTER, not every minute
 
-    assert tasks.deliver_notifications_task.run([page.id]) == 1
+    assert tasks.deliver_notifications_task.run(*swept[0]) == 1
     page = _page()
     assert (page.status, page.attempts, page.next_try_at) == ("sent", 2, None)
     assert _received(sink) == [page.dedupe_key]
@@ -115,7 +120,7 @@ def test_a_retry_lost_with_redis_is_queued_again_and_the_page_arrives_once(
 
 
 def test_pages_written_by_a_fire_task_that_died_are_delivered_after_a_redis_flush(
-    phone: tuple[JsonSink, list[list[int]]],
+    phone: tuple[JsonSink, list[list[Any]]],
 ) -> None:
     """The fire task committed the fired breach and its pending page, and died before
     delivering it; Redis, flushed, lost its claim, so no fire task will look at it again."""
@@ -127,6 +132,28 @@ def test_pages_written_by_a_fire_task_that_died_are_delivered_after_a_redis_flus
         "pending",
         BREACH_AT,
     )
-    assert _beats_minute(queued) == [[page.id]]
-    assert tasks.deliver_notifications_task.run([page.id]) == 1
+    swept = _beats_minute(queued)
+    assert _ids(swept) == [[page.id]]
+    assert tasks.deliver_notifications_task.run(*swept[0]) == 1
     assert (_page().status, _received(sink)) == ("sent", [page.dedupe_key])
+
+
+def test_a_retry_merely_late_is_not_tried_twice_by_the_sweep(
+    phone: tuple[JsonSink, list[list[Any]]],
+) -> None:
+    """Its retry waits in a deep queue past `LOST_AFTER`, so beat's minute queues it again;
+    the late retry then runs (the phone still refusing) and sets the next backoff. The sweep's
+    task, behind it, finds the page tried since and leaves it to that backoff: no try back to
+    back, no second retry chain using up the page's attempts twice as fast."""
+    sink, queued = phone
+    sink.failing = True
+    apply_now(event("created", START, "P-3", priority="P1"))
+    tasks.fire_checkpoints_task.run(runtime().timers.claim(BREACH_AT))
+    (late_retry,) = queued
+    _time_passes(LOST_AFTER + timedelta(minutes=10))
+    (swept,) = _beats_minute(queued)
+    queued.clear()
+    assert tasks.deliver_notifications_task.run(*late_retry) == 0  # refused again
+    assert (_page().attempts, len(queued)) == (2, 1)  # its next retry, at its backoff
+    assert tasks.deliver_notifications_task.run(*swept) == 0
+    assert (_page().status, _page().attempts, len(queued)) == ("retrying", 2, 1)

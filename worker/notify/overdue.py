@@ -7,14 +7,15 @@ no fallback told. So the row keeps when its next try is due (``next_try_at``), a
 minute hands the ones overdue by more than `LOST_AFTER` to a delivery task again
 (`worker.tasks.reconcile_timers_task`).
 
-Queued twice is harmless: a delivery locks its rows and sends only what is still unfinished,
-and a target that accepted a message is never sent it again. The sweep moves each row it
-queues to now, so under a backlog (a try merely late in a deep queue) it adds at most one task
-per row per `LOST_AFTER`.
+A try merely late (a deep queue) is not tried twice: the sweep moves each row it queues to
+now, and its task delivers only the rows still there (`untried_since`); a try made meanwhile
+moved the row's time on (its next backoff) or finished it. So under a backlog the sweep adds
+at most one task per row per `LOST_AFTER`, and never a second retry chain.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -63,3 +64,14 @@ def overdue_tries(session: Session, now: datetime) -> list[int]:
             update(_NOTIFICATIONS).where(among(session, _N.id, ids)).values(next_try_at=now)
         )
     return ids
+
+
+def untried_since(session: Session, ids: Sequence[int], swept_at: datetime) -> list[int]:
+    """Of ``ids``, queued again by the sweep at ``swept_at``, those nobody tried since: still
+    unfinished, their next try still then (a try sets the next backoff, or finishes them)."""
+    query = (
+        select(_N.id)
+        .where(among(session, _N.id, ids), text(UNFINISHED_ROWS), _N.next_try_at <= swept_at)
+        .order_by(_N.id)
+    )
+    return [int(nid) for nid in session.scalars(query)]
