@@ -380,9 +380,11 @@ def start_system(
     metrics: dict[str, int],
     hang: Hang | None = None,
     max_queue: int | None = None,
+    concurrency: int = 2,
 ) -> dict[str, Any]:
-    """Ingest, the worker and beat; ``metrics``: the port the worker and beat serve /metrics on;
-    ``hang``: a channel that goes to a sink that never answers instead."""
+    """Ingest, the worker (``concurrency`` pool processes) and beat; ``metrics``: the port the
+    worker and beat serve /metrics on; ``hang``: a channel that goes to a sink that never
+    answers instead."""
     document = yaml.safe_load(policy.read_text())
     channels = {
         f"ESCALERA_CHANNEL_{name.upper()}": (
@@ -410,7 +412,14 @@ def start_system(
             [*cli, "ingest", "--port", str(port), "--workers", "2"], env, folder / "ingest.log"
         ),
         "worker": start(
-            [*cli, "worker", "--concurrency", "2", "--metrics-port", str(metrics["worker"])],
+            [
+                *cli,
+                "worker",
+                "--concurrency",
+                str(concurrency),
+                "--metrics-port",
+                str(metrics["worker"]),
+            ],
             env,
             folder / "worker.log",
         ),
@@ -842,6 +851,12 @@ def arguments() -> argparse.Namespace:
         help="ESCALERA_INGEST_MAX_QUEUE: events waiting before ingest answers 503 (default:"
         " the service's, 100,000)",
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=2,
+        help="the worker's pool processes, which fire and deliver (default 2, as escalera worker)",
+    )
     overload_arguments(parser)
     return parser.parse_args()
 
@@ -865,6 +880,7 @@ def main() -> int:
             ("events per request, at most", str(args.batch)),
             ("hanging channel", args.hang_channel or "none"),
             ("ANALYZE every", f"{args.analyze:g} s" if args.analyze else "never"),
+            ("worker pool processes", args.concurrency),
             *([("phases (s after the load began: events/s)", _phases(phases))] if phases else []),
         ]
     )
@@ -887,6 +903,7 @@ def main() -> int:
             metrics=metrics,
             hang=hang,
             max_queue=args.max_queue,
+            concurrency=args.concurrency,
         )
         try:
             if not answers_within(f"http://127.0.0.1:{port}/readyz", procs["ingest"], 60):
