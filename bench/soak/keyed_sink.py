@@ -17,6 +17,9 @@ from worker.notify.transport import DEDUPE_HEADER
 class KeyedSink(ThreadingHTTPServer):
     """Answers 200 to each message; ``count``: messages, ``keys``: times each key arrived."""
 
+    request_queue_size = 512  # not socketserver's 5: connects past it wait 1-7 s in TCP retries
+    daemon_threads = True
+
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Taker)
         self.port = int(self.server_address[1])
