@@ -420,11 +420,13 @@ def deliver_notification_task(notification_id: int) -> int:
     return int(deliver_notifications_task.run([notification_id]))
 
 
-def deliver_soon(rt: Runtime, ids: Sequence[int]) -> None:
-    """Queue delivery of ``ids`` on the fire queue (no event backlog delays a page), in batches."""
+def deliver_soon(rt: Runtime, ids: Sequence[int], *, swept_at: datetime | None = None) -> None:
+    """Queue delivery of ``ids`` on the fire queue (no event backlog delays a page), in batches;
+    ``swept_at``: queued again by beat's minute then (`deliver_notifications_task`)."""
+    extra = [] if swept_at is None else [swept_at.isoformat()]
     for start in range(0, len(ids), DELIVER_BATCH):
         deliver_notifications_task.apply_async(
-            args=[list(ids[start : start + DELIVER_BATCH])], queue=rt.settings.fire_queue
+            args=[list(ids[start : start + DELIVER_BATCH]), *extra], queue=rt.settings.fire_queue
         )
 
 
@@ -445,11 +447,7 @@ def reconcile_timers_task() -> int:
         release_held_task.apply_async(args=[held], queue=rt.settings.fire_queue)
     if lost:
         log.warning("tries_requeued", count=len(lost), first_id=lost[0])
-        for start in range(0, len(lost), DELIVER_BATCH):
-            deliver_notifications_task.apply_async(
-                args=[lost[start : start + DELIVER_BATCH], at.isoformat()],
-                queue=rt.settings.fire_queue,
-            )
+        deliver_soon(rt, lost, swept_at=at)
     room, now = _room(rt), _epoch()
     for target in room.overdue(now):  # its drain was lost with its worker: another
         log.warning("parked_drain_lost", channel=target.channel, target=target.position)
